@@ -1,0 +1,28 @@
+//! Fixtures shared by every root suite: deterministic busybox images, a real registry on a
+//! loopback port, helpers to find the built binaries. The suites live in `tests/`.
+
+pub mod busybox;
+
+use std::path::PathBuf;
+
+/// Root suites need root; say so plainly instead of failing obscurely.
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the root suites need root (real containers, cgroups, mounts)"
+    );
+}
+
+/// Path of a binary built in this workspace (`swarm-runtime`), next to the test binary.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not built; run `cargo build --bins` first",
+        path.display()
+    );
+    path
+}
