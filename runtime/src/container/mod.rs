@@ -212,3 +212,9 @@ mod serde_bytes_b64 {
             .map_err(serde::de::Error::custom)
     }
 }
+
+pub mod bundle;
+pub mod containerd;
+pub mod health;
+pub mod libcontainer;
+pub mod logs;
