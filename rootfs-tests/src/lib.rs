@@ -2,6 +2,7 @@
 //! loopback port, helpers to find the built binaries. The suites live in `tests/`.
 
 pub mod busybox;
+pub mod conformance;
 
 use std::path::PathBuf;
 
