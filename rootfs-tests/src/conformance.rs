@@ -125,7 +125,10 @@ impl Ctx {
     pub async fn cleanup(&self) {
         let ids = self.ids.lock().unwrap().clone();
         for id in ids {
-            let _ = self.rt.remove(&id).await;
+            match self.rt.remove(&id).await {
+                Ok(()) | Err(swarm_runtime::Error::NoSuchContainer(_)) => {}
+                Err(e) => eprintln!("cleanup: remove {id}: {e}"),
+            }
         }
         for d in cgroup_roots() {
             let _ = std::fs::remove_dir(d.join(&self.cfg.cgroup_parent));
@@ -192,7 +195,9 @@ pub async fn exit_codes(ctx: &Ctx) -> Result<()> {
     ctx.rt.create(&s).await?;
     ctx.rt.start(&s.id).await?;
     ctx.rt.kill(&s.id, "KILL").await?;
-    let code = tokio::time::timeout(Duration::from_secs(30), ctx.rt.wait(&s.id)).await??.code;
+    let code = tokio::time::timeout(Duration::from_secs(30), ctx.rt.wait(&s.id))
+        .await??
+        .code;
     ensure!(code == 137, "SIGKILL reported as {code}, want 137");
     let s = ctx.spec("exit", "exit 3");
     ctx.run_to_exit(&s).await?;
@@ -639,10 +644,17 @@ pub async fn stop_grace_then_kill(ctx: &Ctx) -> Result<()> {
     // One that honours SIGTERM exits early with its own code.
     let polite = ctx.spec(
         "stop",
-        "trap 'exit 42' TERM; while true; do sleep 0.05; done",
+        "trap 'exit 42' TERM; echo ready; while true; do sleep 0.05; done",
     );
     ctx.rt.create(&polite).await?;
     ctx.rt.start(&polite.id).await?;
+    // Until the trap is set, SIGTERM to a PID 1 is ignored.
+    until("trap set", Duration::from_secs(20), || async {
+        ctx.log_text(&polite.id)
+            .await
+            .is_ok_and(|l| l.contains("ready"))
+    })
+    .await?;
     let t = Instant::now();
     let exit = ctx
         .rt
@@ -855,7 +867,8 @@ pub async fn remove_leaves_nothing(ctx: &Ctx) -> Result<()> {
         .collect();
     ensure!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
     let info = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let left: Vec<&str> = info.lines().filter(|l| l.contains(id.as_str())).collect();
+    let dir = bundle_dir(ctx, id).to_string_lossy().into_owned();
+    let left: Vec<&str> = info.lines().filter(|l| l.contains(&dir)).collect();
     ensure!(left.is_empty(), "mounts left: {left:?}");
     ensure!(!bundle_dir(ctx, id).exists(), "container dir left");
     ensure!(ctx.rt.state(id).await.is_err(), "state still known");

@@ -385,7 +385,10 @@ fn init_mounts(shim_exe: &Path) -> Result<(Vec<Value>, Vec<String>)> {
 pub fn cleanup(cfg: &RuntimeConfig, id: &str) -> Result<()> {
     validate_id(id)?;
     let dir = container_dir(cfg, id);
-    for m in rootfs::mounts_under(&dir) {
+    // The mounts we make, by name: mountinfo read while other containers mount and
+    // unmount can miss lines. Then whatever else mountinfo shows.
+    let known = [dir.join("rootfs"), dir.join("files")];
+    for m in known.iter().cloned().chain(rootfs::mounts_under(&dir)) {
         if let Err(e) = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH) {
             if e != nix::errno::Errno::EINVAL && e != nix::errno::Errno::ENOENT {
                 return Err(Error::io(format!("unmount {}", m.display()))(e.into()));
@@ -399,9 +402,5 @@ pub fn cleanup(cfg: &RuntimeConfig, id: &str) -> Result<()> {
             left[0].display()
         )));
     }
-    match std::fs::remove_dir_all(&dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::path(&dir)(e)),
-    }
+    rootfs::remove_tree_one_fs(&dir)
 }

@@ -290,6 +290,36 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// `rm -rf --one-file-system`: remove `dir` without ever descending into another
+/// filesystem (a mount left behind would otherwise be emptied: a volume, a bind).
+/// A missing `dir` is fine.
+pub fn remove_tree_one_fs(dir: &Path) -> Result<()> {
+    let dev = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m.dev(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::path(dir)(e)),
+    };
+    fn walk(p: &Path, dev: u64) -> Result<()> {
+        for entry in std::fs::read_dir(p).map_err(Error::path(p))? {
+            let entry = entry.map_err(Error::path(p))?;
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).map_err(Error::path(&path))?;
+            if meta.is_dir() {
+                if meta.dev() != dev {
+                    return Err(Error::Other(format!("still mounted: {}", path.display())));
+                }
+                walk(&path, dev)?;
+                std::fs::remove_dir(&path).map_err(Error::path(&path))?;
+            } else {
+                std::fs::remove_file(&path).map_err(Error::path(&path))?;
+            }
+        }
+        Ok(())
+    }
+    walk(dir, dev)?;
+    std::fs::remove_dir(dir).map_err(Error::path(dir))
+}
+
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
 fn unescape_mountinfo(s: &str) -> String {
     let b = s.as_bytes();
