@@ -3,6 +3,7 @@
 
 pub mod busybox;
 pub mod conformance;
+pub mod containerd;
 
 use std::path::PathBuf;
 
