@@ -4,6 +4,7 @@
 pub mod busybox;
 pub mod conformance;
 pub mod containerd;
+pub mod registry;
 
 use std::path::PathBuf;
 

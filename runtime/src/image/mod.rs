@@ -1,18 +1,37 @@
 //! Images: pull from OCI distribution registries, a content-addressed store on disk,
-//! layers unpacked once by diff_id, OCI layout tarballs loaded without a registry.
+//! layers unpacked once by diff_id, OCI layout tarballs loaded without a registry,
+//! garbage collection.
 //!
 //! ```text
 //! <data>/image/
 //!   blobs/sha256/<hex>        manifests, configs, compressed layers (verified, immutable)
 //!   layers/<diff_id hex>/     one unpacked layer, overlayfs whiteouts applied
-//!   refs.json                 name:tag -> manifest digest
+//!   refs.json                 name:tag -> index/manifest digest + the platform manifest
 //!   tmp/                      half-written files; never visible elsewhere
 //! ```
+//!
+//! `pull.rs` talks to registries, `load.rs` reads layout tarballs, both feed `store.rs`
+//! (atomic commits, single-flight, pins); `unpack.rs` turns a layer blob into a
+//! directory; `config.rs` and `manifest.rs` parse; `gc.rs` collects.
+
+pub mod config;
+mod gc;
+mod load;
+pub mod manifest;
+mod pull;
+mod store;
+pub mod unpack;
+
+pub use gc::GcReport;
+pub use pull::parse_reference;
+pub use store::{ImageStore, RefRecord};
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
 
 /// What a container needs from its image: the config to run and the unpacked layers
 /// to stack, lowest first.
@@ -67,4 +86,62 @@ pub struct RegistryOptions {
 pub struct RegistryAuth {
     pub username: String,
     pub password: String,
+}
+
+impl ImageStore {
+    /// Pull `reference` (by tag or digest) from its registry into the store and return
+    /// the image for this node's platform. Blobs and layers already present are reused;
+    /// concurrent pulls in this process download each blob once.
+    pub async fn pull(&self, reference: &str, opts: &RegistryOptions) -> Result<Image> {
+        pull::pull(self, reference, opts).await
+    }
+
+    /// The local image for a reference (`busybox:1`, `host:port/name@sha256:...`), a
+    /// digest (`sha256:...` of its index, manifest or config) or an image ID prefix
+    /// (12 or more hex digits of the config digest).
+    pub fn get(&self, reference: &str) -> Result<Image> {
+        let refs = self.refs()?;
+        let none = || Error::NoSuchImage(reference.to_string());
+        let config_of = |rec: &RefRecord| {
+            self.image_manifest(&rec.manifest)
+                .map(|m| m.config.digest)
+                .unwrap_or_default()
+        };
+        let by_digest = |digest: &str| {
+            refs.iter()
+                .find(|(_, r)| r.digest == digest || r.manifest == digest || config_of(r) == digest)
+        };
+        if reference.starts_with("sha256:") {
+            let (key, rec) = by_digest(reference).ok_or_else(none)?;
+            return self.image(key, &rec.manifest);
+        }
+        if reference.len() >= 12 && reference.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let prefix = format!("sha256:{reference}");
+            if let Some((key, rec)) = refs.iter().find(|(_, r)| config_of(r).starts_with(&prefix)) {
+                return self.image(key, &rec.manifest);
+            }
+        }
+        let parsed = parse_reference(reference)?;
+        let key = parsed.whole();
+        if let Some(rec) = refs.get(&key) {
+            return self.image(&key, &rec.manifest);
+        }
+        // `name@digest` of an image pulled by tag: same repository, same content.
+        if let Some(digest) = parsed.digest() {
+            let repo = format!("{}/{}", parsed.registry(), parsed.repository());
+            if let Some((_, rec)) = refs.iter().find(|(k, r)| {
+                (r.digest == digest || r.manifest == digest)
+                    && parse_reference(k)
+                        .is_ok_and(|p| format!("{}/{}", p.registry(), p.repository()) == repo)
+            }) {
+                return self.image(&key, &rec.manifest);
+            }
+        }
+        Err(none())
+    }
+
+    /// Every reference in the store with its record.
+    pub fn list(&self) -> Result<Vec<(String, RefRecord)>> {
+        Ok(self.refs()?.into_iter().collect())
+    }
 }
