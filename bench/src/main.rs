@@ -1,1 +1,65 @@
-fn main() {}
+//! Benchmarks: figures printed next to the peer's, with the ratio. Never asserted.
+//!
+//! `swarm-bench runtime`: median create+start+exit(+remove) latency of one busybox `true`
+//! through our libcontainer backend, our containerd backend, `runc run` on the same
+//! bundle and `docker run --rm` on the Docker Engine (image from `docker import`).
+//!
+//! `swarm-bench pull`: pull + unpack of a ~100 MB 5-layer image from a local registry,
+//! ours vs `skopeo copy` to a directory, with peak RSS.
+
+mod pull;
+mod runtime;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "swarm-bench",
+    about = "Benchmarks against the peer (printed, not asserted)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Container create+start+exit latency: ours vs runc vs docker run.
+    Runtime {
+        /// Runs per contender (median reported).
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+    /// Pull + unpack of a 100 MB, 5-layer image: ours vs skopeo.
+    Pull {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// (internal) Write the pull benchmark's image layout.
+    #[command(hide = true)]
+    BigLayout { dir: std::path::PathBuf },
+    /// (internal) One pull into a fresh store, measured by `pull`.
+    #[command(hide = true)]
+    PullOnce {
+        #[arg(long)]
+        reference: String,
+        #[arg(long)]
+        store: std::path::PathBuf,
+        #[arg(long)]
+        insecure: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Runtime { runs } => runtime::run(runs),
+        Cmd::Pull { runs } => pull::run(runs),
+        Cmd::BigLayout { dir } => pull::big_layout(&dir),
+        Cmd::PullOnce {
+            reference,
+            store,
+            insecure,
+        } => pull::pull_once(&reference, &store, &insecure),
+    }
+}

@@ -16,12 +16,15 @@ pub fn require_root() {
     );
 }
 
-/// Path of a binary built in this workspace (`swarm-runtime`), next to the test binary.
+/// Path of a binary built in this workspace (`swarm-runtime`): next to the running
+/// binary (benchmarks), or one level up from a test binary in `target/<profile>/deps/`.
 pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let path = dir.join(name);
+    let dir = exe.parent().expect("exe dir");
+    let path = [dir.join(name), dir.parent().expect("target dir").join(name)]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| dir.join(name));
     assert!(
         path.exists(),
         "{} not built; run `cargo build --bins` first",

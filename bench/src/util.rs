@@ -1,0 +1,45 @@
+//! Timing and printing helpers shared by the benchmarks.
+
+use std::time::{Duration, Instant};
+
+/// Median of `runs` timings of `f` (one warm-up run first).
+pub fn median(
+    runs: usize,
+    mut f: impl FnMut(usize) -> anyhow::Result<()>,
+) -> anyhow::Result<Duration> {
+    f(usize::MAX)?;
+    let mut times = Vec::with_capacity(runs);
+    for i in 0..runs {
+        let start = Instant::now();
+        f(i)?;
+        times.push(start.elapsed());
+    }
+    times.sort();
+    Ok(times[times.len() / 2])
+}
+
+pub fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Print one row: name, figure, and for a peer the ratio `peer / ours` (how many times
+/// faster ours is).
+pub fn row(name: &str, value: Result<Duration, String>, ours: Option<Duration>) {
+    match (value, ours) {
+        (Ok(v), Some(o)) => println!(
+            "{name:<36} {:>10}   ours is {:.2}x faster",
+            ms(v),
+            v.as_secs_f64() / o.as_secs_f64()
+        ),
+        (Ok(v), None) => println!("{name:<36} {:>10}", ms(v)),
+        (Err(why), _) => println!("{name:<36} {:>10}   ({why})", "n/a"),
+    }
+}
+
+pub fn have(cmd: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {cmd} >/dev/null")])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
