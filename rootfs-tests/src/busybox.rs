@@ -34,6 +34,8 @@ pub fn rootfs(dest: &Path) -> Result<()> {
     ] {
         std::fs::create_dir_all(dest.join(d))?;
     }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dest.join("tmp"), std::fs::Permissions::from_mode(0o1777))?;
     std::fs::write(
         dest.join("etc/passwd"),
         "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",

@@ -7,12 +7,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::io::Write;
+
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use futures::StreamExt;
 use swarm_runtime::container::libcontainer::shim::{self, ExecRequest, Target};
 use swarm_runtime::container::libcontainer::{init, LibcontainerRuntime};
-use swarm_runtime::container::{ContainerRuntime, ContainerSpec, RuntimeConfig};
-use swarm_runtime::image::{Image, ImageConfig};
+use swarm_runtime::container::{logs, ContainerRuntime, ContainerSpec, Resources, RuntimeConfig};
+use swarm_runtime::image::{Image, ImageConfig, ImageStore, RegistryOptions};
 
 #[derive(Parser)]
 #[command(name = "swarm-runtime", about = "swarm container runtime helpers")]
@@ -65,10 +68,44 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         cmd: Vec<String>,
     },
-    /// debug: run a command in a rootfs (one or more layer dirs, lowest first)
-    Run {
-        #[arg(long)]
+    /// pull an image from a registry into the node's store
+    Pull {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// a registry spoken to over plain HTTP (HOST:PORT); repeatable
+        #[arg(long = "insecure-registry")]
+        insecure: Vec<String>,
+        reference: String,
+    },
+    /// load an OCI image-layout tarball (plain or gzip) into the node's store
+    Load {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        file: PathBuf,
+    },
+    /// list the images in the node's store
+    Images {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+    /// run a command in a container, print its output, exit with its exit code
+    Run {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// an image from the node's store (pull or load it first)
+        #[arg(long)]
+        image: Option<String>,
+        /// memory limit in bytes (k, m, g suffixes)
+        #[arg(long, value_parser = parse_bytes)]
+        memory: Option<i64>,
+        /// CPU limit, e.g. 0.5
+        #[arg(long)]
+        cpus: Option<f64>,
+        /// max number of processes
+        #[arg(long)]
+        pids: Option<i64>,
+        #[arg(short = 'e', long = "env")]
+        env: Vec<String>,
         #[arg(long, default_value = "swarm-debug")]
         cgroup_parent: String,
         /// image layer dirs, lowest first (unless --spec gives the image)
@@ -77,8 +114,9 @@ enum Cmd {
         /// a JSON `ContainerSpec` to run instead of building one from the arguments
         #[arg(long)]
         spec: Option<PathBuf>,
-        #[arg(long, default_value = "debug")]
-        id: String,
+        /// container ID (default: run-<pid>)
+        #[arg(long)]
+        id: Option<String>,
         /// create and start, print the pid, then block until killed (a stand-in for a
         /// node process to kill -9) without waiting for or removing the container
         #[arg(long)]
@@ -90,7 +128,15 @@ enum Cmd {
     },
 }
 
-fn main() -> Result<()> {
+fn main() {
+    if let Err(e) = real_main() {
+        // One line, as `docker run` prints its errors; 125 like docker run's own failures.
+        eprintln!("swarm-runtime: {e:#}");
+        std::process::exit(125);
+    }
+}
+
+fn real_main() -> Result<()> {
     let cli = Cli::parse();
     if std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt()
@@ -127,8 +173,39 @@ fn main() -> Result<()> {
             };
             std::process::exit(init::run(args))
         }
+        Cmd::Pull {
+            data_dir,
+            insecure,
+            reference,
+        } => {
+            let opts = RegistryOptions {
+                insecure,
+                ..Default::default()
+            };
+            let image = tokio_rt()?.block_on(store(&data_dir)?.pull(&reference, &opts))?;
+            println!("{}: Pulled {}", image.reference, image.digest);
+            Ok(())
+        }
+        Cmd::Load { data_dir, file } => {
+            for image in store(&data_dir)?.load_oci_archive(&file)? {
+                println!("Loaded image: {} ({})", image.reference, image.digest);
+            }
+            Ok(())
+        }
+        Cmd::Images { data_dir } => {
+            println!("{:<50} DIGEST", "REFERENCE");
+            for (reference, record) in store(&data_dir)?.list()? {
+                println!("{reference:<50} {}", record.digest);
+            }
+            Ok(())
+        }
         Cmd::Run {
             data_dir,
+            image,
+            memory,
+            cpus,
+            pids,
+            env,
             cgroup_parent,
             layer,
             spec,
@@ -141,25 +218,57 @@ fn main() -> Result<()> {
                 Some(path) => serde_json::from_slice(&std::fs::read(&path)?)
                     .with_context(|| format!("read {}", path.display()))?,
                 None => ContainerSpec {
-                    id,
-                    image: Some(Image {
-                        reference: "debug".into(),
-                        digest: String::new(),
-                        config_digest: String::new(),
-                        config: ImageConfig::default(),
-                        layers: layer,
+                    id: id.unwrap_or_else(|| format!("run-{}", std::process::id())),
+                    image: Some(match image {
+                        Some(reference) => store(&data_dir)?.get(&reference)?,
+                        None => Image {
+                            reference: "debug".into(),
+                            digest: String::new(),
+                            config_digest: String::new(),
+                            config: ImageConfig::default(),
+                            layers: layer,
+                        },
                     }),
                     args,
+                    env,
                     init,
+                    resources: Resources {
+                        memory_bytes: memory.unwrap_or(0),
+                        nano_cpus: cpus.map_or(0, |c| (c * 1e9) as i64),
+                        pids: pids.unwrap_or(0),
+                    },
                     ..Default::default()
                 },
             };
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(run(data_dir, cgroup_parent, spec, detach))
+            tokio_rt()?.block_on(run(data_dir, cgroup_parent, spec, detach))
         }
     }
+}
+
+const DEFAULT_DATA_DIR: &str = "/var/lib/swarm";
+
+fn tokio_rt() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn store(data_dir: &std::path::Path) -> Result<ImageStore> {
+    Ok(ImageStore::open(data_dir.join("image"))?)
+}
+
+/// `64m`, `1g`, `512k`, `1048576`.
+fn parse_bytes(s: &str) -> Result<i64, String> {
+    let s = s.trim().to_ascii_lowercase();
+    let (num, mult) = match s.strip_suffix(['b']).unwrap_or(&s) {
+        n if n.ends_with('k') => (&n[..n.len() - 1], 1i64 << 10),
+        n if n.ends_with('m') => (&n[..n.len() - 1], 1 << 20),
+        n if n.ends_with('g') => (&n[..n.len() - 1], 1 << 30),
+        n => (n, 1),
+    };
+    num.parse::<f64>()
+        .map(|n| (n * mult as f64) as i64)
+        .map_err(|_| format!("invalid size: {s}"))
 }
 
 async fn run(
@@ -181,9 +290,25 @@ async fn run(
         println!("{}", state.pid.unwrap_or(0));
         std::future::pending::<()>().await;
     }
+    // Print the output as it comes, to stdout or stderr as the container wrote it.
+    let waiter = rt.clone();
+    let wait_id = id.clone();
+    let opts = logs::ReadOptions {
+        follow: true,
+        until: Some(Box::pin(async move {
+            let _ = waiter.wait(&wait_id).await;
+        })),
+        ..Default::default()
+    };
+    let mut lines = std::pin::pin!(logs::read(rt.log_path(&id), opts));
+    while let Some(entry) = lines.next().await {
+        let entry = entry?;
+        match entry.stream {
+            logs::LogStream::Stdout => std::io::stdout().write_all(&entry.line)?,
+            logs::LogStream::Stderr => std::io::stderr().write_all(&entry.line)?,
+        }
+    }
     let exit = rt.wait(&id).await?;
-    let log = std::fs::read_to_string(rt.log_path(&id)).unwrap_or_default();
-    print!("{log}");
     rt.remove(&id).await?;
     std::process::exit(exit.code)
 }
