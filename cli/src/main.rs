@@ -1,0 +1,2 @@
+//! `swarm`: the command line.
+fn main() {}

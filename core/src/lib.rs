@@ -1,0 +1,3 @@
+//! swarm-core: the pure part of swarm. No async runtime, no network, no OS calls: every
+//! function here is a function of the store's view and the time it is given.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! `swarmd`: one per machine.
+fn main() {}
