@@ -884,3 +884,41 @@ pub async fn remove_leaves_nothing(ctx: &Ctx) -> Result<()> {
     );
     Ok(())
 }
+
+/// One `#[tokio::test]` per conformance check, for a backend: `setup(name).await` gives
+/// `(Ctx, guard)`, the guard living as long as the check (a private containerd, say).
+/// The list of checks lives here, once, so every backend runs all of them.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($setup:path) => {
+        $crate::conformance_suite!(@checks $setup;
+            exit_codes,
+            env_user_workdir_from_image,
+            env_user_workdir_overrides,
+            memory_limit_oom,
+            pids_limit,
+            cpu_quota,
+            read_only_rootfs,
+            mounts,
+            secret_in_memory_only,
+            logs_follow,
+            health_unhealthy,
+            exec_in_container,
+            stop_grace_then_kill,
+            adoption_after_caller_killed,
+            init_reaper,
+            capabilities,
+            bad_input_errors,
+            remove_leaves_nothing,
+        );
+    };
+    (@checks $setup:path; $($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let (ctx, _guard) = $setup(stringify!($name)).await;
+            $crate::conformance::run(&ctx, $crate::conformance::$name)
+                .await
+                .unwrap();
+        }
+    )*};
+}

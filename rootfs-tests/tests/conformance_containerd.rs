@@ -98,36 +98,7 @@ async fn zz_creator_process() -> Result<()> {
     Ok(())
 }
 
-macro_rules! checks {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let (ctx, _ctrd) = ctx(stringify!($name)).await;
-            conformance::run(&ctx, conformance::$name).await.unwrap();
-        }
-    )*};
-}
-
-checks!(
-    exit_codes,
-    env_user_workdir_from_image,
-    env_user_workdir_overrides,
-    memory_limit_oom,
-    pids_limit,
-    cpu_quota,
-    read_only_rootfs,
-    mounts,
-    secret_in_memory_only,
-    logs_follow,
-    health_unhealthy,
-    exec_in_container,
-    stop_grace_then_kill,
-    adoption_after_caller_killed,
-    init_reaper,
-    capabilities,
-    bad_input_errors,
-    remove_leaves_nothing,
-);
+rootfs_tests::conformance_suite!(ctx);
 
 fn log_lines(rt: &dyn ContainerRuntime, id: &str) -> usize {
     std::fs::read_to_string(rt.log_path(id))

@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rootfs_tests::conformance::{self, Creator, Ctx};
+use rootfs_tests::conformance::{Creator, Ctx};
 use swarm_runtime::container::libcontainer::LibcontainerRuntime;
 use swarm_runtime::container::{ContainerRuntime, RuntimeConfig};
 
-fn ctx(name: &str) -> Ctx {
+async fn ctx(name: &str) -> (Ctx, ()) {
     let shim = rootfs_tests::workspace_bin("swarm-runtime");
     let creator_shim = shim.clone();
     let make = |cfg: &RuntimeConfig| -> Arc<dyn ContainerRuntime> {
@@ -33,36 +33,7 @@ fn ctx(name: &str) -> Ctx {
     });
     let ctx = Ctx::new(name, shim, make, creator).expect("conformance context");
     *ctx_cell.lock().unwrap() = Some(ctx.cfg.clone());
-    ctx
+    (ctx, ())
 }
 
-macro_rules! checks {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let ctx = ctx(stringify!($name));
-            conformance::run(&ctx, conformance::$name).await.unwrap();
-        }
-    )*};
-}
-
-checks!(
-    exit_codes,
-    env_user_workdir_from_image,
-    env_user_workdir_overrides,
-    memory_limit_oom,
-    pids_limit,
-    cpu_quota,
-    read_only_rootfs,
-    mounts,
-    secret_in_memory_only,
-    logs_follow,
-    health_unhealthy,
-    exec_in_container,
-    stop_grace_then_kill,
-    adoption_after_caller_killed,
-    init_reaper,
-    capabilities,
-    bad_input_errors,
-    remove_leaves_nothing,
-);
+rootfs_tests::conformance_suite!(ctx);
