@@ -1,12 +1,16 @@
 //! A real registry for the suites: Debian's `docker-registry` (CNCF distribution 2.8) on a
-//! free loopback port with its storage in a temp dir, optional htpasswd auth, pushes with
-//! `skopeo` in the four manifest kinds, its access log for counting requests, and a
-//! loopback proxy that can stall or cut connections mid-transfer.
+//! free loopback port with its storage in a temp dir, optional htpasswd or bearer-token
+//! auth, pushes with `skopeo` in the four manifest kinds, its access log for counting
+//! requests, and a loopback proxy that can stall or cut connections mid-transfer.
 //!
 //! ```text
 //!  test ─▶ Proxy (127.0.0.1:P2, stall/cut after N response bytes) ─▶ Registry (127.0.0.1:P1)
 //!                                                                      storage: <tmp>/storage
 //!                                                                      access log: <tmp>/access.log
+//!  token mode: Registry ──401 Bearer realm=http://127.0.0.1:P3/token──▶ client
+//!              client ──GET /token?service&scope (basic creds or none)──▶ TokenServer (P3)
+//!              TokenServer ──JWT (ES256, x5c = its self-signed cert)──▶ client ──▶ Registry
+//!              Registry trusts the cert: it is its `rootcertbundle`
 //! ```
 
 use std::io::{Read, Write};
@@ -73,21 +77,30 @@ pub struct Registry {
     port: u16,
     dir: tempfile::TempDir,
     auth: Option<(String, String)>,
+    token: Option<TokenServer>,
     sentinel: AtomicU64,
 }
 
 impl Registry {
     /// An anonymous registry.
     pub fn start() -> Result<Registry> {
-        Self::spawn(None)
+        Self::spawn(None, false)
     }
 
     /// A registry that wants HTTP basic auth (htpasswd, bcrypt) for every request.
     pub fn start_with_auth(user: &str, password: &str) -> Result<Registry> {
-        Self::spawn(Some((user.to_string(), password.to_string())))
+        Self::spawn(Some((user.to_string(), password.to_string())), false)
     }
 
-    fn spawn(auth: Option<(String, String)>) -> Result<Registry> {
+    /// A registry that wants bearer tokens (Docker Hub style): it answers 401 with
+    /// `WWW-Authenticate: Bearer realm=..,service=..,scope=..` and accepts only JWTs
+    /// from its [`TokenServer`], which gives `user`/`password` pull and push on every
+    /// repository and anonymous clients a token with no access.
+    pub fn start_with_token(user: &str, password: &str) -> Result<Registry> {
+        Self::spawn(Some((user.to_string(), password.to_string())), true)
+    }
+
+    fn spawn(auth: Option<(String, String)>, token: bool) -> Result<Registry> {
         ensure!(
             Path::new(REGISTRY_BIN).exists(),
             "{REGISTRY_BIN} missing: install Debian's docker-registry (scripts/install-deps)"
@@ -101,7 +114,22 @@ impl Registry {
              http:\n  addr: 127.0.0.1:{port}\n  secret: rootfs-tests\n",
             storage = dir.path().join("storage").display(),
         );
-        if let Some((user, password)) = &auth {
+        let token = match (&auth, token) {
+            (Some((user, password)), true) => Some(TokenServer::start(user, password)?),
+            _ => None,
+        };
+        if let Some(server) = &token {
+            let bundle = dir.path().join("token-ca.pem");
+            std::fs::write(&bundle, server.cert_pem())?;
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    \
+                 issuer: {issuer}\n    rootcertbundle: {bundle}\n",
+                realm = server.realm(),
+                service = TOKEN_SERVICE,
+                issuer = TOKEN_ISSUER,
+                bundle = bundle.display(),
+            ));
+        } else if let Some((user, password)) = &auth {
             let hash = bcrypt::hash(password, 4)?;
             let htpasswd = dir.path().join("htpasswd");
             std::fs::write(&htpasswd, format!("{user}:{hash}\n"))?;
@@ -126,6 +154,7 @@ impl Registry {
             port,
             dir,
             auth,
+            token,
             sentinel: AtomicU64::new(0),
         };
         registry.wait_ready(Duration::from_secs(20))?;
@@ -159,6 +188,17 @@ impl Registry {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The token server of a registry started with [`Registry::start_with_token`].
+    pub fn token_server(&self) -> Option<&TokenServer> {
+        self.token.as_ref()
+    }
+
+    /// Stop the token server (its port refuses connections from now on); the registry
+    /// keeps running and keeps pointing clients at it.
+    pub fn stop_token_server(&mut self) {
+        self.token = None;
     }
 
     /// `127.0.0.1:PORT`: the registry part of references, and what `insecure` lists.
@@ -201,7 +241,12 @@ impl Registry {
     pub fn manifest_content_type(&self, name: &str, reference: &str) -> Result<String> {
         let accept = swarm_runtime::image::manifest::ACCEPT.join(", ");
         let mut headers = vec![("Accept".to_string(), accept)];
-        if let Some((user, password)) = &self.auth {
+        if let (Some(server), Some((user, _))) = (&self.token, &self.auth) {
+            // Minted directly (not counted as a token request).
+            let scope = format!("repository:{name}:pull");
+            let jwt = server.mint(Some(user), &[scope])?;
+            headers.push(("Authorization".into(), format!("Bearer {jwt}")));
+        } else if let Some((user, password)) = &self.auth {
             use base64::Engine;
             let token =
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
@@ -280,6 +325,267 @@ impl Drop for Registry {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `service` of the token-mode registry: the `aud` its tokens must carry.
+pub const TOKEN_SERVICE: &str = "rootfs-tests-registry";
+/// `issuer` of the token-mode registry: the `iss` its tokens must carry.
+pub const TOKEN_ISSUER: &str = "rootfs-tests-token-server";
+
+/// One request the token server answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// The user of the request's basic credentials (`None`: anonymous).
+    pub user: Option<String>,
+    /// The `scope` parameters, as sent (`repository:NAME:pull,push`).
+    pub scopes: Vec<String>,
+    /// A token was issued (false: 401, wrong credentials).
+    pub issued: bool,
+}
+
+/// A minimal token server (distribution's token auth, what Docker Hub's auth service
+/// does) on a loopback port, in a thread of the test process: `GET /token?service=..&
+/// scope=..` with basic credentials gets a JWT granting the requested `pull`/`push`
+/// actions on repositories; wrong credentials get 401 `{"details": "incorrect username
+/// or password"}`; no credentials get a token with no access. The JWT is ES256-signed,
+/// its header carries the signing key's self-signed certificate in `x5c`, and that
+/// certificate is the registry's `rootcertbundle` (distribution 2.8 verifies the chain
+/// against it, then `iss`, `aud` = service, `exp`/`nbf`, then the signature).
+pub struct TokenServer {
+    port: u16,
+    state: Arc<TokenState>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+struct TokenState {
+    user: String,
+    password: String,
+    cert_pem: String,
+    cert_der_b64: String,
+    key: jsonwebtoken::EncodingKey,
+    requests: std::sync::Mutex<Vec<TokenRequest>>,
+    jti: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl TokenServer {
+    pub fn start(user: &str, password: &str) -> Result<TokenServer> {
+        use base64::Engine;
+        // P-256 (ES256) by default.
+        let signer = rcgen::generate_simple_self_signed(vec!["rootfs-tests-token".to_string()])
+            .context("generate the token signing certificate")?;
+        let state = Arc::new(TokenState {
+            user: user.to_string(),
+            password: password.to_string(),
+            cert_pem: signer.cert.pem(),
+            cert_der_b64: base64::engine::general_purpose::STANDARD.encode(signer.cert.der()),
+            key: jsonwebtoken::EncodingKey::from_ec_der(&signer.key_pair.serialize_der()),
+            requests: Default::default(),
+            jti: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let shared = state.clone();
+        let accept = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if shared.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(conn) = conn {
+                    let shared = shared.clone();
+                    std::thread::spawn(move || {
+                        let _ = serve_token(conn, &shared);
+                    });
+                }
+            }
+        });
+        Ok(TokenServer {
+            port,
+            state,
+            accept: Some(accept),
+        })
+    }
+
+    /// The `realm` of the registry's challenge.
+    pub fn realm(&self) -> String {
+        format!("http://127.0.0.1:{}/token", self.port)
+    }
+
+    /// The signing key's self-signed certificate (PEM): the registry's root bundle.
+    pub fn cert_pem(&self) -> &str {
+        &self.state.cert_pem
+    }
+
+    /// Every request answered so far, in order.
+    pub fn requests(&self) -> Vec<TokenRequest> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// A token for `user` (`None`: anonymous, no access) and `scopes`, without a request.
+    pub fn mint(&self, user: Option<&str>, scopes: &[String]) -> Result<String> {
+        self.state.mint(user, scopes)
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees `stop`, and wait until the port is closed.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+}
+
+impl TokenState {
+    fn mint(&self, user: Option<&str>, scopes: &[String]) -> Result<String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs();
+        // Authenticated users get what they ask of pull and push; anonymous nothing.
+        let access: Vec<serde_json::Value> = match user {
+            None => vec![],
+            Some(_) => scopes
+                .iter()
+                .filter_map(|scope| {
+                    let (kind, rest) = scope.split_once(':')?;
+                    let (name, actions) = rest.rsplit_once(':')?;
+                    let actions: Vec<&str> = actions
+                        .split(',')
+                        .filter(|a| matches!(*a, "pull" | "push"))
+                        .collect();
+                    (kind == "repository").then(
+                        || serde_json::json!({"type": kind, "name": name, "actions": actions}),
+                    )
+                })
+                .collect(),
+        };
+        let claims = serde_json::json!({
+            "iss": TOKEN_ISSUER,
+            "sub": user.unwrap_or(""),
+            "aud": TOKEN_SERVICE,
+            "exp": now + 300,
+            "nbf": now.saturating_sub(10),
+            "iat": now,
+            "jti": format!("rootfs-tests-{}", self.jti.fetch_add(1, Ordering::SeqCst)),
+            "access": access,
+        });
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.x5c = Some(vec![self.cert_der_b64.clone()]);
+        jsonwebtoken::encode(&header, &claims, &self.key).context("sign token")
+    }
+
+    /// The user of valid basic credentials; `Ok(None)` without credentials, `Err(user
+    /// sent)` for wrong or malformed ones.
+    fn authenticate(&self, authorization: Option<&str>) -> Result<Option<String>, Option<String>> {
+        use base64::Engine;
+        let Some(value) = authorization else {
+            return Ok(None);
+        };
+        let decoded = value
+            .strip_prefix("Basic ")
+            .and_then(|b| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(b.trim())
+                    .ok()
+            })
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or(None)?;
+        match decoded.split_once(':') {
+            Some((u, p)) if u == self.user && p == self.password => Ok(Some(u.to_string())),
+            Some((u, _)) => Err(Some(u.to_string())),
+            None => Err(None),
+        }
+    }
+}
+
+/// One HTTP/1.1 exchange on a token server connection (then closed).
+fn serve_token(mut conn: TcpStream, state: &TokenState) -> Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf)?;
+        ensure!(n > 0, "connection closed before the request head");
+        head.extend_from_slice(&buf[..n]);
+        ensure!(head.len() < 64 * 1024, "request head too long");
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or("");
+    let target = request_line.split_whitespace().nth(1).unwrap_or("");
+    let authorization = lines.find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("authorization").then(|| v.trim())
+    });
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let scopes: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split(' ').map(str::to_string))
+        .filter(|s| !s.is_empty())
+        .collect();
+    let service_ok = params
+        .iter()
+        .all(|(k, v)| k != "service" || v == TOKEN_SERVICE);
+    let (status, body, request) = if !request_line.starts_with("GET ") || path != "/token" {
+        (404, r#"{"details":"not found"}"#.to_string(), None)
+    } else if !service_ok {
+        (400, r#"{"details":"unknown service"}"#.to_string(), None)
+    } else {
+        match state.authenticate(authorization) {
+            Err(user) => (
+                401,
+                r#"{"details":"incorrect username or password"}"#.to_string(),
+                Some(TokenRequest {
+                    user,
+                    scopes,
+                    issued: false,
+                }),
+            ),
+            Ok(user) => {
+                let token = state.mint(user.as_deref(), &scopes)?;
+                let body = serde_json::json!({
+                    "token": token,
+                    "access_token": token,
+                    "expires_in": 300,
+                })
+                .to_string();
+                (
+                    200,
+                    body,
+                    Some(TokenRequest {
+                        user,
+                        scopes,
+                        issued: true,
+                    }),
+                )
+            }
+        }
+    };
+    if let Some(request) = request {
+        state.requests.lock().unwrap().push(request);
+    }
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        _ => "Not Found",
+    };
+    let response = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(response.as_bytes())?;
+    conn.flush()?;
+    let _ = conn.shutdown(Shutdown::Write);
+    Ok(())
 }
 
 /// A port nothing listens on right now (nor, most likely, soon).

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use rootfs_tests::busybox::{self, busybox_image, default_config, tar_files, OciLayout, TestImage};
-use rootfs_tests::registry::{free_port, ManifestKind, Proxy, Registry};
+use rootfs_tests::registry::{free_port, ManifestKind, Proxy, Registry, TokenRequest};
 use swarm_runtime::image::manifest::node_arch;
 use swarm_runtime::image::{
     HealthConfig, Image, ImageConfig, ImageStore, RegistryAuth, RegistryOptions,
@@ -450,6 +450,104 @@ async fn basic_auth_registry() -> Result<()> {
     }
     let image = store.pull(&reference, &with("swarm", "s3cret")).await?;
     check_busybox(&image, "1");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bearer_token_auth() -> Result<()> {
+    let mut registry = Registry::start_with_token("swarm", "s3cret")?;
+    let tokens = registry.token_server().context("token mode")?;
+    let realm_host = tokens.realm()["http://".len()..]
+        .trim_end_matches("/token")
+        .to_string();
+    let tmp = tempfile::tempdir()?;
+    let (layout, _) =
+        busybox::busybox_layout(&tmp.path().join("layout"), "1", "1", default_config())?;
+    // skopeo pushes through the token server too (`--dest-creds`).
+    registry.push(&layout.dir, "1", "private:1", ManifestKind::OciManifest)?;
+    assert!(
+        tokens.requests().iter().any(|r| r.issued
+            && r.user.as_deref() == Some("swarm")
+            && r.scopes
+                .iter()
+                .any(|s| s.starts_with("repository:private:") && s.contains("push"))),
+        "skopeo's push token: {:?}",
+        tokens.requests()
+    );
+    assert_eq!(
+        registry.manifest_content_type("private", "1")?,
+        ManifestKind::OciManifest.media_type()
+    );
+    let store = ImageStore::open(tmp.path().join("store"))?;
+    let reference = format!("{}/private:1", registry.host());
+    let host = registry.host();
+    let with = |user: &str, password: &str| RegistryOptions {
+        insecure: vec![host.clone()],
+        auth: Some(RegistryAuth {
+            username: user.into(),
+            password: password.into(),
+        }),
+    };
+    let pulled_token = |user: Option<&str>, issued: bool| {
+        let want = TokenRequest {
+            user: user.map(str::to_string),
+            scopes: vec!["repository:private:pull".into()],
+            issued,
+        };
+        tokens.requests().contains(&want)
+    };
+
+    // Anonymous: the token server gives a token with no access; the registry refuses it.
+    let before = tokens.requests().len();
+    let err = pull_err(&store, &reference, &insecure(&registry.host())).await;
+    assert_eq!(
+        err.to_string(),
+        format!("pull {reference}: unauthorized: authentication required")
+    );
+    assert!(!err.is_retryable());
+    assert!(tokens.requests().len() > before);
+    assert!(pulled_token(None, true), "{:?}", tokens.requests());
+
+    // Wrong credentials: the token server's own words, as Docker reports them.
+    for (user, password) in [("swarm", "wrong"), ("nobody", "s3cret")] {
+        let err = pull_err(&store, &reference, &with(user, password)).await;
+        assert_eq!(
+            err.to_string(),
+            format!("pull {reference}: unauthorized: incorrect username or password")
+        );
+        assert!(!err.is_retryable());
+        assert!(pulled_token(Some(user), false), "{:?}", tokens.requests());
+    }
+    assert!(store.list()?.is_empty());
+
+    // The right credentials: a token is issued (the bearer path, not basic: the registry
+    // accepts nothing else) and the image is pulled.
+    let before = tokens.requests().len();
+    let image = store.pull(&reference, &with("swarm", "s3cret")).await?;
+    check_busybox(&image, "1");
+    let issued: Vec<_> = tokens.requests()[before..]
+        .iter()
+        .filter(|r| r.issued && r.user.as_deref() == Some("swarm"))
+        .cloned()
+        .collect();
+    assert!(!issued.is_empty(), "{:?}", tokens.requests());
+    assert!(
+        issued
+            .iter()
+            .all(|r| r.scopes == ["repository:private:pull".to_string()]),
+        "{issued:?}"
+    );
+    // The token is fetched once per pull (oci-client caches it), not once per request.
+    assert_eq!(issued.len(), 1, "{issued:?}");
+
+    // The token server is down: the error names it, and a retry may succeed.
+    registry.stop_token_server();
+    let err = pull_err(&store, &reference, &with("swarm", "s3cret")).await;
+    assert_eq!(
+        err.to_string(),
+        format!("pull {reference}: dial tcp {realm_host}: connect: connection refused")
+    );
+    assert!(err.is_retryable());
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use futures::future::join_all;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth as OciAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -65,6 +65,13 @@ pub(crate) async fn pull(
         reference: &parsed,
         name: &name,
     };
+    // Authenticate first, explicitly: later requests authenticate lazily and drop a
+    // token server's refusal (wrong credentials) for a bare 401. This probes `/v2/` and,
+    // on a `Bearer` challenge, fetches (and caches) a token from the realm.
+    client
+        .auth(&parsed, &auth, RegistryOperation::Pull)
+        .await
+        .map_err(|e| puller.error(e))?;
 
     // The manifest the reference names, then this platform's manifest if it is an index.
     let (top_bytes, _) = client
@@ -266,8 +273,8 @@ impl Puller<'_> {
             OciDistributionError::UnauthorizedError { .. } => {
                 pull("unauthorized: authentication required".into(), false)
             }
-            OciDistributionError::AuthenticationFailure(reason) => {
-                pull(format!("unauthorized: {}", first_line(&reason)), false)
+            OciDistributionError::AuthenticationFailure(body) => {
+                pull(format!("unauthorized: {}", token_error(&body)), false)
             }
             OciDistributionError::ServerError { code, message, .. } => match code {
                 404 => not_found(),
@@ -289,6 +296,11 @@ impl Puller<'_> {
                 actual,
             },
             OciDistributionError::RequestError(err) => {
+                // The host actually dialled: the registry's, or its token realm's.
+                let host = err
+                    .url()
+                    .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+                    .unwrap_or(host);
                 let refused = io_kind(&err) == Some(std::io::ErrorKind::ConnectionRefused);
                 if refused {
                     pull(
@@ -302,6 +314,23 @@ impl Puller<'_> {
             OciDistributionError::IoError(err) => pull(format!("registry {host}: {err}"), true),
             other => pull(first_line(&other.to_string()).to_string(), false),
         }
+    }
+}
+
+/// What a token server said when it refused to issue a token, as Docker reports it:
+/// `{"details": ".."}` (Docker Hub), else the first error of `{"errors": [..]}`, else
+/// `authentication required`.
+fn token_error(body: &str) -> String {
+    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let message = json["details"]
+        .as_str()
+        .or_else(|| json["errors"][0]["message"].as_str())
+        .map(first_line)
+        .unwrap_or("");
+    if message.is_empty() {
+        "authentication required".to_string()
+    } else {
+        message.to_string()
     }
 }
 
