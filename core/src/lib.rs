@@ -1,3 +1,8 @@
 //! swarm-core: the pure part of swarm. No async runtime, no network, no OS calls: every
 //! function here is a function of the store's view and the time it is given.
 #![forbid(unsafe_code)]
+
+pub mod model;
+pub mod state;
+
+pub use state::{can_transition, TaskState};
