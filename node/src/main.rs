@@ -1,2 +1,198 @@
-//! `swarmd`: one per machine.
-fn main() {}
+//! `swarmd`: one per machine, as root. Always a worker (the agent half); a manager too
+//! once `swarm init` made it one.
+//!
+//! The same executable is also the libcontainer shim: the runtime re-executes
+//! `swarmd shim|start|exec|delete|init ...` for every container. Those internal
+//! subcommands are dispatched here, before any tokio runtime or thread exists, because
+//! libcontainer forks with a raw clone3 and needs a single-threaded process.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use swarm_node::config::{Config, RuntimeKind};
+use swarm_runtime::container::libcontainer::init;
+use swarm_runtime::container::libcontainer::shim::{self, ExecRequest, Target};
+
+#[derive(Parser)]
+#[command(
+    name = "swarmd",
+    version,
+    about = "swarm node daemon (Docker Swarm mode, no Docker)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    internal: Option<Internal>,
+    #[command(flatten)]
+    daemon: DaemonArgs,
+}
+
+#[derive(Args)]
+struct DaemonArgs {
+    /// Where the node keeps its state: Raft log, images, containers.
+    #[arg(long, default_value = "/var/lib/swarm")]
+    data_dir: PathBuf,
+    /// The control API's unix socket (the Docker Engine API, Swarm part).
+    #[arg(long, default_value = "/run/swarm/swarm.sock")]
+    socket: PathBuf,
+    /// Cluster port (Raft, CA, dispatcher); not used until nodes can join.
+    #[arg(long, default_value = "0.0.0.0:2377")]
+    listen_addr: String,
+    /// Address other nodes reach this one at (default: the listen address).
+    #[arg(long)]
+    advertise_addr: Option<String>,
+    /// Node name, when it must differ from the machine's hostname.
+    #[arg(long)]
+    hostname: Option<String>,
+    /// cgroup parent of every container of this node.
+    #[arg(long, default_value = "swarm")]
+    cgroup_parent: String,
+    /// A registry spoken to over plain HTTP (HOST:PORT); repeatable.
+    #[arg(long = "insecure-registry")]
+    insecure_registry: Vec<String>,
+    #[arg(long, value_enum, default_value = "libcontainer")]
+    runtime: RuntimeKind,
+    /// containerd's socket (with `--runtime containerd`).
+    #[arg(long, default_value = "/run/containerd/containerd.sock")]
+    containerd_socket: PathBuf,
+    /// tracing filter, e.g. `info` or `swarm_node=debug`.
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+#[derive(Args, Clone)]
+struct TargetArgs {
+    #[arg(long)]
+    bundle: PathBuf,
+    #[arg(long)]
+    root: PathBuf,
+    #[arg(long)]
+    id: String,
+}
+
+impl From<TargetArgs> for Target {
+    fn from(a: TargetArgs) -> Target {
+        Target {
+            bundle: a.bundle,
+            root: a.root,
+            id: a.id,
+        }
+    }
+}
+
+/// Run by the runtime, never by people: the same set as `swarm-runtime`'s.
+#[derive(Subcommand)]
+enum Internal {
+    #[command(hide = true)]
+    Shim(TargetArgs),
+    #[command(hide = true)]
+    Start(TargetArgs),
+    #[command(hide = true)]
+    Exec {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long)]
+        request: String,
+    },
+    #[command(hide = true)]
+    Delete(TargetArgs),
+    #[command(hide = true)]
+    Init {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        cmd: Vec<String>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Some(internal) = cli.internal {
+        std::process::exit(run_internal(internal));
+    }
+    if let Err(e) = run_daemon(cli.daemon) {
+        eprintln!("swarmd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The shim and its helpers: single-threaded, no tokio.
+fn run_internal(cmd: Internal) -> i32 {
+    match cmd {
+        Internal::Shim(t) => shim::shim_main(&t.into()),
+        Internal::Start(t) => match shim::start_main(&t.into()) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("{e}");
+                1
+            }
+        },
+        Internal::Delete(t) => match shim::delete_main(&t.into()) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("{e}");
+                1
+            }
+        },
+        Internal::Exec { target, request } => {
+            let req: ExecRequest = match serde_json::from_str(&request) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("exec request: {e}");
+                    return 1;
+                }
+            };
+            let reply = shim::exec_main(&target.into(), &req);
+            match serde_json::to_string(&reply) {
+                Ok(s) => {
+                    println!("{s}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("exec reply: {e}");
+                    1
+                }
+            }
+        }
+        Internal::Init { cmd } => {
+            let args = match cmd.first().map(String::as_str) {
+                Some("--") => &cmd[1..],
+                _ => &cmd[..],
+            };
+            init::run(args)
+        }
+    }
+}
+
+fn run_daemon(a: DaemonArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&a.log_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let hostname = match a.hostname {
+        Some(h) => h,
+        None => nix::unistd::gethostname()
+            .context("hostname")?
+            .to_string_lossy()
+            .into_owned(),
+    };
+    let config = Config {
+        data_dir: a.data_dir,
+        socket: a.socket,
+        listen_addr: a.listen_addr.clone(),
+        advertise_addr: a.advertise_addr.unwrap_or(a.listen_addr),
+        hostname,
+        cgroup_parent: a.cgroup_parent,
+        insecure_registries: a.insecure_registry,
+        runtime: a.runtime,
+        containerd_socket: a.containerd_socket,
+        shim_exe: std::env::current_exe().context("own executable")?,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    rt.block_on(swarm_node::daemon::run(config))?;
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! One controller per assigned task: drives its container through Docker's task states
+//! and reports every change.
+//!
+//! ```text
+//!  ACCEPTED ─▶ PREPARING (pull) ─▶ READY ─▶ STARTING (create, start[, healthy]) ─▶ RUNNING
+//!      │ pull/create error: REJECTED            │ start error: FAILED             │
+//!      ▼                                        ▼                                 ▼
+//!                     exit 0: COMPLETE · exit N: FAILED "task: non-zero exit (N)"
+//!                     desired SHUTDOWN: stop with grace ─▶ SHUTDOWN
+//!                     desired REMOVE (or unassigned): stop, remove the container, end
+//! ```
+//!
+//! An adopted container (found by `runtime.list()` after a restart) enters at RUNNING,
+//! or at its exit, without being restarted.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use swarm_runtime::container::health::{probe_args, Health, HealthMonitor};
+use swarm_runtime::container::{ContainerRuntime, ContainerState, ExitStatus, Status};
+use swarm_runtime::image::{Image, ImageStore, RegistryOptions};
+use tokio::sync::{mpsc, watch};
+
+use super::spec::{container_spec, DEFAULT_GRACE};
+use super::{Assignment, Desired, ReportedState, StatusReport};
+
+/// What every controller of a node shares.
+pub struct Ctx {
+    pub rt: Arc<dyn ContainerRuntime>,
+    pub images: Arc<ImageStore>,
+    pub registry: RegistryOptions,
+    pub reports: mpsc::UnboundedSender<StatusReport>,
+}
+
+impl Ctx {
+    fn report(&self, task: &str, state: ReportedState, message: &str, err: Option<String>) {
+        self.report_full(task, state, message, err, None, None);
+    }
+
+    fn report_full(
+        &self,
+        task: &str,
+        state: ReportedState,
+        message: &str,
+        err: Option<String>,
+        exit_code: Option<i32>,
+        pid: Option<i32>,
+    ) {
+        tracing::debug!(task, ?state, message, ?err, "task status");
+        let _ = self.reports.send(StatusReport {
+            task_id: task.to_string(),
+            state,
+            message: message.to_string(),
+            err,
+            exit_code,
+            pid,
+            timestamp: Utc::now(),
+        });
+    }
+
+    /// Pull the image, or use the local one: an image loaded without a registry, or a
+    /// registry that is down while the image is already here.
+    async fn image(&self, reference: &str) -> Result<Image, String> {
+        if reference.contains("@sha256:") {
+            if let Ok(img) = self.images.get(reference) {
+                return Ok(img);
+            }
+        }
+        match self.images.pull(reference, &self.registry).await {
+            Ok(img) => Ok(img),
+            Err(e) => self.images.get(reference).map_err(|_| e.to_string()),
+        }
+    }
+}
+
+/// Where a task's container stands once the start phase is over.
+enum Phase {
+    Running(Option<i32>),
+    Exited(ExitStatus),
+    /// Never got a container that ran (rejected, failed to start, shut down early).
+    Done,
+}
+
+pub async fn run(
+    ctx: Arc<Ctx>,
+    a: Assignment,
+    mut desired: watch::Receiver<Desired>,
+    adopted: Option<ContainerState>,
+) {
+    let id = a.who.task_id.clone();
+    let phase = match adopted {
+        Some(st) => match (st.status, st.exit) {
+            (Status::Running, _) => {
+                tracing::info!(task = %id, pid = ?st.pid, "adopted running container");
+                Phase::Running(st.pid)
+            }
+            (Status::Exited, Some(exit)) => Phase::Exited(exit),
+            // Created but never started: the node died between create and start.
+            _ => start(&ctx, &a, &mut desired, true).await,
+        },
+        None => start(&ctx, &a, &mut desired, false).await,
+    };
+    let phase = match phase {
+        Phase::Running(pid) => {
+            ctx.report_full(&id, ReportedState::Running, "started", None, None, pid);
+            supervise(&ctx, &a, &mut desired).await
+        }
+        other => other,
+    };
+    if let Phase::Exited(exit) = phase {
+        report_exit(&ctx, &id, &exit);
+    }
+    // Terminal: keep the container (its logs, its exit) until the task goes away.
+    while *desired.borrow_and_update() != Desired::Remove {
+        if desired.changed().await.is_err() {
+            break;
+        }
+    }
+    remove(&ctx, &id).await;
+}
+
+async fn start(
+    ctx: &Ctx,
+    a: &Assignment,
+    desired: &mut watch::Receiver<Desired>,
+    created: bool,
+) -> Phase {
+    let id = &a.who.task_id;
+    if *desired.borrow() != Desired::Running {
+        ctx.report(id, ReportedState::Shutdown, "shutdown", None);
+        return Phase::Done;
+    }
+    if !created {
+        ctx.report(id, ReportedState::Accepted, "accepted", None);
+        ctx.report(id, ReportedState::Preparing, "preparing", None);
+        let image = match ctx.image(&a.spec.container_spec.image).await {
+            Ok(img) => img,
+            Err(e) => {
+                ctx.report(id, ReportedState::Rejected, "preparing", Some(e));
+                return Phase::Done;
+            }
+        };
+        let spec = container_spec(&a.who, &a.spec, image);
+        if let Err(e) = ctx.rt.create(&spec).await {
+            ctx.report(
+                id,
+                ReportedState::Rejected,
+                "preparing",
+                Some(e.to_string()),
+            );
+            // A half-created container must not stay behind.
+            let _ = ctx.rt.remove(id).await;
+            return Phase::Done;
+        }
+        ctx.report(id, ReportedState::Ready, "prepared", None);
+    }
+    if *desired.borrow() != Desired::Running {
+        ctx.report(id, ReportedState::Shutdown, "shutdown", None);
+        return Phase::Done;
+    }
+    ctx.report(id, ReportedState::Starting, "starting", None);
+    if let Err(e) = ctx.rt.start(id).await {
+        ctx.report(id, ReportedState::Failed, "starting", Some(e.to_string()));
+        return Phase::Done;
+    }
+    let st = ctx.rt.state(id).await.ok();
+    let pid = st.as_ref().and_then(|s| s.pid);
+    // With a health check, RUNNING waits for the first healthy probe (as Docker).
+    if let Some(cfg) = health_config(ctx, a, id).await {
+        let monitor = HealthMonitor::spawn(ctx.rt.clone(), id.clone(), cfg);
+        let mut health = monitor.watch();
+        loop {
+            let h = health.borrow_and_update().status;
+            match h {
+                Health::Healthy => break,
+                Health::Unhealthy => {
+                    let _ = ctx.rt.stop(id, None, grace(a)).await;
+                    ctx.report(
+                        id,
+                        ReportedState::Failed,
+                        "unhealthy",
+                        Some("unhealthy container".into()),
+                    );
+                    return Phase::Done;
+                }
+                Health::Starting => {}
+            }
+            tokio::select! {
+                r = health.changed() => if r.is_err() { break },
+                exit = ctx.rt.wait(id) => return match exit {
+                    Ok(exit) => Phase::Exited(exit),
+                    Err(e) => {
+                        ctx.report(id, ReportedState::Failed, "failed", Some(e.to_string()));
+                        Phase::Done
+                    }
+                },
+                _ = until_not_running(desired) => {
+                    return stop(ctx, a).await;
+                }
+            }
+        }
+    }
+    Phase::Running(pid)
+}
+
+async fn health_config(
+    ctx: &Ctx,
+    a: &Assignment,
+    id: &str,
+) -> Option<swarm_runtime::image::HealthConfig> {
+    let from_spec = a.spec.container_spec.healthcheck.as_ref();
+    let cfg = match from_spec {
+        Some(h) => swarm_runtime::image::HealthConfig {
+            test: h.test.clone(),
+            interval: std::time::Duration::from_nanos(h.interval.max(0) as u64),
+            timeout: std::time::Duration::from_nanos(h.timeout.max(0) as u64),
+            start_period: std::time::Duration::from_nanos(h.start_period.max(0) as u64),
+            retries: h.retries,
+        },
+        None => {
+            let _ = id;
+            ctx.images
+                .get(&a.spec.container_spec.image)
+                .ok()?
+                .config
+                .healthcheck?
+        }
+    };
+    probe_args(&cfg).map(|_| cfg)
+}
+
+/// RUNNING until the container exits or the task is no longer wanted.
+async fn supervise(ctx: &Ctx, a: &Assignment, desired: &mut watch::Receiver<Desired>) -> Phase {
+    let id = &a.who.task_id;
+    tokio::select! {
+        exit = ctx.rt.wait(id) => match exit {
+            Ok(exit) => Phase::Exited(exit),
+            Err(e) => {
+                ctx.report(id, ReportedState::Failed, "failed", Some(e.to_string()));
+                Phase::Done
+            }
+        },
+        _ = until_not_running(desired) => stop(ctx, a).await,
+    }
+}
+
+async fn stop(ctx: &Ctx, a: &Assignment) -> Phase {
+    let id = &a.who.task_id;
+    match ctx.rt.stop(id, None, grace(a)).await {
+        Ok(exit) => ctx.report_full(
+            id,
+            ReportedState::Shutdown,
+            "shutdown",
+            None,
+            Some(exit.code),
+            None,
+        ),
+        Err(e) => ctx.report(id, ReportedState::Shutdown, "shutdown", Some(e.to_string())),
+    }
+    Phase::Done
+}
+
+fn grace(a: &Assignment) -> std::time::Duration {
+    a.spec
+        .container_spec
+        .stop_grace_period
+        .map(|n| std::time::Duration::from_nanos(n.max(0) as u64))
+        .unwrap_or(DEFAULT_GRACE)
+}
+
+async fn until_not_running(desired: &mut watch::Receiver<Desired>) {
+    while *desired.borrow_and_update() == Desired::Running {
+        if desired.changed().await.is_err() {
+            // The agent dropped this task without a word: keep running (a restart
+            // of the agent adopts it again).
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+fn report_exit(ctx: &Ctx, id: &str, exit: &ExitStatus) {
+    if exit.code == 0 {
+        ctx.report_full(id, ReportedState::Complete, "finished", None, Some(0), None);
+    } else {
+        let mut err = format!("task: non-zero exit ({})", exit.code);
+        if exit.oom_killed {
+            err.push_str(": OOM killed");
+        }
+        ctx.report_full(
+            id,
+            ReportedState::Failed,
+            "failed",
+            Some(err),
+            Some(exit.code),
+            None,
+        );
+    }
+}
+
+async fn remove(ctx: &Ctx, id: &str) {
+    // Stop first: remove refuses (or must kill) a running container.
+    if let Ok(st) = ctx.rt.state(id).await {
+        if st.status == Status::Running {
+            let _ = ctx.rt.stop(id, None, DEFAULT_GRACE).await;
+        }
+    }
+    match ctx.rt.remove(id).await {
+        Ok(()) => tracing::debug!(task = id, "container removed"),
+        Err(swarm_runtime::Error::NoSuchContainer(_)) => {}
+        Err(e) => tracing::warn!(task = id, "remove container: {e}"),
+    }
+}
+
+/// Remove a container no task claims any more (found at adoption).
+pub async fn remove_orphan(ctx: &Ctx, id: &str) {
+    tracing::info!(
+        container = id,
+        "removing container of a task no longer assigned"
+    );
+    remove(ctx, id).await;
+}

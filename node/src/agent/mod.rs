@@ -1,0 +1,181 @@
+//! The agent half of a node: takes the full set of tasks assigned to this node, runs one
+//! [`controller`] per task over the container runtime, and reports their status.
+//!
+//! ```text
+//!  dispatcher ──assign(full set)──▶ Agent ──spawn / desired state──▶ controller (per task)
+//!                                     ▲                                   │
+//!                                     └────── StatusReport (channel) ◀────┘
+//! ```
+//!
+//! Level-triggered: every `assign` carries the whole set, so a missed message is
+//! repaired by the next one. On start the agent lists the runtime's containers; the
+//! first set decides their fate: a task still assigned adopts its container (running
+//! ones are not restarted), the others are removed.
+
+pub mod controller;
+pub mod spec;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use swarm_runtime::container::{ContainerRuntime, ContainerState};
+use swarm_runtime::image::{ImageStore, RegistryOptions};
+use tokio::sync::{mpsc, watch};
+
+use self::controller::Ctx;
+pub use self::spec::{TaskIdentity, TaskSpecView};
+use crate::error::Result;
+
+/// What the manager wants of a task on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Desired {
+    Running,
+    Shutdown,
+    Remove,
+}
+
+/// One task assigned to this node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    pub who: TaskIdentity,
+    pub spec: TaskSpecView,
+    pub desired: Desired,
+}
+
+/// The task states an agent reports (Docker's names, lowercase on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportedState {
+    Accepted,
+    Preparing,
+    Ready,
+    Starting,
+    Running,
+    Complete,
+    Shutdown,
+    Failed,
+    Rejected,
+}
+
+impl ReportedState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportedState::Accepted => "accepted",
+            ReportedState::Preparing => "preparing",
+            ReportedState::Ready => "ready",
+            ReportedState::Starting => "starting",
+            ReportedState::Running => "running",
+            ReportedState::Complete => "complete",
+            ReportedState::Shutdown => "shutdown",
+            ReportedState::Failed => "failed",
+            ReportedState::Rejected => "rejected",
+        }
+    }
+}
+
+/// A task status update, as the dispatcher receives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusReport {
+    pub task_id: String,
+    pub state: ReportedState,
+    pub message: String,
+    pub err: Option<String>,
+    pub exit_code: Option<i32>,
+    /// The container's first process on the host (RUNNING).
+    pub pid: Option<i32>,
+    pub timestamp: DateTime<Utc>,
+}
+
+struct Handle {
+    desired: watch::Sender<Desired>,
+    join: tokio::task::JoinHandle<()>,
+}
+
+pub struct Agent {
+    ctx: Arc<Ctx>,
+    tasks: Mutex<HashMap<String, Handle>>,
+    /// Containers found at start, until the first assignment set claims them.
+    found: Mutex<Option<HashMap<String, ContainerState>>>,
+}
+
+impl Agent {
+    /// List the runtime's containers for adoption; nothing runs or stops until the first
+    /// [`Agent::assign`].
+    pub async fn start(
+        rt: Arc<dyn ContainerRuntime>,
+        images: Arc<ImageStore>,
+        registry: RegistryOptions,
+        reports: mpsc::UnboundedSender<StatusReport>,
+    ) -> Result<Agent> {
+        let found = rt
+            .list()
+            .await?
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect::<HashMap<_, _>>();
+        tracing::info!(containers = found.len(), "agent started");
+        Ok(Agent {
+            ctx: Arc::new(Ctx {
+                rt,
+                images,
+                registry,
+                reports,
+            }),
+            tasks: Mutex::new(HashMap::new()),
+            found: Mutex::new(Some(found)),
+        })
+    }
+
+    /// The whole set of tasks assigned to this node now.
+    pub fn assign(&self, set: Vec<Assignment>) {
+        let mut tasks = self.tasks.lock().expect("agent lock");
+        let mut found = self.found.lock().expect("agent lock").take();
+        tasks.retain(|_, h| !h.join.is_finished());
+        let wanted: std::collections::HashSet<&str> =
+            set.iter().map(|a| a.who.task_id.as_str()).collect();
+        for (id, h) in tasks.iter() {
+            if !wanted.contains(id.as_str()) {
+                h.desired.send_if_modified(|d| replace(d, Desired::Remove));
+            }
+        }
+        for a in &set {
+            let id = &a.who.task_id;
+            if let Some(h) = tasks.get(id) {
+                h.desired.send_if_modified(|d| replace(d, a.desired));
+                continue;
+            }
+            let adopted = found.as_mut().and_then(|f| f.remove(id));
+            if adopted.is_none() && a.desired == Desired::Remove {
+                continue; // nothing here to remove
+            }
+            let (tx, rx) = watch::channel(a.desired);
+            let join = tokio::spawn(controller::run(self.ctx.clone(), a.clone(), rx, adopted));
+            tasks.insert(id.clone(), Handle { desired: tx, join });
+        }
+        // Containers of tasks that are not ours any more.
+        for (id, _) in found.into_iter().flatten() {
+            let ctx = self.ctx.clone();
+            tokio::spawn(async move { controller::remove_orphan(&ctx, &id).await });
+        }
+    }
+
+    /// Tasks with a live controller (for tests and `/info`).
+    pub fn running_controllers(&self) -> usize {
+        let tasks = self.tasks.lock().expect("agent lock");
+        tasks.values().filter(|h| !h.join.is_finished()).count()
+    }
+
+    pub fn runtime(&self) -> &Arc<dyn ContainerRuntime> {
+        &self.ctx.rt
+    }
+}
+
+/// Desired states only move forward (RUNNING -> SHUTDOWN -> REMOVE).
+fn replace(d: &mut Desired, new: Desired) -> bool {
+    if new > *d {
+        *d = new;
+        true
+    } else {
+        false
+    }
+}

@@ -1,0 +1,291 @@
+//! The agent's view of a task: the parts of Docker's `TaskSpec` it runs, and their
+//! translation into the runtime's [`ContainerSpec`].
+//!
+//! The agent decodes the TaskSpec JSON itself (unknown fields ignored) so it does not
+//! depend on how the manager stores specs, and the cluster issue can ship the same JSON
+//! in its assignments.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use swarm_runtime::container::{self, ContainerSpec, MountKind, Resources};
+use swarm_runtime::image::{HealthConfig, Image};
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TaskSpecView {
+    pub container_spec: ContainerSpecView,
+    pub resources: Option<ResourceRequirements>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ResourceRequirements {
+    pub limits: Option<Limits>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    #[serde(rename = "NanoCPUs")]
+    pub nano_cpus: i64,
+    #[serde(rename = "MemoryBytes")]
+    pub memory_bytes: i64,
+    #[serde(rename = "Pids")]
+    pub pids: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerSpecView {
+    pub image: String,
+    pub labels: BTreeMap<String, String>,
+    /// Docker's `Command` is the entrypoint.
+    pub command: Option<Vec<String>>,
+    pub args: Vec<String>,
+    pub hostname: String,
+    pub env: Vec<String>,
+    pub dir: String,
+    pub user: String,
+    pub mounts: Vec<MountView>,
+    pub stop_signal: String,
+    /// Nanoseconds.
+    pub stop_grace_period: Option<i64>,
+    pub healthcheck: Option<HealthcheckView>,
+    pub read_only: bool,
+    pub init: Option<bool>,
+    pub sysctls: BTreeMap<String, String>,
+    pub capability_add: Vec<String>,
+    pub capability_drop: Vec<String>,
+    pub ulimits: Vec<UlimitView>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MountView {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+    pub tmpfs_options: Option<TmpfsOptions>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TmpfsOptions {
+    pub size_bytes: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HealthcheckView {
+    pub test: Vec<String>,
+    /// Nanoseconds, as every Docker duration.
+    pub interval: i64,
+    pub timeout: i64,
+    pub start_period: i64,
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UlimitView {
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// Who a task is, for its container's labels and hostname.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskIdentity {
+    pub task_id: String,
+    pub service_id: String,
+    pub service_name: String,
+    pub node_id: String,
+    pub slot: u64,
+}
+
+impl TaskIdentity {
+    /// Docker's task (and container) name: `web.1.<task id>`.
+    pub fn task_name(&self) -> String {
+        if self.slot > 0 {
+            format!("{}.{}.{}", self.service_name, self.slot, self.task_id)
+        } else {
+            format!("{}.{}.{}", self.service_name, self.node_id, self.task_id)
+        }
+    }
+}
+
+pub const LABEL_TASK_ID: &str = "com.docker.swarm.task.id";
+pub const LABEL_SERVICE_ID: &str = "com.docker.swarm.service.id";
+pub const LABEL_NODE_ID: &str = "com.docker.swarm.node.id";
+
+fn ns(n: i64) -> Duration {
+    Duration::from_nanos(n.max(0) as u64)
+}
+
+/// The runtime's container for a task: container ID = task ID.
+pub fn container_spec(who: &TaskIdentity, spec: &TaskSpecView, image: Image) -> ContainerSpec {
+    let c = &spec.container_spec;
+    let mut labels = c.labels.clone();
+    labels.insert(LABEL_TASK_ID.into(), who.task_id.clone());
+    labels.insert(LABEL_SERVICE_ID.into(), who.service_id.clone());
+    labels.insert(LABEL_NODE_ID.into(), who.node_id.clone());
+    labels.insert(
+        "com.docker.swarm.service.name".into(),
+        who.service_name.clone(),
+    );
+    labels.insert("com.docker.swarm.task.name".into(), who.task_name());
+    labels.insert("com.docker.swarm.task".into(), String::new());
+    let limits = spec
+        .resources
+        .as_ref()
+        .and_then(|r| r.limits.clone())
+        .unwrap_or_default();
+    let mounts = c
+        .mounts
+        .iter()
+        .map(|m| container::Mount {
+            kind: match m.kind.as_str() {
+                "bind" => MountKind::Bind,
+                "tmpfs" => MountKind::Tmpfs,
+                _ => MountKind::Volume,
+            },
+            source: m.source.clone(),
+            target: m.target.clone(),
+            read_only: m.read_only,
+            tmpfs_size: m
+                .tmpfs_options
+                .as_ref()
+                .map_or(0, |t| t.size_bytes.max(0) as u64),
+        })
+        .collect();
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    ContainerSpec {
+        id: who.task_id.clone(),
+        image: Some(image),
+        entrypoint: c.command.clone().filter(|cmd| !cmd.is_empty()),
+        args: c.args.clone(),
+        env: c.env.clone(),
+        user: nonempty(&c.user),
+        workdir: nonempty(&c.dir),
+        // Docker's default hostname for a task container is its short container ID.
+        hostname: Some(nonempty(&c.hostname).unwrap_or_else(|| short(&who.task_id))),
+        labels,
+        mounts,
+        files: Vec::new(),
+        resources: Resources {
+            memory_bytes: limits.memory_bytes,
+            nano_cpus: limits.nano_cpus,
+            pids: limits.pids,
+        },
+        read_only: c.read_only,
+        init: c.init.unwrap_or(false),
+        cap_add: c.capability_add.clone(),
+        cap_drop: c.capability_drop.clone(),
+        sysctls: c.sysctls.clone(),
+        ulimits: c
+            .ulimits
+            .iter()
+            .map(|u| container::Ulimit {
+                name: u.name.clone(),
+                soft: u.soft,
+                hard: u.hard,
+            })
+            .collect(),
+        shm_size: 0,
+        netns: None,
+        stop_signal: nonempty(&c.stop_signal),
+        stop_grace_period: c.stop_grace_period.map(ns),
+        healthcheck: c.healthcheck.as_ref().map(|h| HealthConfig {
+            test: h.test.clone(),
+            interval: ns(h.interval),
+            timeout: ns(h.timeout),
+            start_period: ns(h.start_period),
+            retries: h.retries,
+        }),
+        log: Default::default(),
+    }
+}
+
+fn short(id: &str) -> String {
+    id.chars().take(12).collect()
+}
+
+/// Docker's default stop grace period.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_runtime::image::ImageConfig;
+
+    fn image() -> Image {
+        Image {
+            reference: "r/busybox:1".into(),
+            digest: "sha256:1".into(),
+            config_digest: "sha256:2".into(),
+            config: ImageConfig::default(),
+            layers: vec![],
+        }
+    }
+
+    #[test]
+    fn docker_task_spec_becomes_a_container_spec() {
+        let spec: TaskSpecView = serde_json::from_value(serde_json::json!({
+            "ContainerSpec": {
+                "Image": "r/busybox:1",
+                "Command": ["httpd"],
+                "Args": ["-f", "-p", "8080"],
+                "Env": ["A=1"],
+                "User": "nobody",
+                "Dir": "/tmp",
+                "ReadOnly": true,
+                "Init": true,
+                "StopSignal": "SIGINT",
+                "StopGracePeriod": 3_000_000_000i64,
+                "CapabilityAdd": ["CAP_NET_ADMIN"],
+                "Mounts": [{"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1024}}],
+                "Healthcheck": {"Test": ["CMD", "true"], "Interval": 1_000_000_000i64, "Retries": 2},
+                "SomethingNew": {"kept": "by the manager, ignored here"}
+            },
+            "Resources": {"Limits": {"NanoCPUs": 500_000_000i64, "MemoryBytes": 67108864, "Pids": 20}}
+        }))
+        .unwrap();
+        let who = TaskIdentity {
+            task_id: "abcdefghijklmnopqrstuvwxy".into(),
+            service_id: "svc".into(),
+            service_name: "web".into(),
+            node_id: "node".into(),
+            slot: 2,
+        };
+        let c = container_spec(&who, &spec, image());
+        assert_eq!(c.id, who.task_id);
+        assert_eq!(c.entrypoint, Some(vec!["httpd".to_string()]));
+        assert_eq!(c.args, ["-f", "-p", "8080"]);
+        assert_eq!(c.user.as_deref(), Some("nobody"));
+        assert_eq!(c.workdir.as_deref(), Some("/tmp"));
+        assert_eq!(c.hostname.as_deref(), Some("abcdefghijkl"));
+        assert!(c.read_only && c.init);
+        assert_eq!(c.stop_signal.as_deref(), Some("SIGINT"));
+        assert_eq!(c.stop_grace_period, Some(Duration::from_secs(3)));
+        assert_eq!(c.resources.nano_cpus, 500_000_000);
+        assert_eq!(c.resources.memory_bytes, 64 << 20);
+        assert_eq!(c.resources.pids, 20);
+        assert_eq!(c.mounts[0].kind, MountKind::Tmpfs);
+        assert_eq!(c.mounts[0].tmpfs_size, 1024);
+        assert_eq!(
+            c.healthcheck.as_ref().unwrap().interval,
+            Duration::from_secs(1)
+        );
+        assert_eq!(c.labels[LABEL_TASK_ID], who.task_id);
+        assert_eq!(c.labels[LABEL_SERVICE_ID], "svc");
+        assert_eq!(c.labels[LABEL_NODE_ID], "node");
+        assert_eq!(
+            c.labels["com.docker.swarm.task.name"],
+            format!("web.2.{}", who.task_id)
+        );
+    }
+}

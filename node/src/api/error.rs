@@ -1,0 +1,72 @@
+//! API errors: Docker's status codes, and a `{"message": ...}` body in Docker's words.
+
+/// What the docker CLI prints after `Error response from daemon: `.
+pub const NOT_A_MANAGER: &str = "This node is not a swarm manager. Use \"docker swarm init\" or \
+     \"docker swarm join\" to connect this node to swarm and try again.";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// 404: `no such service: web`, `page not found`.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: a name already in use, an update out of sequence.
+    #[error("{0}")]
+    Conflict(String),
+    /// 400: an invalid spec, a bad query parameter.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// 503 before `swarm init`.
+    #[error("{}", NOT_A_MANAGER)]
+    NotManager,
+    /// 503: the swarm exists but cannot answer now (no leader).
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a bug or a failed disk.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::NotFound(_) => 404,
+            ApiError::Conflict(_) => 409,
+            ApiError::InvalidArgument(_) => 400,
+            ApiError::NotManager | ApiError::Unavailable(_) => 503,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({ "message": self.to_string() })
+    }
+
+    pub fn invalid(msg: impl std::fmt::Display) -> ApiError {
+        ApiError::InvalidArgument(msg.to_string())
+    }
+
+    pub fn internal(msg: impl std::fmt::Display) -> ApiError {
+        ApiError::Internal(msg.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_bodies() {
+        let e = ApiError::NotFound("no such service: web".into());
+        assert_eq!(e.status(), 404);
+        assert_eq!(
+            e.body(),
+            serde_json::json!({"message": "no such service: web"})
+        );
+        assert_eq!(ApiError::NotManager.status(), 503);
+        assert!(ApiError::NotManager
+            .to_string()
+            .starts_with("This node is not a swarm manager."));
+        assert_eq!(ApiError::Conflict("x".into()).status(), 409);
+        assert_eq!(ApiError::invalid("bad").status(), 400);
+    }
+}

@@ -1,0 +1,161 @@
+//! The control API: the Docker Engine API's Swarm part, on a unix socket.
+//!
+//! ```text
+//!   HTTP (axum) ──request::parse──▶ Request ──Backend::handle──▶ Reply ──▶ HTTP
+//! ```
+//!
+//! Everything HTTP-shaped (paths, versions, query strings, status codes, the `/_ping`
+//! headers) stays in this module; the [`Backend`] gets and returns typed values.
+
+pub mod error;
+pub mod filters;
+pub mod request;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
+use futures::stream::BoxStream;
+use serde_json::Value;
+
+pub use self::error::ApiError;
+pub use self::request::{LogsOptions, Request, API_VERSION, MIN_API_VERSION};
+use crate::error::{Error, Result};
+
+/// What a handler answers.
+pub enum Reply {
+    /// A JSON body with a status (200, 201).
+    Json(u16, Value),
+    /// No body (204 or 200).
+    Empty(u16),
+    /// A chunked body: Docker's multiplexed log stream.
+    Stream(BoxStream<'static, std::io::Result<Bytes>>),
+}
+
+/// The code behind the API: the manager when this node is one, the node alone before.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    async fn handle(&self, req: Request) -> Result<Reply, ApiError>;
+    /// The `Swarm` header of `/_ping`: `inactive`, `active/manager` or `active/worker`.
+    fn swarm_state(&self) -> &'static str;
+}
+
+/// Serve the API on `socket` (mode 0660: root and its group only) until the future is
+/// dropped.
+pub async fn serve(socket: &Path, backend: Arc<dyn Backend>) -> Result<()> {
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).map_err(Error::io(format!("create {}", dir.display())))?;
+    }
+    // A socket left by a killed swarmd: nobody listens on it any more.
+    let _ = std::fs::remove_file(socket);
+    let listener = tokio::net::UnixListener::bind(socket)
+        .map_err(Error::io(format!("listen on {}", socket.display())))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o660))
+        .map_err(Error::io(format!("chmod {}", socket.display())))?;
+    let app = axum::Router::new().fallback(handle).with_state(backend);
+    axum::serve(listener, app)
+        .await
+        .map_err(Error::io("serve the API"))
+}
+
+async fn handle(
+    axum::extract::State(backend): axum::extract::State<Arc<dyn Backend>>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let parsed = request::parse(
+        method.as_str(),
+        uri.path(),
+        uri.query().unwrap_or(""),
+        &body,
+    );
+    tracing::debug!(%method, %uri, "api request");
+    let reply = match parsed {
+        Ok(Request::Ping) => return ping(&method, backend.swarm_state()),
+        Ok(req) => backend.handle(req).await,
+        Err(e) => Err(e),
+    };
+    match reply {
+        Ok(Reply::Json(status, v)) => json(status, &v),
+        Ok(Reply::Empty(status)) => with_status(status, Body::empty()),
+        Ok(Reply::Stream(s)) => {
+            let mut r = with_status(200, Body::from_stream(s));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.docker.multiplexed-stream"),
+            );
+            r
+        }
+        Err(e) => {
+            if e.status() >= 500 {
+                tracing::warn!(%method, %uri, "api error: {e}");
+            }
+            json(e.status(), &e.body())
+        }
+    }
+}
+
+fn ping(method: &Method, swarm: &'static str) -> Response {
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from("OK")
+    };
+    let mut r = with_status(200, body);
+    let h = r.headers_mut();
+    h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    h.insert("Swarm", HeaderValue::from_static(swarm));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn json(status: u16, v: &Value) -> Response {
+    let mut body = serde_json::to_vec(v).unwrap_or_default();
+    body.push(b'\n');
+    let mut r = with_status(status, Body::from(body));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn with_status(status: u16, body: Body) -> Response {
+    let mut r = Response::new(body);
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r
+}
+
+/// One frame of Docker's multiplexed stream: stream byte (1 stdout, 2 stderr), three
+/// zero bytes, the payload's length big-endian, the payload.
+pub fn mux_frame(stream: u8, payload: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(8 + payload.len());
+    out.push(stream);
+    out.extend_from_slice(&[0, 0, 0]);
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mux_frames() {
+        let f = super::mux_frame(2, b"hi\n");
+        assert_eq!(&f[..], &[2, 0, 0, 0, 0, 0, 0, 3, b'h', b'i', b'\n']);
+    }
+}

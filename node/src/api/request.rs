@@ -1,0 +1,323 @@
+//! HTTP requests parsed into one typed [`Request`]: the handlers behind it never see
+//! HTTP (method, path, query strings, API version prefixes).
+//!
+//! Paths come versioned (`/v1.47/services`) or not (`/services`); both are accepted.
+//! Bodies that are specs stay JSON here: the manager decodes them into the model, so a
+//! spec's unknown fields survive the round trip.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::filters::Filters;
+use super::ApiError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    Ping,
+    Version,
+    Info,
+    SwarmInit(Value),
+    SwarmInspect,
+    SwarmLeave {
+        force: bool,
+    },
+    NodeList {
+        filters: Filters,
+    },
+    NodeInspect {
+        id: String,
+    },
+    NodeUpdate {
+        id: String,
+        version: u64,
+        spec: Value,
+    },
+    NodeRemove {
+        id: String,
+        force: bool,
+    },
+    ServiceList {
+        filters: Filters,
+        status: bool,
+    },
+    ServiceCreate {
+        spec: Value,
+    },
+    ServiceInspect {
+        id: String,
+    },
+    ServiceUpdate {
+        id: String,
+        version: u64,
+        rollback: bool,
+        spec: Value,
+    },
+    ServiceRemove {
+        id: String,
+    },
+    ServiceLogs {
+        id: String,
+        opts: LogsOptions,
+    },
+    TaskList {
+        filters: Filters,
+    },
+    TaskInspect {
+        id: String,
+    },
+    TaskLogs {
+        id: String,
+        opts: LogsOptions,
+    },
+    Distribution {
+        name: String,
+    },
+}
+
+/// `?stdout=1&stderr=1&follow=1&tail=all&details=1&timestamps=1`
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogsOptions {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub follow: bool,
+    pub details: bool,
+    pub timestamps: bool,
+    /// None: all lines.
+    pub tail: Option<usize>,
+}
+
+/// The API version this server speaks (`Api-Version` on `/_ping`): the docker CLI 28
+/// uses min(1.50, this).
+pub const API_VERSION: &str = "1.47";
+pub const MIN_API_VERSION: &str = "1.24";
+
+/// Parse one HTTP request. `query` is the raw query string (no `?`).
+pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Request, ApiError> {
+    let q: HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let path = strip_version(path);
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let filters = || Filters::parse(q.get("filters").map(String::as_str).unwrap_or(""));
+    let json = || -> Result<Value, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Object(Default::default()));
+        }
+        serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))
+    };
+    let version = || -> Result<u64, ApiError> {
+        let v = q
+            .get("version")
+            .ok_or_else(|| ApiError::invalid("missing version parameter"))?;
+        v.parse()
+            .map_err(|_| ApiError::invalid(format!("invalid version: {v}")))
+    };
+    let flag = |k: &str| q.get(k).is_some_and(|v| is_true(v));
+    let not_found = || ApiError::NotFound("page not found".into());
+    let m = method.to_ascii_uppercase();
+    let req = match (m.as_str(), segs.as_slice()) {
+        ("GET" | "HEAD", ["_ping"]) => Request::Ping,
+        ("GET", ["version"]) => Request::Version,
+        ("GET", ["info"]) => Request::Info,
+        ("POST", ["swarm", "init"]) => Request::SwarmInit(json()?),
+        ("GET", ["swarm"]) => Request::SwarmInspect,
+        ("POST", ["swarm", "leave"]) => Request::SwarmLeave {
+            force: flag("force"),
+        },
+        ("GET", ["nodes"]) => Request::NodeList {
+            filters: filters()?,
+        },
+        ("GET", ["nodes", id]) => Request::NodeInspect { id: id.to_string() },
+        ("POST", ["nodes", id, "update"]) => Request::NodeUpdate {
+            id: id.to_string(),
+            version: version()?,
+            spec: json()?,
+        },
+        ("DELETE", ["nodes", id]) => Request::NodeRemove {
+            id: id.to_string(),
+            force: flag("force"),
+        },
+        ("GET", ["services"]) => Request::ServiceList {
+            filters: filters()?,
+            status: flag("status"),
+        },
+        ("POST", ["services", "create"]) => Request::ServiceCreate { spec: json()? },
+        ("GET", ["services", id]) => Request::ServiceInspect { id: id.to_string() },
+        ("POST", ["services", id, "update"]) => Request::ServiceUpdate {
+            id: id.to_string(),
+            version: version()?,
+            rollback: q.get("rollback").is_some_and(|v| v == "previous"),
+            spec: json()?,
+        },
+        ("DELETE", ["services", id]) => Request::ServiceRemove { id: id.to_string() },
+        ("GET", ["services", id, "logs"]) => Request::ServiceLogs {
+            id: id.to_string(),
+            opts: logs_options(&q)?,
+        },
+        ("GET", ["tasks"]) => Request::TaskList {
+            filters: filters()?,
+        },
+        ("GET", ["tasks", id]) => Request::TaskInspect { id: id.to_string() },
+        ("GET", ["tasks", id, "logs"]) => Request::TaskLogs {
+            id: id.to_string(),
+            opts: logs_options(&q)?,
+        },
+        // Image names have slashes: everything between `distribution/` and `/json`.
+        ("GET", ["distribution", rest @ .., "json"]) if !rest.is_empty() => Request::Distribution {
+            name: rest.join("/"),
+        },
+        _ => return Err(not_found()),
+    };
+    Ok(req)
+}
+
+/// `/v1.47/services` -> `/services`.
+fn strip_version(path: &str) -> &str {
+    if let Some(rest) = path.strip_prefix("/v") {
+        if let Some(i) = rest.find('/') {
+            let v = &rest[..i];
+            if v.split('.').count() == 2 && v.split('.').all(|p| p.parse::<u32>().is_ok()) {
+                return &rest[i..];
+            }
+        }
+    }
+    path
+}
+
+fn is_true(v: &str) -> bool {
+    matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes")
+}
+
+fn logs_options(q: &HashMap<String, String>) -> Result<LogsOptions, ApiError> {
+    let flag = |k: &str| q.get(k).is_some_and(|v| is_true(v));
+    let tail = match q.get("tail").map(String::as_str) {
+        None | Some("all") | Some("") => None,
+        Some(n) => Some(
+            n.parse()
+                .map_err(|_| ApiError::invalid(format!("invalid tail: {n}")))?,
+        ),
+    };
+    let mut opts = LogsOptions {
+        stdout: flag("stdout"),
+        stderr: flag("stderr"),
+        follow: flag("follow"),
+        details: flag("details"),
+        timestamps: flag("timestamps"),
+        tail,
+    };
+    if !opts.stdout && !opts.stderr {
+        // Docker refuses this; be lenient with hand-written curl calls and send both.
+        opts.stdout = true;
+        opts.stderr = true;
+    }
+    Ok(opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versioned_and_unversioned_paths() {
+        assert_eq!(parse("HEAD", "/_ping", "", b"").unwrap(), Request::Ping);
+        assert_eq!(
+            parse("GET", "/v1.47/services/web", "", b"").unwrap(),
+            Request::ServiceInspect { id: "web".into() }
+        );
+        assert_eq!(
+            parse("GET", "/services/web", "insertDefaults=false", b"").unwrap(),
+            Request::ServiceInspect { id: "web".into() }
+        );
+        assert_eq!(parse("GET", "/v1.24/info", "", b"").unwrap(), Request::Info);
+        assert_eq!(
+            parse("GET", "/v1.47/nope", "", b"").unwrap_err().status(),
+            404
+        );
+    }
+
+    #[test]
+    fn service_list_with_filters_and_status() {
+        let r = parse(
+            "GET",
+            "/v1.47/services",
+            "filters=%7B%22name%22%3A%7B%22web%22%3Atrue%7D%7D&status=true",
+            b"",
+        )
+        .unwrap();
+        let Request::ServiceList { filters, status } = r else {
+            panic!("{r:?}")
+        };
+        assert!(status);
+        assert_eq!(filters.get("name"), Some(&["web".to_string()][..]));
+    }
+
+    #[test]
+    fn update_needs_a_version_and_reads_rollback() {
+        assert_eq!(
+            parse("POST", "/services/x/update", "", b"{}")
+                .unwrap_err()
+                .status(),
+            400
+        );
+        let r = parse(
+            "POST",
+            "/v1.47/services/x/update",
+            "version=12&rollback=previous",
+            br#"{"Name":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            Request::ServiceUpdate {
+                id: "x".into(),
+                version: 12,
+                rollback: true,
+                spec: serde_json::json!({"Name": "x"}),
+            }
+        );
+    }
+
+    #[test]
+    fn bad_json_is_400() {
+        let e = parse("POST", "/services/create", "", b"{nope").unwrap_err();
+        assert_eq!(e.status(), 400);
+    }
+
+    #[test]
+    fn logs_options_and_distribution_names() {
+        let r = parse(
+            "GET",
+            "/v1.47/services/web/logs",
+            "details=1&stderr=1&stdout=1&tail=all&follow=1",
+            b"",
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            Request::ServiceLogs {
+                id: "web".into(),
+                opts: LogsOptions {
+                    stdout: true,
+                    stderr: true,
+                    follow: true,
+                    details: true,
+                    timestamps: false,
+                    tail: None
+                }
+            }
+        );
+        assert_eq!(
+            parse(
+                "GET",
+                "/v1.47/distribution/127.0.0.1:5000/busybox:1/json",
+                "",
+                b""
+            )
+            .unwrap(),
+            Request::Distribution {
+                name: "127.0.0.1:5000/busybox:1".into()
+            }
+        );
+    }
+}

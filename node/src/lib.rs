@@ -1,0 +1,22 @@
+//! swarm-node: `swarmd`, the daemon on every machine of a swarm.
+//!
+//! ```text
+//!   unix socket ──HTTP──▶ api (parse into api::Request) ──▶ manager::control (handlers)
+//!                                                               │ propose
+//!                                                               ▼
+//!                           manager::store (Raft state machine) ─▶ leader loops
+//!                                                               │ assignments
+//!                                                               ▼
+//!   runtime (containers) ◀── agent::controller (one per task) ◀── agent (this node)
+//!                                │ task status reports ─────────▶ dispatcher
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod agent;
+pub mod api;
+pub mod config;
+pub mod daemon;
+pub mod error;
+pub mod ids;
+pub mod manager;
