@@ -1,0 +1,72 @@
+//! Timers and snapshot policy of one Raft node, mapped onto openraft's `Config`.
+
+use std::time::Duration;
+
+use openraft::SnapshotPolicy;
+
+use crate::error::RaftError;
+
+/// How a node times out, snapshots and gives up on a proposal.
+///
+/// swarmkit ticks every second with an election after 10 ticks; our defaults are shorter so a
+/// failover fits in about 2 s, and every value can be changed (tests use tens of ms).
+#[derive(Debug, Clone)]
+pub struct RaftConfig {
+    /// The leader's heartbeat to followers.
+    pub heartbeat_interval: Duration,
+    /// A follower that hears no leader for a random time in `[min, max)` starts an election.
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    /// Build a snapshot after this many applied entries since the last one.
+    pub snapshot_every: u64,
+    /// Entries kept in the log behind a snapshot, for followers slightly behind.
+    pub keep_logs_after_snapshot: u64,
+    /// How long `propose` waits for its entry to commit before it reports no quorum.
+    pub propose_timeout: Duration,
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_millis(200),
+            election_timeout_min: Duration::from_millis(1000),
+            election_timeout_max: Duration::from_millis(1500),
+            // swarmkit: SnapshotInterval 10000, LogEntriesForSlowFollowers 500.
+            snapshot_every: 10_000,
+            keep_logs_after_snapshot: 500,
+            propose_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RaftConfig {
+    /// Short timers for tests with several nodes in one process.
+    pub fn fast() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_millis(20),
+            election_timeout_min: Duration::from_millis(100),
+            election_timeout_max: Duration::from_millis(200),
+            propose_timeout: Duration::from_millis(1000),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn to_openraft(&self) -> Result<openraft::Config, RaftError> {
+        let config = openraft::Config {
+            cluster_name: "swarm".to_string(),
+            heartbeat_interval: millis(self.heartbeat_interval),
+            election_timeout_min: millis(self.election_timeout_min),
+            election_timeout_max: millis(self.election_timeout_max),
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every.max(1)),
+            max_in_snapshot_log_to_keep: self.keep_logs_after_snapshot,
+            ..Default::default()
+        };
+        config
+            .validate()
+            .map_err(|e| RaftError::Config(e.to_string()))
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
