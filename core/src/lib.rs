@@ -2,7 +2,11 @@
 //! function here is a function of the store's view and the time it is given.
 #![forbid(unsafe_code)]
 
+pub mod error;
+pub mod id;
 pub mod model;
 pub mod state;
+pub mod store;
 
+pub use error::{Error, ErrorKind, Result};
 pub use state::{can_transition, TaskState};

@@ -1,0 +1,104 @@
+//! The crate's one error type. Messages are Docker's (swarmkit's) words, because they
+//! reach users verbatim through the API: `no such service: web`, `update out of sequence`.
+//! Classify with [`Error::kind`], never by matching the text.
+
+use crate::store::ObjectKind;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How the API should answer an error (it maps these to HTTP 400/404/409/...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 400: the request is malformed or the spec invalid.
+    InvalidArgument,
+    /// 404: nothing by that ID, name or prefix.
+    NotFound,
+    /// 409: the name is taken, or the object exists already.
+    AlreadyExists,
+    /// 409 (Docker answers 500 via gRPC `Unknown`; we use a conflict): a stale version.
+    OutOfSequence,
+    /// 400/412: the object cannot go where it was asked to (task moving backwards,
+    /// changing node).
+    FailedPrecondition,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A spec failed validation; the message is Docker's.
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// `no such service: web`.
+    #[error("no such {kind}: {name}")]
+    NotFound { kind: ObjectKind, name: String },
+
+    /// `service w is ambiguous (2 matches found)`.
+    #[error("{kind} {name} is ambiguous ({matches} matches found)")]
+    Ambiguous {
+        kind: ObjectKind,
+        name: String,
+        matches: usize,
+    },
+
+    /// Unique names: services, secrets, configs.
+    #[error("name conflicts with an existing object: {kind} {name} already exists")]
+    NameConflict { kind: ObjectKind, name: String },
+
+    /// A create with an ID that is already stored.
+    #[error("object already exists: {kind} {id}")]
+    Exists { kind: ObjectKind, id: String },
+
+    /// An update whose `Version.Index` is not the stored one.
+    #[error("update out of sequence")]
+    OutOfSequence,
+
+    /// A create or update of an object without an ID.
+    #[error("{kind} has no ID")]
+    MissingId { kind: ObjectKind },
+
+    /// A task's observed state may never move backwards.
+    #[error("task {id}: state cannot move from {from} to {to}")]
+    TaskStateBackwards {
+        id: String,
+        from: crate::TaskState,
+        to: crate::TaskState,
+    },
+
+    /// A task, once assigned, stays on its node; and stays in its service.
+    #[error("task {id}: {field} cannot change from {from:?} to {to:?}")]
+    TaskImmutable {
+        id: String,
+        field: &'static str,
+        from: String,
+        to: String,
+    },
+
+    /// A snapshot or log entry that does not decode.
+    #[error("decoding store data: {0}")]
+    Decode(String),
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidArgument(_) | Error::MissingId { .. } | Error::Ambiguous { .. } => {
+                ErrorKind::InvalidArgument
+            }
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::NameConflict { .. } | Error::Exists { .. } => ErrorKind::AlreadyExists,
+            Error::OutOfSequence => ErrorKind::OutOfSequence,
+            Error::TaskStateBackwards { .. } | Error::TaskImmutable { .. } | Error::Decode(_) => {
+                ErrorKind::FailedPrecondition
+            }
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.kind() == ErrorKind::NotFound
+    }
+
+    /// Shorthand for validation errors.
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidArgument(msg.into())
+    }
+}

@@ -1,0 +1,53 @@
+//! `StoreAction`: one change to the store, and the unit of a Raft log entry (a batch of
+//! them). Serde, so the log can carry it.
+//!
+//! `Create`/`Update`/`Remove` are the general forms; `Update` is checked against the
+//! stored `Version` (optimistic concurrency). The `Set*`/`Assign*` forms change one part
+//! of a task against whatever is stored when the entry is applied, so the hot paths
+//! (agent status reports, scheduling decisions, orchestrator shutdowns) neither race
+//! with each other nor carry whole tasks through the log.
+
+use serde::{Deserialize, Serialize};
+
+use super::object::{Object, ObjectKind};
+use crate::model::TaskStatus;
+use crate::state::TaskState;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StoreAction {
+    /// Insert a new object; its ID must be new (and its name, where names are unique).
+    Create(Object),
+    /// Replace an object; its `Version.Index` must equal the stored one.
+    Update(Object),
+    /// Delete an object by ID.
+    Remove(ObjectKind, String),
+    /// An agent's report. Ignored (no error, no event) when the task is gone or the
+    /// report would move its state backwards: a late report is not a failure.
+    SetTaskStatus { id: String, status: TaskStatus },
+    /// The scheduler's decision: set the node (only if unset or the same) and status.
+    /// Ignored when the task is gone or has moved past `status.state` meanwhile.
+    AssignTask {
+        id: String,
+        node_id: String,
+        status: TaskStatus,
+    },
+    /// The orchestrator's decision. Ignored when the task is gone or its desired state
+    /// is already at or past `desired_state`.
+    SetTaskDesiredState {
+        id: String,
+        desired_state: TaskState,
+    },
+}
+
+impl StoreAction {
+    /// The table the action touches.
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            StoreAction::Create(o) | StoreAction::Update(o) => o.kind(),
+            StoreAction::Remove(kind, _) => *kind,
+            StoreAction::SetTaskStatus { .. }
+            | StoreAction::AssignTask { .. }
+            | StoreAction::SetTaskDesiredState { .. } => ObjectKind::Task,
+        }
+    }
+}
