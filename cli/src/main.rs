@@ -1,2 +1,126 @@
-//! `swarm`: the command line.
-fn main() {}
+//! `swarm`: the command line. It speaks Docker Swarm's language to a manager's
+//! Docker Engine API and prints what the docker CLI prints.
+//!
+//! ```text
+//!   argv ──clap──> Command ──> commands (service/, node/, swarm/, image/)
+//!                                 │  Client (client.rs): /_ping, /v1.xx/...
+//!                                 └─ views: format/ (tabwriter, templates), progress
+//! ```
+#![forbid(unsafe_code)]
+
+mod client;
+mod format;
+mod image;
+mod natural;
+mod node;
+mod service;
+mod shlex;
+mod swarm;
+mod units;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::{Client, ConnectError, DaemonError, DEFAULT_HOST};
+
+/// A self-sufficient runtime for containers, Docker Swarm mode without the Docker daemon.
+#[derive(Debug, Parser)]
+#[command(
+    name = "swarm",
+    version,
+    about = "Docker Swarm mode, without the Docker daemon"
+)]
+pub struct Cli {
+    /// Daemon socket to connect to
+    #[arg(
+        short = 'H',
+        long = "host",
+        env = "SWARM_HOST",
+        global = true,
+        value_name = "string"
+    )]
+    host: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+// Parsed once per run: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Initialize a swarm
+    Init(swarm::init::InitArgs),
+    /// Display the swarm part of system-wide information
+    Info(swarm::info::InfoArgs),
+    /// Manage Swarm nodes
+    #[command(subcommand)]
+    Node(node::NodeCommand),
+    /// Manage Swarm services
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
+    /// Manage images
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+}
+
+/// An error already worded for the user (Docker's client-side messages).
+#[derive(Debug)]
+pub struct UserError(pub String);
+
+impl std::fmt::Display for UserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UserError {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", user_message(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line in Docker's words: daemon errors, connection errors, our own.
+fn user_message(e: &anyhow::Error) -> String {
+    if let Some(d) = e.downcast_ref::<DaemonError>() {
+        return d.to_string();
+    }
+    if let Some(c) = e.downcast_ref::<ConnectError>() {
+        return c.to_string();
+    }
+    if let Some(u) = e.downcast_ref::<UserError>() {
+        return u.to_string();
+    }
+    format!("{e:#}")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let host = cli.host.unwrap_or_else(|| DEFAULT_HOST.to_string());
+    // Parse-only errors (bad flags) never need the manager, but every command does.
+    let client = Client::connect(&host).await?;
+    match cli.command {
+        Command::Init(a) => swarm::init::run(&client, a).await,
+        Command::Info(a) => swarm::info::run(&client, a).await,
+        Command::Node(c) => node::run(&client, c).await,
+        Command::Service(c) => service::run(&client, c).await,
+        Command::Image(c) => image::run(&client, c).await,
+    }
+}

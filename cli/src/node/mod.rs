@@ -1,0 +1,47 @@
+//! `swarm node ls|inspect`.
+
+pub mod inspect;
+pub mod ls;
+
+use anyhow::Result;
+use clap::Subcommand;
+use serde_json::Value;
+
+use crate::client::Client;
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// List nodes in the swarm
+    #[command(visible_alias = "list")]
+    Ls(ls::LsArgs),
+    /// Display detailed information on one or more nodes
+    Inspect(inspect::InspectArgs),
+}
+
+pub async fn run(client: &Client, c: NodeCommand) -> Result<()> {
+    match c {
+        NodeCommand::Ls(a) => ls::run(client, a).await,
+        NodeCommand::Inspect(a) => inspect::run(client, a).await,
+    }
+}
+
+/// Docker's `PrettyPrint`: first letter upper case, the rest lower case.
+pub fn pretty(s: &str) -> String {
+    let mut cs = s.chars();
+    match cs.next() {
+        Some(f) => f
+            .to_uppercase()
+            .chain(cs.flat_map(char::to_lowercase))
+            .collect(),
+        None => String::new(),
+    }
+}
+
+/// A JSON value as display text (`""` for null).
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        v => v.to_string(),
+    }
+}

@@ -1,0 +1,814 @@
+//! Flags to `ServiceSpec` JSON, built exactly as the docker CLI builds it
+//! (`opts.go` `ToService` for create, `update.go` `updateService` for update).
+//!
+//! ```text
+//!   create: CreateFlags + CommonFlags ──build_spec──> ServiceSpec (new)
+//!   update: GET spec ──apply_update(UpdateFlags + CommonFlags)──> same spec, only
+//!           the fields the user named changed, unknown fields untouched
+//! ```
+//!
+//! The spec is a `serde_json::Value` on purpose: `update` and `scale` must send back
+//! every field the server returned, including ones this client does not know.
+
+use anyhow::{bail, Result};
+use serde_json::{json, Map, Value};
+
+use super::flags::{CommonFlags, CreateFlags, UpdateFlags};
+use super::mount::parse_mount;
+use super::port::parse_publish;
+use crate::shlex;
+use crate::units::duration::parse_go_duration;
+use crate::units::size::{nano_cpus, ram_in_bytes};
+
+/// swarmkit's defaults, which the CLI fills in when it creates an UpdateConfig,
+/// RollbackConfig or RestartPolicy from scratch.
+fn default_update_config() -> Value {
+    json!({"Parallelism": 1, "FailureAction": "pause", "Monitor": 5_000_000_000i64,
+           "MaxFailureRatio": 0, "Order": "stop-first"})
+}
+
+fn default_restart_policy() -> Value {
+    json!({"Condition": "any", "Delay": 5_000_000_000i64, "MaxAttempts": 0})
+}
+
+/// The object at `key` in `v`, created (or replaced if not an object) when missing.
+pub fn obj<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
+    if !v.is_object() {
+        *v = Value::Object(Map::new());
+    }
+    let m = v.as_object_mut().expect("object");
+    let e = m.entry(key.to_string()).or_insert_with(|| json!({}));
+    if !e.is_object() {
+        *e = json!({});
+    }
+    e.as_object_mut().expect("object")
+}
+
+/// `KEY` alone takes its value from our environment when set, as Docker's `ValidateEnv`.
+fn env_entry(e: &str) -> String {
+    if e.contains('=') {
+        return e.to_string();
+    }
+    match std::env::var(e) {
+        Ok(v) => format!("{e}={v}"),
+        Err(_) => e.to_string(),
+    }
+}
+
+fn env_key(e: &str) -> &str {
+    e.split_once('=').map(|(k, _)| k).unwrap_or(e)
+}
+
+fn kv_map(items: &[String]) -> Map<String, Value> {
+    let mut m = Map::new();
+    for i in items {
+        let (k, v) = i.split_once('=').unwrap_or((i, ""));
+        m.insert(k.to_string(), json!(v));
+    }
+    m
+}
+
+fn dur(s: &Option<String>) -> Result<Option<i64>> {
+    s.as_deref().map(parse_go_duration).transpose()
+}
+
+/// Builds a new service's spec from `service create` flags.
+pub fn build_spec(image: &str, args: &[String], c: &CreateFlags, f: &CommonFlags) -> Result<Value> {
+    let mut spec = json!({});
+    if let Some(name) = &c.name {
+        spec["Name"] = json!(name);
+    }
+    spec["Labels"] = Value::Object(kv_map(&c.label));
+
+    let mut cs = Map::new();
+    cs.insert("Image".into(), json!(image));
+    if !c.container_label.is_empty() {
+        cs.insert("Labels".into(), Value::Object(kv_map(&c.container_label)));
+    }
+    if !args.is_empty() {
+        cs.insert("Args".into(), json!(args));
+    }
+    let mut env: Vec<String> = Vec::new();
+    for e in c.env.iter().map(|e| env_entry(e)) {
+        if env.contains(&e) {
+            continue;
+        }
+        let k = env_key(&e).to_string();
+        env.retain(|x| env_key(x) != k);
+        env.push(e);
+    }
+    if !env.is_empty() {
+        cs.insert("Env".into(), json!(env));
+    }
+    cs.insert("Init".into(), json!(f.init.unwrap_or(false)));
+    if !c.mount.is_empty() {
+        let mounts = c
+            .mount
+            .iter()
+            .map(|m| parse_mount(m))
+            .collect::<Result<Vec<_>>>()?;
+        cs.insert("Mounts".into(), Value::Array(mounts));
+    }
+    cs.insert("DNSConfig".into(), json!({}));
+    let mut spec_v = Value::Object(cs);
+    apply_container_flags(&mut spec_v, f)?;
+    if let Some(h) = health_config(f)? {
+        spec_v["Healthcheck"] = h;
+    }
+
+    let mut task = json!({"ContainerSpec": spec_v});
+    task["Resources"] = json!({"Limits": {}, "Reservations": {}});
+    apply_resources(&mut task, f)?;
+    if any_restart(f) {
+        task["RestartPolicy"] = default_restart_policy();
+        apply_restart(&mut task, f)?;
+    }
+    let mut placement = Map::new();
+    if !c.constraint.is_empty() {
+        placement.insert("Constraints".into(), json!(c.constraint));
+    }
+    if let Some(n) = c.replicas_max_per_node.filter(|n| *n > 0) {
+        placement.insert("MaxReplicas".into(), json!(n));
+    }
+    task["Placement"] = Value::Object(placement);
+    task["ForceUpdate"] = json!(0);
+    spec["TaskTemplate"] = task;
+
+    spec["Mode"] = match c.mode.as_deref().unwrap_or("replicated") {
+        "replicated" => match f.replicas {
+            Some(n) => json!({"Replicated": {"Replicas": n}}),
+            None => json!({"Replicated": {}}),
+        },
+        "global" => {
+            if f.replicas.is_some() {
+                bail!("replicas can only be used with replicated or replicated-job mode");
+            }
+            json!({"Global": {}})
+        }
+        "replicated-job" => {
+            let mut j = Map::new();
+            if let Some(n) = f.replicas {
+                j.insert("MaxConcurrent".into(), json!(n));
+                j.insert("TotalCompletions".into(), json!(n));
+            }
+            json!({ "ReplicatedJob": j })
+        }
+        "global-job" => {
+            if f.replicas.is_some() {
+                bail!("replicas can only be used with replicated or replicated-job mode");
+            }
+            json!({"GlobalJob": {}})
+        }
+        other => bail!("unknown mode: {other}, only replicated and global supported"),
+    };
+    if any_update(f) {
+        spec["UpdateConfig"] = default_update_config();
+        apply_update_config(&mut spec, f)?;
+    }
+    if any_rollback(f) {
+        spec["RollbackConfig"] = default_update_config();
+        apply_rollback_config(&mut spec, f)?;
+    }
+    let mut endpoint = json!({"Mode": f.endpoint_mode.as_deref().unwrap_or("vip")});
+    if !c.publish.is_empty() {
+        let mut ports = Vec::new();
+        for p in &c.publish {
+            ports.extend(parse_publish(p)?);
+        }
+        endpoint["Ports"] = Value::Array(ports);
+    }
+    spec["EndpointSpec"] = endpoint;
+    Ok(spec)
+}
+
+/// Container fields that create and update set the same way.
+fn apply_container_flags(cs: &mut Value, f: &CommonFlags) -> Result<()> {
+    if let Some(e) = &f.entrypoint {
+        cs["Command"] = json!(shlex::split(e)?);
+    }
+    let strings = [
+        ("Hostname", &f.hostname),
+        ("Dir", &f.workdir),
+        ("User", &f.user),
+        ("StopSignal", &f.stop_signal),
+    ];
+    for (k, v) in strings {
+        if let Some(v) = v {
+            cs[k] = json!(v);
+        }
+    }
+    if let Some(r) = f.read_only {
+        cs["ReadOnly"] = json!(r);
+    }
+    if let Some(g) = dur(&f.stop_grace_period)? {
+        cs["StopGracePeriod"] = json!(g);
+    }
+    Ok(())
+}
+
+fn have_health_settings(f: &CommonFlags) -> bool {
+    f.health_cmd.as_deref().is_some_and(|c| !c.is_empty())
+        || f.health_interval.is_some()
+        || f.health_timeout.is_some()
+        || f.health_start_period.is_some()
+        || f.health_retries.is_some_and(|r| r != 0)
+}
+
+/// Docker's `toHealthConfig`.
+fn health_config(f: &CommonFlags) -> Result<Option<Value>> {
+    let have = have_health_settings(f);
+    if f.no_healthcheck.unwrap_or(false) {
+        if have {
+            bail!("--no-healthcheck conflicts with --health-* options");
+        }
+        return Ok(Some(json!({"Test": ["NONE"]})));
+    }
+    if !have {
+        return Ok(None);
+    }
+    let mut h = Map::new();
+    if let Some(cmd) = f.health_cmd.as_deref().filter(|c| !c.is_empty()) {
+        h.insert("Test".into(), json!(["CMD-SHELL", cmd]));
+    }
+    for (k, v) in [
+        ("Interval", &f.health_interval),
+        ("Timeout", &f.health_timeout),
+        ("StartPeriod", &f.health_start_period),
+    ] {
+        if let Some(d) = dur(v)?.filter(|d| *d != 0) {
+            h.insert(k.into(), json!(d));
+        }
+    }
+    if let Some(r) = f.health_retries.filter(|r| *r != 0) {
+        h.insert("Retries".into(), json!(r));
+    }
+    Ok(Some(Value::Object(h)))
+}
+
+fn apply_resources(task: &mut Value, f: &CommonFlags) -> Result<()> {
+    let limits = obj(obj_value(task, "Resources"), "Limits");
+    if let Some(c) = &f.limit_cpu {
+        set_nonzero(limits, "NanoCPUs", nano_cpus(c)?);
+    }
+    if let Some(m) = &f.limit_memory {
+        set_nonzero(limits, "MemoryBytes", ram_in_bytes(m)?);
+    }
+    if let Some(p) = f.limit_pids {
+        set_nonzero(limits, "Pids", p);
+    }
+    let res = obj(obj_value(task, "Resources"), "Reservations");
+    if let Some(c) = &f.reserve_cpu {
+        set_nonzero(res, "NanoCPUs", nano_cpus(c)?);
+    }
+    if let Some(m) = &f.reserve_memory {
+        set_nonzero(res, "MemoryBytes", ram_in_bytes(m)?);
+    }
+    Ok(())
+}
+
+/// Zero is Go's omitted value: setting 0 removes the field.
+fn set_nonzero(m: &mut Map<String, Value>, k: &str, v: i64) {
+    if v == 0 {
+        m.remove(k);
+    } else {
+        m.insert(k.into(), json!(v));
+    }
+}
+
+fn obj_value<'a>(v: &'a mut Value, key: &str) -> &'a mut Value {
+    obj(v, key);
+    &mut v[key]
+}
+
+fn any_restart(f: &CommonFlags) -> bool {
+    f.restart_condition.is_some()
+        || f.restart_delay.is_some()
+        || f.restart_max_attempts.is_some()
+        || f.restart_window.is_some()
+}
+
+fn apply_restart(task: &mut Value, f: &CommonFlags) -> Result<()> {
+    let rp = obj(task, "RestartPolicy");
+    if let Some(c) = &f.restart_condition {
+        rp.insert("Condition".into(), json!(c));
+    }
+    if let Some(d) = dur(&f.restart_delay)? {
+        rp.insert("Delay".into(), json!(d));
+    }
+    if let Some(n) = f.restart_max_attempts {
+        rp.insert("MaxAttempts".into(), json!(n));
+    }
+    if let Some(w) = dur(&f.restart_window)? {
+        rp.insert("Window".into(), json!(w));
+    }
+    Ok(())
+}
+
+fn any_update(f: &CommonFlags) -> bool {
+    f.update_parallelism.is_some()
+        || f.update_delay.is_some()
+        || f.update_monitor.is_some()
+        || f.update_failure_action.is_some()
+        || f.update_max_failure_ratio.is_some()
+        || f.update_order.is_some()
+}
+
+fn any_rollback(f: &CommonFlags) -> bool {
+    f.rollback_parallelism.is_some()
+        || f.rollback_delay.is_some()
+        || f.rollback_monitor.is_some()
+        || f.rollback_failure_action.is_some()
+        || f.rollback_max_failure_ratio.is_some()
+        || f.rollback_order.is_some()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_config(
+    cfg: &mut Map<String, Value>,
+    parallelism: Option<u64>,
+    delay: &Option<String>,
+    monitor: &Option<String>,
+    action: &Option<String>,
+    ratio: Option<f32>,
+    order: &Option<String>,
+) -> Result<()> {
+    if let Some(p) = parallelism {
+        cfg.insert("Parallelism".into(), json!(p));
+    }
+    if let Some(d) = dur(delay)? {
+        set_nonzero(cfg, "Delay", d);
+    }
+    if let Some(m) = dur(monitor)? {
+        set_nonzero(cfg, "Monitor", m);
+    }
+    if let Some(a) = action {
+        cfg.insert("FailureAction".into(), json!(a));
+    }
+    if let Some(r) = ratio {
+        cfg.insert("MaxFailureRatio".into(), json!(r));
+    }
+    if let Some(o) = order {
+        cfg.insert("Order".into(), json!(o));
+    }
+    Ok(())
+}
+
+fn apply_update_config(spec: &mut Value, f: &CommonFlags) -> Result<()> {
+    apply_config(
+        obj(spec, "UpdateConfig"),
+        f.update_parallelism,
+        &f.update_delay,
+        &f.update_monitor,
+        &f.update_failure_action,
+        f.update_max_failure_ratio,
+        &f.update_order,
+    )
+}
+
+fn apply_rollback_config(spec: &mut Value, f: &CommonFlags) -> Result<()> {
+    apply_config(
+        obj(spec, "RollbackConfig"),
+        f.rollback_parallelism,
+        &f.rollback_delay,
+        &f.rollback_monitor,
+        &f.rollback_failure_action,
+        f.rollback_max_failure_ratio,
+        &f.rollback_order,
+    )
+}
+
+/// Sets the replica count of a replicated (or replicated-job) service, as `--replicas`
+/// and `scale` do.
+pub fn set_replicas(spec: &mut Value, n: u64) -> Result<()> {
+    let mode = obj(spec, "Mode");
+    if let Some(r) = mode.get_mut("Replicated") {
+        obj_value_map(r).insert("Replicas".into(), json!(n));
+        return Ok(());
+    }
+    if let Some(r) = mode.get_mut("ReplicatedJob") {
+        obj_value_map(r).insert("TotalCompletions".into(), json!(n));
+        return Ok(());
+    }
+    bail!("replicas can only be used with replicated or replicated-job mode")
+}
+
+fn obj_value_map(v: &mut Value) -> &mut Map<String, Value> {
+    if !v.is_object() {
+        *v = json!({});
+    }
+    v.as_object_mut().expect("object")
+}
+
+fn update_kv(m: &mut Map<String, Value>, add: &[String], rm: &[String]) {
+    for a in add {
+        let (k, v) = a.split_once('=').unwrap_or((a, ""));
+        m.insert(k.into(), json!(v));
+    }
+    for r in rm {
+        m.remove(r);
+    }
+}
+
+fn string_list(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Applies `service update` flags to the spec the server returned.
+pub fn apply_update(spec: &mut Value, u: &UpdateFlags, f: &CommonFlags) -> Result<()> {
+    if !u.label_add.is_empty() || !u.label_rm.is_empty() {
+        update_kv(obj(spec, "Labels"), &u.label_add, &u.label_rm);
+    }
+    let task = obj_value(spec, "TaskTemplate");
+    let cs = obj_value(task, "ContainerSpec");
+    if let Some(image) = &u.image {
+        cs["Image"] = json!(image);
+    }
+    if !u.container_label_add.is_empty() || !u.container_label_rm.is_empty() {
+        update_kv(
+            obj(cs, "Labels"),
+            &u.container_label_add,
+            &u.container_label_rm,
+        );
+    }
+    if let Some(a) = &u.args {
+        cs["Args"] = json!(shlex::split(a)?);
+    }
+    if !u.env_add.is_empty() || !u.env_rm.is_empty() {
+        // Docker rebuilds Env through a Go map (random order); we keep the order:
+        // replaced variables stay in place, new ones are appended.
+        let mut env = string_list(&cs["Env"]);
+        env.retain(|e| !u.env_rm.iter().any(|r| r == env_key(e)));
+        for a in u.env_add.iter().map(|e| env_entry(e)) {
+            match env.iter_mut().find(|e| env_key(e) == env_key(&a)) {
+                Some(e) => *e = a,
+                None => env.push(a),
+            }
+        }
+        cs["Env"] = json!(env);
+    }
+    apply_container_flags(cs, f)?;
+    if let Some(i) = f.init {
+        cs["Init"] = json!(i);
+    }
+    if !u.mount_add.is_empty() || !u.mount_rm.is_empty() {
+        let mut mounts: Vec<Value> = cs["Mounts"].as_array().cloned().unwrap_or_default();
+        for a in &u.mount_add {
+            let m = parse_mount(a)?;
+            mounts.retain(|x| x["Target"] != m["Target"]);
+            mounts.push(m);
+        }
+        mounts.retain(|x| !u.mount_rm.iter().any(|r| x["Target"].as_str() == Some(r)));
+        cs["Mounts"] = Value::Array(mounts);
+    }
+    update_health(cs, f)?;
+
+    if f.limit_cpu.is_some()
+        || f.limit_memory.is_some()
+        || f.limit_pids.is_some()
+        || f.reserve_cpu.is_some()
+        || f.reserve_memory.is_some()
+    {
+        apply_resources(task, f)?;
+    }
+    if any_restart(f) {
+        if !task["RestartPolicy"].is_object() {
+            task["RestartPolicy"] = default_restart_policy();
+        }
+        apply_restart(task, f)?;
+    }
+    if !u.constraint_add.is_empty() || !u.constraint_rm.is_empty() {
+        let p = obj(task, "Placement");
+        let mut cons = p.get("Constraints").map(string_list).unwrap_or_default();
+        cons.retain(|c| !u.constraint_rm.contains(c));
+        for a in &u.constraint_add {
+            if !cons.contains(a) {
+                cons.push(a.clone());
+            }
+        }
+        cons.sort();
+        p.insert("Constraints".into(), json!(cons));
+    }
+    if let Some(n) = u.replicas_max_per_node {
+        obj(task, "Placement").insert("MaxReplicas".into(), json!(n));
+    }
+    if u.force.unwrap_or(false) {
+        let n = task["ForceUpdate"].as_u64().unwrap_or(0);
+        task["ForceUpdate"] = json!(n + 1);
+    }
+    if let Some(n) = f.replicas {
+        set_replicas(spec, n)?;
+    }
+    if any_update(f) {
+        if !spec["UpdateConfig"].is_object() {
+            spec["UpdateConfig"] = default_update_config();
+        }
+        apply_update_config(spec, f)?;
+    }
+    if any_rollback(f) {
+        if !spec["RollbackConfig"].is_object() {
+            spec["RollbackConfig"] = default_update_config();
+        }
+        apply_rollback_config(spec, f)?;
+    }
+    if let Some(m) = &f.endpoint_mode {
+        obj(spec, "EndpointSpec").insert("Mode".into(), json!(m));
+    }
+    if !u.publish_add.is_empty() || !u.publish_rm.is_empty() {
+        let ep = obj_value(spec, "EndpointSpec");
+        let mut ports: Vec<Value> = ep["Ports"].as_array().cloned().unwrap_or_default();
+        for r in &u.publish_rm {
+            let (t, proto) = r.split_once('/').unwrap_or((r, "tcp"));
+            let t: u64 = t
+                .parse()
+                .map_err(|_| anyhow::anyhow!("invalid port: {r}"))?;
+            ports.retain(|p| {
+                !(p["TargetPort"].as_u64() == Some(t)
+                    && p["Protocol"].as_str().unwrap_or("tcp") == proto)
+            });
+        }
+        for a in &u.publish_add {
+            for p in parse_publish(a)? {
+                ports.retain(|x| {
+                    !(x["PublishedPort"] == p["PublishedPort"]
+                        && x["Protocol"] == p["Protocol"]
+                        && p.get("PublishedPort").is_some())
+                });
+                ports.push(p);
+            }
+        }
+        ep["Ports"] = Value::Array(ports);
+    }
+    Ok(())
+}
+
+/// Docker's `updateHealthcheck`: `--no-healthcheck` replaces, `--health-*` edit.
+fn update_health(cs: &mut Value, f: &CommonFlags) -> Result<()> {
+    let have = have_health_settings(f) || f.health_cmd.is_some() || f.health_retries.is_some();
+    if f.no_healthcheck.unwrap_or(false) {
+        if have {
+            bail!("--no-healthcheck conflicts with --health-* options");
+        }
+        cs["Healthcheck"] = json!({"Test": ["NONE"]});
+        return Ok(());
+    }
+    if !have {
+        return Ok(());
+    }
+    let h = obj(cs, "Healthcheck");
+    if h.get("Test").map(string_list).as_deref() == Some(&["NONE".to_string()][..]) {
+        h.remove("Test");
+    }
+    if let Some(cmd) = &f.health_cmd {
+        if cmd.is_empty() {
+            h.remove("Test");
+        } else {
+            h.insert("Test".into(), json!(["CMD-SHELL", cmd]));
+        }
+    }
+    for (k, v) in [
+        ("Interval", &f.health_interval),
+        ("Timeout", &f.health_timeout),
+        ("StartPeriod", &f.health_start_period),
+    ] {
+        if let Some(d) = dur(v)? {
+            set_nonzero(h, k, d);
+        }
+    }
+    if let Some(r) = f.health_retries {
+        set_nonzero(h, "Retries", r);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::service::create::CreateArgs;
+    use crate::service::update::UpdateArgs;
+
+    #[derive(Parser)]
+    struct Create {
+        #[command(flatten)]
+        a: CreateArgs,
+    }
+
+    #[derive(Parser)]
+    struct Update {
+        #[command(flatten)]
+        a: UpdateArgs,
+    }
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn create(args: &[&str]) -> Value {
+        let argv = std::iter::once("create").chain(args.iter().copied());
+        Create::try_parse_from(argv).unwrap().a.spec().unwrap()
+    }
+
+    #[test]
+    fn create_every_flag_like_docker() {
+        let path = format!(
+            "{}/tests/fixtures/create_full2.args",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let args = crate::shlex::split(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(create(&args), fixture("create_full2.json"));
+    }
+
+    #[test]
+    fn create_minimal_and_global_like_docker() {
+        assert_eq!(
+            create(&["--name", "min", "swarmfx/busybox:1"]),
+            fixture("create_min.json")
+        );
+        assert_eq!(
+            create(&[
+                "--name",
+                "gl2",
+                "--mode",
+                "global",
+                "--no-healthcheck",
+                "swarmfx/busybox:1"
+            ]),
+            fixture("create_gl2.json")
+        );
+    }
+
+    #[test]
+    fn command_after_image_keeps_its_flags() {
+        let spec = create(&["--name", "w", "-d", "img", "httpd", "-f", "-p", "8080"]);
+        assert_eq!(
+            spec["TaskTemplate"]["ContainerSpec"]["Args"],
+            json!(["httpd", "-f", "-p", "8080"])
+        );
+        assert!(spec["EndpointSpec"].get("Ports").is_none());
+    }
+
+    #[test]
+    fn create_errors_in_dockers_words() {
+        let bad = |args: &[&str]| {
+            let argv = std::iter::once("create").chain(args.iter().copied());
+            Create::try_parse_from(argv)
+                .unwrap()
+                .a
+                .spec()
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            bad(&["--mode", "global", "--replicas", "2", "img"]),
+            "replicas can only be used with replicated or replicated-job mode"
+        );
+        assert_eq!(
+            bad(&["--no-healthcheck", "--health-cmd", "true", "img"]),
+            "--no-healthcheck conflicts with --health-* options"
+        );
+        assert_eq!(
+            bad(&["--mode", "x", "img"]),
+            "unknown mode: x, only replicated and global supported"
+        );
+        assert_eq!(
+            bad(&["--limit-memory", "lots", "img"]),
+            "invalid size: 'lots'"
+        );
+        assert_eq!(
+            bad(&["--update-delay", "5", "img"]),
+            "time: missing unit in duration \"5\""
+        );
+    }
+
+    fn update(spec: &mut Value, args: &[&str]) {
+        let argv = std::iter::once("update")
+            .chain(args.iter().copied())
+            .chain(std::iter::once("svc"));
+        let u = Update::try_parse_from(argv).unwrap().a;
+        apply_update(spec, &u.update, &u.common).unwrap();
+    }
+
+    #[test]
+    fn update_env_add_force_like_docker() {
+        // What the manager returned before the update: docker's body minus the change.
+        let expected = fixture("update_full2_body.json");
+        let mut before = expected.clone();
+        before["TaskTemplate"]["ContainerSpec"]["Env"] = json!(["A=1", "B=two"]);
+        before["TaskTemplate"]["ForceUpdate"] = json!(0);
+        let mut ours = before.clone();
+        update(&mut ours, &["--env-add", "C=3", "--force"]);
+        assert_eq!(ours, expected);
+    }
+
+    #[test]
+    fn update_and_scale_keep_unknown_fields() {
+        let mut spec = fixture("scale_min_body.json");
+        spec["Mode"]["Replicated"]["Replicas"] = json!(1);
+        spec["FutureField"] = json!({"Nested": [1, 2]});
+        spec["TaskTemplate"]["ContainerSpec"]["Unknown"] = json!("kept");
+        let mut scaled = spec.clone();
+        set_replicas(&mut scaled, 2).unwrap();
+        let mut expected = spec.clone();
+        expected["Mode"]["Replicated"]["Replicas"] = json!(2);
+        assert_eq!(scaled, expected);
+
+        let mut updated = spec.clone();
+        update(
+            &mut updated,
+            &[
+                "--image",
+                "busybox:2",
+                "--env-rm",
+                "NOPE",
+                "--limit-memory",
+                "64M",
+            ],
+        );
+        assert_eq!(updated["FutureField"], json!({"Nested": [1, 2]}));
+        assert_eq!(
+            updated["TaskTemplate"]["ContainerSpec"]["Unknown"],
+            json!("kept")
+        );
+        assert_eq!(
+            updated["TaskTemplate"]["ContainerSpec"]["Image"],
+            json!("busybox:2")
+        );
+        assert_eq!(
+            updated["TaskTemplate"]["Resources"]["Limits"],
+            json!({"MemoryBytes": 67108864})
+        );
+        assert_eq!(updated["TaskTemplate"]["ContainerSpec"]["Env"], json!([]));
+    }
+
+    #[test]
+    fn scale_body_like_docker() {
+        let expected = fixture("scale_min_body.json");
+        let mut before = expected.clone();
+        before["Mode"]["Replicated"]["Replicas"] = json!(1);
+        set_replicas(&mut before, 2).unwrap();
+        assert_eq!(before, expected);
+        let mut global = json!({"Mode": {"Global": {}}});
+        assert_eq!(
+            set_replicas(&mut global, 2).unwrap_err().to_string(),
+            "replicas can only be used with replicated or replicated-job mode"
+        );
+    }
+
+    #[test]
+    fn update_config_from_defaults_and_env_order() {
+        let mut spec = fixture("create_min.json");
+        spec["TaskTemplate"]["ContainerSpec"]["Env"] = json!(["A=1", "B=2"]);
+        update(
+            &mut spec,
+            &[
+                "--update-parallelism",
+                "3",
+                "--env-add",
+                "A=9",
+                "--env-add",
+                "Z=1",
+                "--env-rm",
+                "B",
+                "--replicas",
+                "4",
+            ],
+        );
+        assert_eq!(
+            spec["UpdateConfig"],
+            json!({"Parallelism": 3, "FailureAction": "pause", "Monitor": 5000000000i64, "MaxFailureRatio": 0, "Order": "stop-first"})
+        );
+        assert_eq!(
+            spec["TaskTemplate"]["ContainerSpec"]["Env"],
+            json!(["A=9", "Z=1"])
+        );
+        assert_eq!(spec["Mode"]["Replicated"]["Replicas"], json!(4));
+        update(
+            &mut spec,
+            &[
+                "--publish-add",
+                "8080:80",
+                "--constraint-add",
+                "node.role==manager",
+            ],
+        );
+        assert_eq!(
+            spec["EndpointSpec"]["Ports"][0]["PublishedPort"],
+            json!(8080)
+        );
+        update(&mut spec, &["--publish-rm", "80"]);
+        assert_eq!(spec["EndpointSpec"]["Ports"], json!([]));
+        assert_eq!(
+            spec["TaskTemplate"]["Placement"]["Constraints"],
+            json!(["node.role==manager"])
+        );
+    }
+}

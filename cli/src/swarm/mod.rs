@@ -1,0 +1,4 @@
+//! `swarm init` and `swarm info`: the cluster itself.
+
+pub mod info;
+pub mod init;
