@@ -7,6 +7,7 @@ pub mod id;
 pub mod model;
 pub mod state;
 pub mod store;
+pub mod validate;
 
 pub use error::{Error, ErrorKind, Result};
 pub use state::{can_transition, TaskState};
