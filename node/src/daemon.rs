@@ -61,19 +61,23 @@ pub async fn run(cfg: Config) -> Result<()> {
         init_lock: tokio::sync::Mutex::new(()),
         cfg: cfg.clone(),
     });
-    if let Some(m) = Manager::open(&cfg.data_dir, &node_id, rt)? {
-        tracing::info!(node = %node_id, "manager reopened its store");
+    if let Some(m) = Manager::open(&cfg, &node_id, rt).await? {
+        tracing::info!(node = %node_id, "manager reopened its raft log");
         node.start_manager(m);
     }
     tracing::info!(socket = %cfg.socket.display(), node = %node_id, "swarmd serving");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(Error::io("signal handler"))?;
-    tokio::select! {
+    let r = tokio::select! {
         r = api::serve(&cfg.socket, node.clone()) => r,
         // Containers outlive swarmd (their shims are not its children): a restart adopts them.
         _ = term.recv() => Ok(()),
         _ = tokio::signal::ctrl_c() => Ok(()),
+    };
+    if let Some(m) = node.manager() {
+        m.store.stop().await;
     }
+    r
 }
 
 /// The node's ID, made once and kept in `<data>/node-id`.
@@ -113,24 +117,27 @@ impl Node {
                 "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
                 "ControlAvailable": false, "Error": "", "RemoteManagers": null
             }),
-            Some(m) => m.store.read(|t| {
-                let me = t.nodes.get(&self.node_id);
-                let addr = me.map_or(json!(""), |n| n.status["Addr"].clone());
-                let mgr_addr = me
-                    .and_then(|n| n.manager_status.as_ref())
-                    .map_or(json!(""), |s| s["Addr"].clone());
-                json!({
-                    "NodeID": self.node_id,
-                    "NodeAddr": addr,
-                    "LocalNodeState": "active",
-                    "ControlAvailable": true,
-                    "Error": "",
-                    "RemoteManagers": [{"NodeID": self.node_id, "Addr": mgr_addr}],
-                    "Nodes": t.nodes.len(),
-                    "Managers": t.nodes.values().filter(|n| n.manager_status.is_some()).count(),
-                    "Cluster": t.swarm,
+            Some(m) => m
+                .store
+                .read(|t| {
+                    let me = t.nodes.get(&self.node_id);
+                    let addr = me.map_or(json!(""), |n| n.status["Addr"].clone());
+                    let mgr_addr = me
+                        .and_then(|n| n.manager_status.as_ref())
+                        .map_or(json!(""), |s| s["Addr"].clone());
+                    json!({
+                        "NodeID": self.node_id,
+                        "NodeAddr": addr,
+                        "LocalNodeState": "active",
+                        "ControlAvailable": true,
+                        "Error": "",
+                        "RemoteManagers": [{"NodeID": self.node_id, "Addr": mgr_addr}],
+                        "Nodes": t.nodes.len(),
+                        "Managers": t.nodes.values().filter(|n| n.manager_status.is_some()).count(),
+                        "Cluster": t.swarm,
+                    })
                 })
-            }),
+                .await,
         };
         json!({
             "ID": self.node_id,
@@ -162,7 +169,7 @@ impl Node {
             ));
         }
         let rt = self.rt.clone();
-        let m = Manager::init(&self.cfg, &self.node_id, rt, &req)?;
+        let m = Manager::init(&self.cfg, &self.node_id, rt, &req).await?;
         self.start_manager(m);
         Ok(Reply::Json(200, json!(self.node_id)))
     }

@@ -18,8 +18,8 @@ pub enum Error {
     #[error(transparent)]
     Json(#[from] serde_json::Error),
 
-    #[error("raft: {0}")]
-    Raft(String),
+    #[error(transparent)]
+    Raft(#[from] swarm_raft::RaftError),
 
     #[error("{0}")]
     Other(String),

@@ -2,8 +2,8 @@
 //! driven over its unix socket with HTTP (curl), as the docker CLI would.
 //!
 //! init -> 3-replica busybox httpd service -> kill a container's process (replaced in
-//! its slot) -> scale 5 -> 1 -> kill -9 swarmd and restart (same tasks, same PIDs) ->
-//! service rm (every container gone).
+//! its slot) -> scale 5 -> 1 -> kill -9 swarmd right after a write and restart (the write
+//! is back from `<data>/raft`, same tasks, same PIDs) -> service rm (every container gone).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -307,10 +307,33 @@ fn replicated_service_lifecycle() -> Result<()> {
         },
     )?;
 
-    // 5. kill -9 swarmd and restart: same task, same container process.
+    // 5. kill -9 swarmd and restart: same task, same container process. A service created
+    // just before the kill comes back from Raft's log under <data>/raft, the manager's only
+    // state on disk.
+    let (code, canary) = d.call(
+        "POST",
+        "/services/create",
+        Some(
+            &json!({"Name": "canary", "TaskTemplate": {"ContainerSpec": {"Image": image}},
+                     "Mode": {"Replicated": {"Replicas": 0}}}),
+        ),
+    )?;
+    ensure!(code == 201, "create canary: {code} {canary}");
     d.kill9()?;
     ensure!(alive(one[0].2), "container died with swarmd");
+    let raft = d.data.join("raft");
+    ensure!(
+        raft.join("raft-log.redb").is_file(),
+        "no raft log in {}",
+        raft.display()
+    );
+    ensure!(
+        !d.data.join("manager").exists(),
+        "a second copy of the manager's state"
+    );
     d.start()?;
+    let back = d.ok("GET", "/services/canary", None)?;
+    ensure!(back["ID"] == canary["ID"], "canary after restart: {back}");
     let after = wait_for("the service after restart", Duration::from_secs(30), || {
         let r = d.running("web")?;
         Ok((r.len() == 1).then_some(r))

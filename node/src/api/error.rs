@@ -50,6 +50,20 @@ impl ApiError {
     }
 }
 
+/// A write Raft did not apply: 503, in Docker's words where Docker has them (no leader, no
+/// quorum: "The swarm does not have a leader. ...").
+impl From<swarm_raft::ProposeError> for ApiError {
+    fn from(e: swarm_raft::ProposeError) -> ApiError {
+        use swarm_raft::ProposeError as P;
+        match e {
+            // One manager for now: nobody to forward to (forwarding comes with joins).
+            P::NotLeader { .. } | P::NoLeader | P::NoQuorum { .. } | P::Stopped(_) => {
+                ApiError::Unavailable(e.to_string())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +82,23 @@ mod tests {
             .starts_with("This node is not a swarm manager."));
         assert_eq!(ApiError::Conflict("x".into()).status(), 409);
         assert_eq!(ApiError::invalid("bad").status(), 400);
+    }
+
+    #[test]
+    fn raft_refusals_are_503_with_dockers_words() {
+        let e = ApiError::from(swarm_raft::ProposeError::NoLeader);
+        assert_eq!(e.status(), 503);
+        assert_eq!(
+            e.body()["message"],
+            "The swarm does not have a leader. It's possible that too few managers are \
+             online. Make sure more than half of the managers are online."
+        );
+        let e = ApiError::from(swarm_raft::ProposeError::NoQuorum {
+            waited: std::time::Duration::from_secs(5),
+        });
+        assert_eq!(e.status(), 503);
+        assert!(e
+            .to_string()
+            .starts_with("The swarm does not have a leader."));
     }
 }

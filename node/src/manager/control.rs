@@ -25,10 +25,14 @@ fn ok(v: impl serde::Serialize) -> R {
 
 pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
     match req {
-        Request::SwarmInspect => m.store.read(|t| match &t.swarm {
-            Some(s) => ok(s),
-            None => Err(ApiError::NotManager),
-        }),
+        Request::SwarmInspect => {
+            m.store
+                .read(|t| match &t.swarm {
+                    Some(s) => ok(s),
+                    None => Err(ApiError::NotManager),
+                })
+                .await
+        }
         Request::SwarmInit(_) => Err(ApiError::Unavailable(
             "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.".into(),
         )),
@@ -49,17 +53,18 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
                     .collect();
                 ok(nodes)
             })
+            .await
         }
-        Request::NodeInspect { id } => m.store.read(|t| ok(find_node(t, &id)?)),
+        Request::NodeInspect { id } => m.store.read(|t| ok(find_node(t, &id)?)).await,
         Request::NodeUpdate { id, version, spec } => {
-            let node = m.store.read(|t| find_node(t, &id).cloned())?;
+            let node = m.store.read(|t| find_node(t, &id).cloned()).await?;
             if node.version.index != version {
                 return Err(out_of_sequence());
             }
             let mut node = node;
             node.spec = spec;
             node.updated_at = Utc::now();
-            m.propose(vec![Action::PutNode(node)])?;
+            m.propose(vec![Action::PutNode(node)]).await?;
             Ok(Reply::Empty(200))
         }
         Request::NodeRemove { .. } => Err(ApiError::invalid(
@@ -76,21 +81,23 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
                     .collect();
                 ok(out)
             })
+            .await
         }
         Request::ServiceInspect { id } => m
             .store
             .read(|t| find_service(t, &id).map(|s| service_json(t, s, false)))
+            .await
             .and_then(ok),
-        Request::ServiceCreate { spec } => create_service(m, spec),
+        Request::ServiceCreate { spec } => create_service(m, spec).await,
         Request::ServiceUpdate {
             id,
             version,
             rollback,
             spec,
-        } => update_service(m, &id, version, rollback, spec),
+        } => update_service(m, &id, version, rollback, spec).await,
         Request::ServiceRemove { id } => {
-            let s = m.store.read(|t| find_service(t, &id).cloned())?;
-            m.propose(vec![Action::DeleteService(s.id)])?;
+            let s = m.store.read(|t| find_service(t, &id).cloned()).await?;
+            m.propose(vec![Action::DeleteService(s.id)]).await?;
             Ok(Reply::Empty(200))
         }
         Request::TaskList { filters } => {
@@ -103,9 +110,9 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
                 "node",
                 "service",
             ])?;
-            m.store.read(|t| ok(list_tasks(t, &filters)))
+            m.store.read(|t| ok(list_tasks(t, &filters))).await
         }
-        Request::TaskInspect { id } => m.store.read(|t| ok(find_task(t, &id)?)),
+        Request::TaskInspect { id } => m.store.read(|t| ok(find_task(t, &id)?)).await,
         Request::ServiceLogs { id, opts } => {
             let (service, tasks) = m.store.read(|t| {
                 let s = find_service(t, &id)?;
@@ -116,12 +123,13 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
                     .cloned()
                     .collect();
                 Ok::<_, ApiError>((s.clone(), tasks))
-            })?;
+            })
+            .await?;
             let _ = service;
             Ok(Reply::Stream(log_stream(m, tasks, opts)))
         }
         Request::TaskLogs { id, opts } => {
-            let task = m.store.read(|t| find_task(t, &id).cloned())?;
+            let task = m.store.read(|t| find_task(t, &id).cloned()).await?;
             Ok(Reply::Stream(log_stream(m, vec![task], opts)))
         }
         Request::Distribution { name } => Err(ApiError::NotFound(format!(
@@ -312,7 +320,7 @@ fn name_conflict(t: &Tables, name: &str, except: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn create_service(m: &Arc<Manager>, mut spec: Value) -> R {
+async fn create_service(m: &Arc<Manager>, mut spec: Value) -> R {
     let id = crate::ids::new_id();
     if spec
         .get("Name")
@@ -338,15 +346,21 @@ fn create_service(m: &Arc<Manager>, mut spec: Value) -> R {
         update_status: None,
     };
     // The name check and the write under one lock: two creates cannot both win.
-    let _g = m.write_lock.lock().expect("write lock");
-    m.store.read(|t| name_conflict(t, &name, ""))?;
-    m.propose(vec![Action::PutService(s)])?;
+    let _g = m.write_lock.lock().await;
+    m.store.read(|t| name_conflict(t, &name, "")).await?;
+    m.propose(vec![Action::PutService(s)]).await?;
     Ok(Reply::Json(201, json!({ "ID": id })))
 }
 
-fn update_service(m: &Arc<Manager>, key: &str, version: u64, rollback: bool, spec: Value) -> R {
-    let _g = m.write_lock.lock().expect("write lock");
-    let mut s = m.store.read(|t| find_service(t, key).cloned())?;
+async fn update_service(
+    m: &Arc<Manager>,
+    key: &str,
+    version: u64,
+    rollback: bool,
+    spec: Value,
+) -> R {
+    let _g = m.write_lock.lock().await;
+    let mut s = m.store.read(|t| find_service(t, key).cloned()).await?;
     if s.version.index != version {
         return Err(out_of_sequence());
     }
@@ -368,7 +382,7 @@ fn update_service(m: &Arc<Manager>, key: &str, version: u64, rollback: bool, spe
             "rpc error: code = Unimplemented desc = renaming services is not supported",
         ));
     }
-    m.store.read(|t| name_conflict(t, &name, &s.id))?;
+    m.store.read(|t| name_conflict(t, &name, &s.id)).await?;
     let template_changed = new_spec["TaskTemplate"] != s.spec["TaskTemplate"];
     s.previous_spec = Some(std::mem::replace(&mut s.spec, new_spec));
     s.updated_at = now;
@@ -387,7 +401,7 @@ fn update_service(m: &Arc<Manager>, key: &str, version: u64, rollback: bool, spe
             message: "update in progress".into(),
         });
     }
-    m.propose(vec![Action::PutService(s)])?;
+    m.propose(vec![Action::PutService(s)]).await?;
     Ok(Reply::Json(200, json!({ "Warnings": null })))
 }
 

@@ -1,16 +1,16 @@
 //! The manager half: the store, the control API's handlers and the leader's loops.
 //!
 //! ```text
-//!  control (API handlers) ──propose──▶ store (log + tables) ──applied index──▶ loops
-//!                                          ▲                                  │ reconcile,
-//!                                          └──────── propose plans ◀──────────┘ schedule,
-//!                                                                    dispatch to the agent
+//!  control (API handlers) ──propose──▶ store (Raft: log, commit, apply) ──applied index──▶ loops
+//!                                          ▲                                            │ reconcile,
+//!                                          └──────────── propose plans ◀────────────────┘ schedule,
+//!                                                                        dispatch to the agent
 //! ```
 //!
-//! `swarm-core` and `swarm-raft` were not in the tree when this was written: `model`,
-//! `store` and `orchestrator` are node-local stand-ins with the same contracts (a batch
-//! of actions logged before it is applied; `reconcile(view, now) -> Plan`), to be
-//! replaced by those crates.
+//! The store is `swarm-raft` over node-local tables: Raft's log and snapshots under
+//! `<data>/raft` are the manager's only state on disk. `model`, `store`'s tables and
+//! `orchestrator` are stand-ins for `swarm-core` with the same contracts (a batch of
+//! actions per entry; `reconcile(view, now) -> Plan`), to be replaced by that crate.
 
 pub mod control;
 pub mod loops;
@@ -18,11 +18,12 @@ pub mod model;
 pub mod orchestrator;
 pub mod store;
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::Utc;
 use serde_json::{json, Value};
+use swarm_raft::RaftConfig;
 use swarm_runtime::container::ContainerRuntime;
 
 use self::model::{JoinTokens, Node, Swarm, Version};
@@ -36,40 +37,47 @@ pub struct Manager {
     pub node_id: String,
     pub runtime: Arc<dyn ContainerRuntime>,
     /// Serializes check-then-write handlers (name conflicts, version checks).
-    pub write_lock: Mutex<()>,
+    pub write_lock: tokio::sync::Mutex<()>,
 }
 
 impl Manager {
-    /// The manager of a node that was initialized before (its store has a swarm).
-    pub fn open(
-        data_dir: &Path,
+    /// The manager of a node that was initialized before: reopens Raft under `<data>/raft`
+    /// (the tables are rebuilt from its snapshot and log). `None` if this node never
+    /// finished `swarm init`.
+    pub async fn open(
+        cfg: &Config,
         node_id: &str,
         runtime: Arc<dyn ContainerRuntime>,
     ) -> Result<Option<Manager>> {
-        let dir = data_dir.join("manager");
-        if !dir.join("snapshot.json").exists() {
+        let dir = raft_dir(&cfg.data_dir);
+        if !dir.exists() {
             return Ok(None);
         }
-        let store = Store::open(&dir)?;
-        if store.read(|t| t.swarm.is_none()) {
+        let store = open_store(cfg, node_id, &cfg.advertise_addr).await?;
+        if store.read(|t| t.swarm.is_none()).await {
+            // `swarm init` died before its first write: the next init starts over.
+            store.shutdown().await?;
             return Ok(None);
         }
-        Ok(Some(Manager {
+        Ok(Some(Manager::new(store, node_id, runtime)))
+    }
+
+    fn new(store: Store, node_id: &str, runtime: Arc<dyn ContainerRuntime>) -> Manager {
+        Manager {
             store,
             node_id: node_id.to_string(),
             runtime,
-            write_lock: Mutex::new(()),
-        }))
+            write_lock: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// `swarm init`: a new cluster with this node as its only manager and leader.
-    pub fn init(
+    pub async fn init(
         cfg: &Config,
         node_id: &str,
         runtime: Arc<dyn ContainerRuntime>,
         req: &Value,
     ) -> Result<Manager, ApiError> {
-        let store = Store::open(&cfg.data_dir.join("manager")).map_err(ApiError::internal)?;
         let now = Utc::now();
         let mut spec = json!({
             "Name": "default",
@@ -135,20 +143,43 @@ impl Manager {
                 "Leader": true, "Reachability": "reachable", "Addr": advertise
             })),
         };
-        store
-            .propose(vec![Action::PutSwarm(swarm), Action::PutNode(node)])
+        let store = open_store(cfg, node_id, &advertise)
+            .await
             .map_err(ApiError::internal)?;
-        Ok(Manager {
-            store,
-            node_id: node_id.to_string(),
-            runtime,
-            write_lock: Mutex::new(()),
-        })
+        let first = async {
+            store.initialize().await.map_err(ApiError::internal)?;
+            store
+                .propose(vec![Action::PutSwarm(swarm), Action::PutNode(node)])
+                .await?;
+            Ok::<_, ApiError>(())
+        };
+        if let Err(e) = first.await {
+            // Close the files so that a retried init can open them again.
+            if let Err(e) = store.shutdown().await {
+                tracing::warn!("close raft after a failed init: {e}");
+            }
+            return Err(e);
+        }
+        Ok(Manager::new(store, node_id, runtime))
     }
 
-    pub fn propose(&self, actions: Vec<Action>) -> Result<u64, ApiError> {
-        self.store.propose(actions).map_err(ApiError::internal)
+    pub async fn propose(&self, actions: Vec<Action>) -> Result<u64, ApiError> {
+        Ok(self.store.propose(actions).await?)
     }
+}
+
+fn raft_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("raft")
+}
+
+async fn open_store(cfg: &Config, node_id: &str, addr: &str) -> Result<Store> {
+    Store::open(
+        &raft_dir(&cfg.data_dir),
+        store::raft_id(node_id),
+        addr.to_string(),
+        RaftConfig::default(),
+    )
+    .await
 }
 
 /// `SWMTKN-1-<secret>-<secret>`: the form of Docker's tokens. Placeholders: the CA that

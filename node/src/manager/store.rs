@@ -1,27 +1,30 @@
-//! The manager's store: tables of swarm, nodes, services and tasks, changed only by
-//! proposing [`Action`]s, which are logged (fsync) before they are applied.
-//!
-//! Stand-in until `swarm-core`'s store and `swarm-raft` land: the log here is a local
-//! append-only file, so every acknowledged write survives `kill -9`, and the entry shape
-//! (a batch of actions with the proposer's timestamp) is the one Raft will carry.
+//! The manager's store: tables of swarm, nodes, services and tasks, replicated by Raft.
 //!
 //! ```text
-//!  <data>/manager/snapshot.json   the tables at some index (written at open)
-//!  <data>/manager/wal.jsonl       one entry per line after that index
+//!  propose(actions) ─▶ Batch { now, actions } ─▶ swarm-raft (redb log, fsync, commit)
+//!                                                        │ apply(index, batch)
+//!  read(|tables| ..) ◀── Tables (in memory) ◀───────────┘ versions = the entry's index
+//!  subscribe()       ◀── applied index
 //! ```
+//!
+//! [`Tables`] is the Raft [`StateMachine`]: it lives only in memory, and a restarted
+//! swarmd rebuilds it from Raft's last snapshot plus its log, both under `<data>/raft`.
+//! There is no other copy of the state on disk.
+//!
+//! Stand-in tables until `swarm-core`'s store lands; same entry shape (a batch of actions
+//! with the proposer's timestamp).
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use swarm_raft::network::NoPeers;
+use swarm_raft::{ProposeError, RaftConfig, RaftNode, StateMachine};
 use tokio::sync::watch;
 
-use super::model::{Node, Service, Swarm, Task};
-use crate::error::{Error, Result};
+use super::model::{Node, Service, Swarm, Task, Version};
+use crate::error::Result;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Action {
@@ -33,28 +36,30 @@ pub enum Action {
     DeleteTask(String),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Entry {
-    index: u64,
-    /// The proposer's clock: every replica applies the same timestamps.
-    now: DateTime<Utc>,
-    actions: Vec<Action>,
+/// One Raft entry: what the proposer decided, and when by its clock (every replica applies
+/// the same timestamps; `apply` never reads a clock).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub now: DateTime<Utc>,
+    pub actions: Vec<Action>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Tables {
-    pub index: u64,
     pub swarm: Option<Swarm>,
     pub nodes: BTreeMap<String, Node>,
     pub services: BTreeMap<String, Service>,
     pub tasks: BTreeMap<String, Task>,
 }
 
-impl Tables {
-    fn apply(&mut self, e: &Entry) {
-        self.index = e.index;
-        let v = super::model::Version { index: e.index };
-        for a in &e.actions {
+impl StateMachine for Tables {
+    type Command = Batch;
+    /// The log index the batch was applied at: every object it wrote has that version.
+    type Response = u64;
+
+    fn apply(&mut self, index: u64, batch: &Batch) -> u64 {
+        let v = Version { index };
+        for a in &batch.actions {
             match a.clone() {
                 Action::PutSwarm(mut s) => {
                     s.version = v;
@@ -80,110 +85,96 @@ impl Tables {
                 }
             }
         }
+        index
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("the tables serialize to JSON")
+    }
+
+    fn restore(&mut self, data: &[u8]) -> std::result::Result<(), String> {
+        *self = serde_json::from_slice(data).map_err(|e| format!("decode the tables: {e}"))?;
+        Ok(())
     }
 }
 
+/// The store of one manager: a Raft node over [`Tables`].
 pub struct Store {
-    dir: PathBuf,
-    tables: Mutex<Tables>,
-    wal: Mutex<File>,
-    applied: watch::Sender<u64>,
+    raft: RaftNode<Tables>,
 }
 
 impl Store {
-    /// Open (or create) the store in `dir`: snapshot, then the log replayed on top; a
-    /// torn last line (killed mid-write, never acknowledged) is dropped.
-    pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(Error::io(format!("create {}", dir.display())))?;
-        let snap_path = dir.join("snapshot.json");
-        let mut tables: Tables = match std::fs::read(&snap_path) {
-            Ok(b) => serde_json::from_slice(&b)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Tables::default(),
-            Err(e) => return Err(Error::io(format!("read {}", snap_path.display()))(e)),
-        };
-        let wal_path = dir.join("wal.jsonl");
-        if let Ok(f) = File::open(&wal_path) {
-            for line in std::io::BufReader::new(f).lines() {
-                let Ok(line) = line else { break };
-                match serde_json::from_str::<Entry>(&line) {
-                    Ok(e) if e.index > tables.index => tables.apply(&e),
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-        }
-        // Compact: the replayed tables become the snapshot, the log starts empty.
-        let tmp = dir.join("snapshot.json.tmp");
-        {
-            let mut f = File::create(&tmp).map_err(Error::io("write snapshot"))?;
-            f.write_all(&serde_json::to_vec(&tables)?)
-                .and_then(|_| f.sync_all())
-                .map_err(Error::io("write snapshot"))?;
-        }
-        std::fs::rename(&tmp, &snap_path).map_err(Error::io("write snapshot"))?;
-        let wal = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&wal_path)
-            .map_err(Error::io(format!("open {}", wal_path.display())))?;
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        let (applied, _) = watch::channel(tables.index);
-        Ok(Store {
-            dir: dir.to_path_buf(),
-            tables: Mutex::new(tables),
-            wal: Mutex::new(wal),
-            applied,
-        })
+    /// Opens (or creates) Raft under `dir`; the tables are rebuilt from its snapshot and log
+    /// before this returns.
+    pub async fn open(dir: &Path, raft_id: u64, addr: String, config: RaftConfig) -> Result<Store> {
+        let raft = RaftNode::open(
+            dir,
+            raft_id,
+            addr,
+            Tables::default(),
+            config,
+            NoPeers { from: raft_id },
+        )
+        .await?;
+        Ok(Store { raft })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// `swarm init`: this manager becomes the only member and the leader.
+    pub async fn initialize(&self) -> Result<()> {
+        Ok(self.raft.initialize_single().await?)
     }
 
-    /// Log (fsync) then apply a batch; returns its index. Empty batches are skipped.
-    pub fn propose(&self, actions: Vec<Action>) -> Result<u64> {
+    /// Commits (fsync) and applies a batch; returns its index. Empty batches are skipped.
+    pub async fn propose(&self, actions: Vec<Action>) -> Result<u64, ProposeError> {
         if actions.is_empty() {
-            return Ok(self.read(|t| t.index));
+            return Ok(self.raft.applied_index());
         }
-        let mut tables = self.tables.lock().expect("store lock");
-        let entry = Entry {
-            index: tables.index + 1,
+        let batch = Batch {
             now: Utc::now(),
             actions,
         };
-        let mut line = serde_json::to_vec(&entry)?;
-        line.push(b'\n');
-        {
-            let mut wal = self.wal.lock().expect("wal lock");
-            wal.write_all(&line)
-                .and_then(|_| wal.sync_data())
-                .map_err(Error::io("append to the store's log"))?;
-        }
-        tables.apply(&entry);
-        let index = tables.index;
-        drop(tables);
-        self.applied.send_replace(index);
-        Ok(index)
+        self.raft.propose(batch).await
     }
 
-    /// A consistent read of the tables.
-    pub fn read<T>(&self, f: impl FnOnce(&Tables) -> T) -> T {
-        f(&self.tables.lock().expect("store lock"))
+    /// A consistent read of this manager's applied tables.
+    pub async fn read<T>(&self, f: impl FnOnce(&Tables) -> T) -> T {
+        self.raft.read(f).await
     }
 
-    /// Applied index, changing on every proposal.
+    /// The applied index, changing on every applied entry.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.applied.subscribe()
+        self.raft.subscribe()
     }
+
+    pub fn is_leader(&self) -> bool {
+        self.raft.is_leader()
+    }
+
+    /// Stops Raft and waits until its files are closed.
+    pub async fn shutdown(self) -> Result<()> {
+        Ok(self.raft.shutdown().await?)
+    }
+
+    /// Stops Raft through a shared handle (on SIGTERM); the files close as the process ends.
+    pub async fn stop(&self) {
+        if let Err(e) = self.raft.raft().shutdown().await {
+            tracing::warn!("stop raft: {e}");
+        }
+    }
+}
+
+/// The Raft ID of a node: a stable 64-bit hash (FNV-1a) of its node ID, never 0. Derived,
+/// not stored, so a restarted swarmd reopens its log as the same member.
+pub fn raft_id(node_id: &str) -> u64 {
+    let h = node_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    h.max(1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manager::model::Version;
 
     fn service(id: &str) -> Service {
         Service {
@@ -198,39 +189,70 @@ mod tests {
         }
     }
 
-    #[test]
-    fn writes_survive_reopen_and_torn_tail_is_dropped() {
+    async fn open(dir: &Path) -> Store {
+        let s = Store::open(
+            dir,
+            raft_id("n1"),
+            "127.0.0.1:2377".into(),
+            RaftConfig::fast(),
+        )
+        .await
+        .unwrap();
+        s.initialize().await.unwrap();
+        s
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_survive_reopen_from_log_and_from_snapshot() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let s = Store::open(dir.path()).unwrap();
-            assert_eq!(
-                s.propose(vec![Action::PutService(service("a"))]).unwrap(),
-                1
-            );
-            assert_eq!(
-                s.propose(vec![Action::PutService(service("b"))]).unwrap(),
-                2
-            );
-            s.propose(vec![Action::DeleteService("a".into())]).unwrap();
-        }
-        // A half-written entry, as a kill -9 mid-write leaves it.
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(dir.path().join("wal.jsonl"))
+        let s = open(dir.path()).await;
+        let a = s
+            .propose(vec![Action::PutService(service("a"))])
+            .await
             .unwrap();
-        f.write_all(b"{\"index\":4,\"now\":").unwrap();
-        let s = Store::open(dir.path()).unwrap();
+        let b = s
+            .propose(vec![Action::PutService(service("b"))])
+            .await
+            .unwrap();
+        assert!(b > a, "indexes grow: {a} then {b}");
+        s.propose(vec![Action::DeleteService("a".into())])
+            .await
+            .unwrap();
+        assert_eq!(s.propose(vec![]).await.unwrap(), s.raft.applied_index());
+        s.shutdown().await.unwrap();
+
+        // Reopened: the log is replayed onto empty tables.
+        let s = open(dir.path()).await;
         s.read(|t| {
-            assert_eq!(t.index, 3);
             assert!(!t.services.contains_key("a"));
-            assert_eq!(t.services["b"].version.index, 2);
+            assert_eq!(t.services["b"].version.index, b);
             assert_eq!(t.services["b"].spec["Unknown"]["kept"], true);
-        });
-        assert_eq!(
-            s.propose(vec![Action::PutService(service("c"))]).unwrap(),
-            4
-        );
-        let s = Store::open(dir.path()).unwrap();
-        assert_eq!(s.read(|t| t.services.len()), 2);
+        })
+        .await;
+        s.raft
+            .snapshot(std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
+        let c = s
+            .propose(vec![Action::PutService(service("c"))])
+            .await
+            .unwrap();
+        s.shutdown().await.unwrap();
+
+        // Reopened: snapshot, then the entry after it.
+        let s = open(dir.path()).await;
+        s.read(|t| {
+            assert_eq!(t.services.keys().collect::<Vec<_>>(), ["b", "c"]);
+            assert_eq!(t.services["c"].version.index, c);
+        })
+        .await;
+        s.shutdown().await.unwrap();
+    }
+
+    #[test]
+    fn raft_ids_are_stable_and_nonzero() {
+        assert_eq!(raft_id("abc"), raft_id("abc"));
+        assert_ne!(raft_id("abc"), raft_id("abd"));
+        assert_ne!(raft_id(""), 0);
     }
 }
