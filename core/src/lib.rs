@@ -5,6 +5,8 @@
 pub mod error;
 pub mod id;
 pub mod model;
+pub mod orchestrator;
+pub mod scheduler;
 pub mod state;
 pub mod store;
 pub mod validate;

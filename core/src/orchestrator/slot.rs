@@ -1,0 +1,140 @@
+//! Slots and the working set of one reconcile.
+//!
+//! A replicated service's tasks are grouped by `Slot` (1..=replicas): the slot is the
+//! replica's identity, its tasks are the replica's history (the live one last).
+//! `Working` holds the service's tasks while the steps of a reconcile change them, so
+//! each step sees the previous steps' decisions; at the end it becomes store actions.
+//!
+//! ```text
+//! view.tasks_of_service ──> Working ──restart/scale/update/reap──> Working ──> [StoreAction]
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use super::plan::StoreAction;
+use super::task::{is_live, task_id};
+use crate::model::Task;
+use crate::state::TaskState;
+use crate::store::{Object, ObjectKind};
+
+/// The service's tasks during one reconcile, with what changed.
+#[derive(Debug, Clone, Default)]
+pub struct Working {
+    tasks: BTreeMap<String, Task>,
+    original: BTreeMap<String, Task>,
+    created: Vec<String>,
+    deleted: BTreeSet<String>,
+}
+
+impl Working {
+    pub fn new<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> Self {
+        let tasks: BTreeMap<String, Task> = tasks
+            .into_iter()
+            .map(|t| (t.id().to_string(), t.clone()))
+            .collect();
+        Working {
+            original: tasks.clone(),
+            tasks,
+            ..Working::default()
+        }
+    }
+
+    /// Every slot number that has a task (history included), ascending.
+    pub fn slot_numbers(&self) -> BTreeSet<u64> {
+        self.tasks.values().map(|t| t.slot).collect()
+    }
+
+    /// The slot's tasks, oldest first (by creation time, then ID).
+    pub fn slot(&self, slot: u64) -> Vec<&Task> {
+        let mut v: Vec<&Task> = self.tasks.values().filter(|t| t.slot == slot).collect();
+        v.sort_by(|a, b| (a.meta.created_at, a.id()).cmp(&(b.meta.created_at, b.id())));
+        v
+    }
+
+    /// The slot's live tasks (desired RUNNING or READY), oldest first.
+    pub fn live(&self, slot: u64) -> Vec<&Task> {
+        self.slot(slot).into_iter().filter(|t| is_live(t)).collect()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.values()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Task> {
+        self.tasks.get(id)
+    }
+
+    /// Moves a task's desired state forward (never back).
+    pub fn set_desired(&mut self, id: &str, state: TaskState) {
+        if let Some(t) = self.tasks.get_mut(id) {
+            if state > t.desired_state {
+                t.desired_state = state;
+            }
+        }
+    }
+
+    /// A fresh ID for a task in `slot`, distinct from every ID made in this reconcile.
+    /// `service_version` (the service's `Version.Index`) changes with every write to the
+    /// service, so a slot emptied and refilled at the same instant gets another ID.
+    pub fn new_id(
+        &self,
+        service_id: &str,
+        service_version: u64,
+        slot: u64,
+        now: DateTime<Utc>,
+    ) -> String {
+        let ids: Vec<&str> = self.tasks.keys().map(String::as_str).collect();
+        let mut seq = self.created.len();
+        loop {
+            let id = task_id(service_id, service_version, slot, &ids, now, seq);
+            if !self.tasks.contains_key(&id) && !self.deleted.contains(&id) {
+                return id;
+            }
+            seq += 1;
+        }
+    }
+
+    pub fn create(&mut self, task: Task) {
+        let id = task.id().to_string();
+        self.created.push(id.clone());
+        self.tasks.insert(id, task);
+    }
+
+    pub fn delete(&mut self, id: &str) {
+        if self.tasks.remove(id).is_some() {
+            if self.original.contains_key(id) {
+                self.deleted.insert(id.to_string());
+            } else {
+                self.created.retain(|c| c != id);
+            }
+        }
+    }
+
+    /// The writes that turn the view into this working set: desired-state changes (by
+    /// ID; the only change made to existing tasks), creations (in the order made),
+    /// removals (by ID).
+    pub fn into_actions(self) -> Vec<StoreAction> {
+        let mut actions = Vec::new();
+        for (id, t) in &self.tasks {
+            if let Some(orig) = self.original.get(id) {
+                if orig.desired_state != t.desired_state {
+                    actions.push(StoreAction::SetTaskDesiredState {
+                        id: id.clone(),
+                        desired_state: t.desired_state,
+                    });
+                }
+            }
+        }
+        for id in &self.created {
+            actions.push(StoreAction::Create(Object::Task(Box::new(
+                self.tasks[id].clone(),
+            ))));
+        }
+        for id in &self.deleted {
+            actions.push(StoreAction::Remove(ObjectKind::Task, id.clone()));
+        }
+        actions
+    }
+}

@@ -1,0 +1,148 @@
+//! Tasks as the orchestrators see them: making a new one for a slot, telling whether
+//! one is out of date with its service, and whether its node can still run it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{Node, NodeAvailability, NodeState, Service, Task, TaskStatus};
+use crate::state::TaskState;
+
+/// Docker's `pending task scheduling`: the status a task waits in for a node.
+pub const PENDING_MESSAGE: &str = "pending task scheduling";
+
+/// A new task for `slot` of `service`, made from its current task template, waiting
+/// for the scheduler (PENDING: allocation of networks is not in the spine yet).
+/// `desired` is RUNNING, or READY for a replacement that must wait (restart delay,
+/// stop-first update) before it starts.
+pub fn new_task(
+    service: &Service,
+    slot: u64,
+    id: String,
+    desired: TaskState,
+    now: DateTime<Utc>,
+) -> Task {
+    let mut task = Task {
+        name: format!("{}.{}", service.spec.name, slot),
+        spec: service.spec.task_template.clone(),
+        service_id: service.id().to_string(),
+        slot,
+        status: TaskStatus {
+            timestamp: now,
+            state: TaskState::Pending,
+            message: PENDING_MESSAGE.to_string(),
+            ..TaskStatus::default()
+        },
+        desired_state: desired,
+        spec_version: service.spec_version,
+        ..Task::default()
+    };
+    task.meta.id = id;
+    task.meta.created_at = now;
+    task.meta.updated_at = now;
+    task
+}
+
+/// A task ID: 25 characters of base 36, as Docker's, derived from what makes the task
+/// unique (service and its version, slot, the service's tasks so far, the time, its
+/// place in the plan) so
+/// that `reconcile` stays a pure function and a replayed plan has the same IDs.
+pub fn task_id(
+    service_id: &str,
+    service_version: u64,
+    slot: u64,
+    task_ids: &[&str],
+    now: DateTime<Utc>,
+    seq: usize,
+) -> String {
+    let mut h = Fnv128::new();
+    h.write(service_id.as_bytes());
+    h.write(&service_version.to_le_bytes());
+    h.write(&slot.to_le_bytes());
+    for id in task_ids {
+        h.write(id.as_bytes());
+        h.write(&[0]);
+    }
+    h.write(&now.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
+    h.write(&(seq as u64).to_le_bytes());
+    let mut n = h.finish();
+    let mut out = [b'0'; 25];
+    for c in out.iter_mut().rev() {
+        *c = b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize];
+        n /= 36;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// FNV-1a, 128 bits: stable across Rust versions (IDs end up in the Raft log).
+struct Fnv128(u128);
+
+impl Fnv128 {
+    fn new() -> Self {
+        Fnv128(0x6c62272e07bb014262b821756295c58d)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u128::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000000001000000000000000000013B);
+        }
+    }
+    fn finish(&self) -> u128 {
+        self.0
+    }
+}
+
+/// Whether a task was made from a different spec than the service's current one (an
+/// image change, `--force`, ...). Compared by value: `SpecVersion` only short-cuts the
+/// equal case.
+pub fn is_dirty(service: &Service, task: &Task) -> bool {
+    if task.spec_version.is_some() && task.spec_version == service.spec_version {
+        return false;
+    }
+    task.spec != service.spec.task_template
+}
+
+/// A node that cannot keep its tasks: gone, Down, or drained (swarmkit's `InvalidNode`).
+pub fn node_invalid(node: Option<&Node>) -> bool {
+    match node {
+        None => true,
+        Some(n) => {
+            n.status.state == Some(NodeState::Down)
+                || n.spec.availability == Some(NodeAvailability::Drain)
+        }
+    }
+}
+
+/// A node whose tasks are gone for sure: deleted or Down. A drained node still stops
+/// its tasks cleanly, so a replacement waits for that.
+pub fn node_lost(node: Option<&Node>) -> bool {
+    match node {
+        None => true,
+        Some(n) => n.status.state == Some(NodeState::Down),
+    }
+}
+
+/// Desired state RUNNING or earlier (READY: waiting to start): the task holds its slot.
+pub fn is_live(task: &Task) -> bool {
+    task.desired_state <= TaskState::Running
+}
+
+/// Model durations are Go's `time.Duration`, nanoseconds; negative reads as zero.
+pub fn nanos(d: i64) -> Duration {
+    Duration::from_nanos(d.max(0) as u64)
+}
+
+/// `now - then`, zero if `then` is in the future.
+pub fn elapsed(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
+    (now - then).to_std().unwrap_or_default()
+}
+
+/// `then + d`.
+pub fn add(then: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    then + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Time left until `at`, or `None` if it has come.
+pub fn until(now: DateTime<Utc>, at: DateTime<Utc>) -> Option<Duration> {
+    (at > now).then(|| (at - now).to_std().unwrap_or_default())
+}
