@@ -249,6 +249,20 @@ mod tests {
         s.shutdown().await.unwrap();
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_raft_refuses_is_503() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path()).await;
+        s.stop().await;
+        let e = s
+            .propose(vec![Action::PutService(service("late"))])
+            .await
+            .unwrap_err();
+        let api = crate::api::ApiError::from(e);
+        assert_eq!(api.status(), 503, "{api}");
+        assert!(s.read(|t| t.services.is_empty()).await);
+    }
+
     #[test]
     fn raft_ids_are_stable_and_nonzero() {
         assert_eq!(raft_id("abc"), raft_id("abc"));
