@@ -7,7 +7,7 @@ use crate::store::ObjectKind;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// How the API should answer an error (it maps these to HTTP 400/404/409/...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     /// 400: the request is malformed or the spec invalid.
     InvalidArgument,

@@ -117,27 +117,28 @@ impl Node {
                 "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
                 "ControlAvailable": false, "Error": "", "RemoteManagers": null
             }),
-            Some(m) => m
-                .store
-                .read(|t| {
-                    let me = t.nodes.get(&self.node_id);
-                    let addr = me.map_or(json!(""), |n| n.status["Addr"].clone());
-                    let mgr_addr = me
-                        .and_then(|n| n.manager_status.as_ref())
-                        .map_or(json!(""), |s| s["Addr"].clone());
-                    json!({
-                        "NodeID": self.node_id,
-                        "NodeAddr": addr,
-                        "LocalNodeState": "active",
-                        "ControlAvailable": true,
-                        "Error": "",
-                        "RemoteManagers": [{"NodeID": self.node_id, "Addr": mgr_addr}],
-                        "Nodes": t.nodes.len(),
-                        "Managers": t.nodes.values().filter(|n| n.manager_status.is_some()).count(),
-                        "Cluster": t.swarm,
+            Some(m) => {
+                m.store
+                    .read(|t| {
+                        let me = t.node(&self.node_id);
+                        let addr = me.map_or("", |n| n.status.addr.as_str());
+                        let mgr_addr = me
+                            .and_then(|n| n.manager_status.as_ref())
+                            .map_or("", |s| s.addr.as_str());
+                        json!({
+                            "NodeID": self.node_id,
+                            "NodeAddr": addr,
+                            "LocalNodeState": "active",
+                            "ControlAvailable": true,
+                            "Error": "",
+                            "RemoteManagers": [{"NodeID": self.node_id, "Addr": mgr_addr}],
+                            "Nodes": t.nodes().count(),
+                            "Managers": t.nodes().filter(|n| n.manager_status.is_some()).count(),
+                            "Cluster": t.cluster().map(|c| &c.cluster),
+                        })
                     })
-                })
-                .await,
+                    .await
+            }
         };
         json!({
             "ID": self.node_id,

@@ -1,9 +1,11 @@
 //! `Event`: what one applied batch changed, returned by `Store::apply` so the leader's
 //! loops (orchestrators, scheduler, dispatcher) react to changes instead of polling.
 
+use serde::{Deserialize, Serialize};
+
 use super::object::{Object, ObjectKind};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Event {
     Created {
         kind: ObjectKind,

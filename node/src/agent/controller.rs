@@ -133,7 +133,7 @@ async fn start(
     if !created {
         ctx.report(id, ReportedState::Accepted, "accepted", None);
         ctx.report(id, ReportedState::Preparing, "preparing", None);
-        let image = match ctx.image(&a.spec.container_spec.image).await {
+        let image = match ctx.image(&super::spec::container_of(&a.spec).image).await {
             Ok(img) => img,
             Err(e) => {
                 ctx.report(id, ReportedState::Rejected, "preparing", Some(e));
@@ -208,22 +208,12 @@ async fn health_config(
     a: &Assignment,
     id: &str,
 ) -> Option<swarm_runtime::image::HealthConfig> {
-    let from_spec = a.spec.container_spec.healthcheck.as_ref();
-    let cfg = match from_spec {
-        Some(h) => swarm_runtime::image::HealthConfig {
-            test: h.test.clone(),
-            interval: std::time::Duration::from_nanos(h.interval.max(0) as u64),
-            timeout: std::time::Duration::from_nanos(h.timeout.max(0) as u64),
-            start_period: std::time::Duration::from_nanos(h.start_period.max(0) as u64),
-            retries: h.retries,
-        },
+    let container = super::spec::container_of(&a.spec);
+    let cfg = match container.healthcheck.as_ref() {
+        Some(h) => super::spec::health_config(h),
         None => {
             let _ = id;
-            ctx.images
-                .get(&a.spec.container_spec.image)
-                .ok()?
-                .config
-                .healthcheck?
+            ctx.images.get(&container.image).ok()?.config.healthcheck?
         }
     };
     probe_args(&cfg).map(|_| cfg)
@@ -261,8 +251,7 @@ async fn stop(ctx: &Ctx, a: &Assignment) -> Phase {
 }
 
 fn grace(a: &Assignment) -> std::time::Duration {
-    a.spec
-        .container_spec
+    super::spec::container_of(&a.spec)
         .stop_grace_period
         .map(|n| std::time::Duration::from_nanos(n.max(0) as u64))
         .unwrap_or(DEFAULT_GRACE)

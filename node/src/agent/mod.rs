@@ -24,7 +24,7 @@ use swarm_runtime::image::{ImageStore, RegistryOptions};
 use tokio::sync::{mpsc, watch};
 
 use self::controller::Ctx;
-pub use self::spec::{TaskIdentity, TaskSpecView};
+pub use self::spec::TaskIdentity;
 use crate::error::Result;
 
 /// What the manager wants of a task on this node.
@@ -39,7 +39,7 @@ pub enum Desired {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assignment {
     pub who: TaskIdentity,
-    pub spec: TaskSpecView,
+    pub spec: swarm_core::model::TaskSpec,
     pub desired: Desired,
 }
 

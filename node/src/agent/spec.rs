@@ -1,100 +1,32 @@
-//! The agent's view of a task: the parts of Docker's `TaskSpec` it runs, and their
-//! translation into the runtime's [`ContainerSpec`].
-//!
-//! The agent decodes the TaskSpec JSON itself (unknown fields ignored) so it does not
-//! depend on how the manager stores specs, and the cluster issue can ship the same JSON
-//! in its assignments.
+//! The agent's translation of a task: `swarm-core`'s typed [`TaskSpec`] into the
+//! runtime's [`ContainerSpec`]. Fields the runtime has no use for yet (networks, secrets,
+//! DNS) are ignored here; the manager keeps them all.
 
-use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde::Deserialize;
+use swarm_core::model::{self as core, Healthcheck, MountType, TaskSpec};
 use swarm_runtime::container::{self, ContainerSpec, MountKind, Resources};
 use swarm_runtime::image::{HealthConfig, Image};
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct TaskSpecView {
-    pub container_spec: ContainerSpecView,
-    pub resources: Option<ResourceRequirements>,
+/// The task's container spec (an empty one when the template has none: validation
+/// refuses such a service, so it only shows up in hand-made stores).
+pub fn container_of(spec: &TaskSpec) -> &core::ContainerSpec {
+    static EMPTY: OnceLock<core::ContainerSpec> = OnceLock::new();
+    spec.container_spec
+        .as_ref()
+        .unwrap_or_else(|| EMPTY.get_or_init(core::ContainerSpec::default))
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct ResourceRequirements {
-    pub limits: Option<Limits>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Limits {
-    #[serde(rename = "NanoCPUs")]
-    pub nano_cpus: i64,
-    #[serde(rename = "MemoryBytes")]
-    pub memory_bytes: i64,
-    #[serde(rename = "Pids")]
-    pub pids: i64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct ContainerSpecView {
-    pub image: String,
-    pub labels: BTreeMap<String, String>,
-    /// Docker's `Command` is the entrypoint.
-    pub command: Option<Vec<String>>,
-    pub args: Vec<String>,
-    pub hostname: String,
-    pub env: Vec<String>,
-    pub dir: String,
-    pub user: String,
-    pub mounts: Vec<MountView>,
-    pub stop_signal: String,
-    /// Nanoseconds.
-    pub stop_grace_period: Option<i64>,
-    pub healthcheck: Option<HealthcheckView>,
-    pub read_only: bool,
-    pub init: Option<bool>,
-    pub sysctls: BTreeMap<String, String>,
-    pub capability_add: Vec<String>,
-    pub capability_drop: Vec<String>,
-    pub ulimits: Vec<UlimitView>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct MountView {
-    #[serde(rename = "Type")]
-    pub kind: String,
-    pub source: String,
-    pub target: String,
-    pub read_only: bool,
-    pub tmpfs_options: Option<TmpfsOptions>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct TmpfsOptions {
-    pub size_bytes: i64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct HealthcheckView {
-    pub test: Vec<String>,
-    /// Nanoseconds, as every Docker duration.
-    pub interval: i64,
-    pub timeout: i64,
-    pub start_period: i64,
-    pub retries: u32,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct UlimitView {
-    pub name: String,
-    pub soft: u64,
-    pub hard: u64,
+/// A spec's health check as the runtime runs it (durations in nanoseconds).
+pub fn health_config(h: &Healthcheck) -> HealthConfig {
+    HealthConfig {
+        test: h.test.clone(),
+        interval: ns(h.interval),
+        timeout: ns(h.timeout),
+        start_period: ns(h.start_period),
+        retries: u32::try_from(h.retries.max(0)).unwrap_or(u32::MAX),
+    }
 }
 
 /// Who a task is, for its container's labels and hostname.
@@ -127,8 +59,8 @@ fn ns(n: i64) -> Duration {
 }
 
 /// The runtime's container for a task: container ID = task ID.
-pub fn container_spec(who: &TaskIdentity, spec: &TaskSpecView, image: Image) -> ContainerSpec {
-    let c = &spec.container_spec;
+pub fn container_spec(who: &TaskIdentity, spec: &TaskSpec, image: Image) -> ContainerSpec {
+    let c = container_of(spec);
     let mut labels = c.labels.clone();
     labels.insert(LABEL_TASK_ID.into(), who.task_id.clone());
     labels.insert(LABEL_SERVICE_ID.into(), who.service_id.clone());
@@ -148,9 +80,9 @@ pub fn container_spec(who: &TaskIdentity, spec: &TaskSpecView, image: Image) -> 
         .mounts
         .iter()
         .map(|m| container::Mount {
-            kind: match m.kind.as_str() {
-                "bind" => MountKind::Bind,
-                "tmpfs" => MountKind::Tmpfs,
+            kind: match m.kind {
+                Some(MountType::Bind) => MountKind::Bind,
+                Some(MountType::Tmpfs) => MountKind::Tmpfs,
                 _ => MountKind::Volume,
             },
             source: m.source.clone(),
@@ -166,7 +98,8 @@ pub fn container_spec(who: &TaskIdentity, spec: &TaskSpecView, image: Image) -> 
     ContainerSpec {
         id: who.task_id.clone(),
         image: Some(image),
-        entrypoint: c.command.clone().filter(|cmd| !cmd.is_empty()),
+        // Docker's `Command` is the entrypoint, `Args` the cmd.
+        entrypoint: (!c.command.is_empty()).then(|| c.command.clone()),
         args: c.args.clone(),
         env: c.env.clone(),
         user: nonempty(&c.user),
@@ -191,21 +124,15 @@ pub fn container_spec(who: &TaskIdentity, spec: &TaskSpecView, image: Image) -> 
             .iter()
             .map(|u| container::Ulimit {
                 name: u.name.clone(),
-                soft: u.soft,
-                hard: u.hard,
+                soft: u.soft.max(0) as u64,
+                hard: u.hard.max(0) as u64,
             })
             .collect(),
         shm_size: 0,
         netns: None,
         stop_signal: nonempty(&c.stop_signal),
         stop_grace_period: c.stop_grace_period.map(ns),
-        healthcheck: c.healthcheck.as_ref().map(|h| HealthConfig {
-            test: h.test.clone(),
-            interval: ns(h.interval),
-            timeout: ns(h.timeout),
-            start_period: ns(h.start_period),
-            retries: h.retries,
-        }),
+        healthcheck: c.healthcheck.as_ref().map(health_config),
         log: Default::default(),
     }
 }
@@ -234,7 +161,7 @@ mod tests {
 
     #[test]
     fn docker_task_spec_becomes_a_container_spec() {
-        let spec: TaskSpecView = serde_json::from_value(serde_json::json!({
+        let spec: TaskSpec = serde_json::from_value(serde_json::json!({
             "ContainerSpec": {
                 "Image": "r/busybox:1",
                 "Command": ["httpd"],

@@ -64,6 +64,42 @@ impl From<swarm_raft::ProposeError> for ApiError {
     }
 }
 
+/// The core's errors, by kind, as Docker's daemon answers them (moby maps gRPC codes:
+/// InvalidArgument and FailedPrecondition 400, NotFound 404, AlreadyExists 409). The
+/// gRPC prefix is what Docker's messages carry; `no such service: x` goes bare, as users
+/// grep for it.
+pub fn from_kind(kind: swarm_core::ErrorKind, message: &str) -> ApiError {
+    use swarm_core::ErrorKind as K;
+    match kind {
+        K::InvalidArgument => ApiError::InvalidArgument(format!(
+            "rpc error: code = InvalidArgument desc = {message}"
+        )),
+        K::NotFound => ApiError::NotFound(message.to_string()),
+        K::AlreadyExists => {
+            ApiError::Conflict(format!("rpc error: code = AlreadyExists desc = {message}"))
+        }
+        // Docker answers a stale version with gRPC Unknown; we keep a 409.
+        K::OutOfSequence => {
+            ApiError::Conflict(format!("rpc error: code = Unknown desc = {message}"))
+        }
+        K::FailedPrecondition => ApiError::InvalidArgument(format!(
+            "rpc error: code = FailedPrecondition desc = {message}"
+        )),
+    }
+}
+
+impl From<swarm_core::Error> for ApiError {
+    fn from(e: swarm_core::Error) -> ApiError {
+        from_kind(e.kind(), &e.to_string())
+    }
+}
+
+impl From<crate::manager::store::ApplyError> for ApiError {
+    fn from(e: crate::manager::store::ApplyError) -> ApiError {
+        from_kind(e.kind, &e.message)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +136,30 @@ mod tests {
         assert!(e
             .to_string()
             .starts_with("The swarm does not have a leader."));
+    }
+
+    #[test]
+    fn core_errors_map_to_dockers_statuses() {
+        use swarm_core::store::ObjectKind;
+        let e = ApiError::from(swarm_core::Error::NotFound {
+            kind: ObjectKind::Service,
+            name: "web".into(),
+        });
+        assert_eq!(
+            (e.status(), e.to_string().as_str()),
+            (404, "no such service: web")
+        );
+        let e = ApiError::from(swarm_core::Error::OutOfSequence);
+        assert_eq!(e.status(), 409);
+        assert!(e.to_string().ends_with("update out of sequence"), "{e}");
+        assert_eq!(
+            ApiError::from(swarm_core::Error::invalid("x")).status(),
+            400
+        );
+        let e = ApiError::from(swarm_core::Error::NameConflict {
+            kind: ObjectKind::Service,
+            name: "web".into(),
+        });
+        assert_eq!(e.status(), 409);
     }
 }

@@ -1,15 +1,29 @@
 //! Control API handlers (swarmkit's controlapi): typed requests in, typed replies out,
 //! every write proposed to the store. No HTTP here.
+//!
+//! Lookups, filters, validation and the store's rules (unique names, `Version.Index`
+//! checks) are `swarm-core`'s; a refused write comes back from Raft as the core's error
+//! and becomes Docker's status (400/404/409).
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use futures::StreamExt;
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+use swarm_core::model::{
+    Endpoint, Meta, ModeKind, NodeRole, NodeSpec, NodeState, Service, ServiceMode, ServiceSpec,
+    ServiceStatus, Task, UpdateState, UpdateStatus, Version,
+};
+use swarm_core::orchestrator::task::is_dirty;
+use swarm_core::store::{
+    LabelFilter, NodeFilter, Object, ObjectKind, ServiceFilter, Store as CoreStore, StoreAction,
+    TaskFilter,
+};
+use swarm_core::validate::{validate_node_spec, validate_service_spec, validate_service_update};
+use swarm_core::TaskState;
 use swarm_runtime::container::logs;
 
-use super::model::{Node, Service, Task, TaskState, UpdateStatus, Version};
-use super::store::{Action, Tables};
 use super::Manager;
 use crate::api::filters::{label_matches, Filters};
 use crate::api::{mux_frame, ApiError, LogsOptions, Reply, Request};
@@ -23,12 +37,17 @@ fn ok(v: impl serde::Serialize) -> R {
     ))
 }
 
+/// A request body as a model type, or 400.
+fn decode<T: DeserializeOwned>(what: &str, v: Value) -> Result<T, ApiError> {
+    serde_json::from_value(v).map_err(|e| ApiError::invalid(format!("invalid {what}: {e}")))
+}
+
 pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
     match req {
         Request::SwarmInspect => {
             m.store
-                .read(|t| match &t.swarm {
-                    Some(s) => ok(s),
+                .read(|s| match s.cluster() {
+                    Some(c) => ok(c),
                     None => Err(ApiError::NotManager),
                 })
                 .await
@@ -41,30 +60,25 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
         )),
         Request::NodeList { filters } => {
             filters.validate(&["id", "label", "membership", "name", "node.label", "role"])?;
-            m.store.read(|t| {
-                let nodes: Vec<&Node> = t
-                    .nodes
-                    .values()
-                    .filter(|n| {
-                        filters.matches("id", |v| n.id.starts_with(v))
-                            && filters.matches("name", |v| n.description["Hostname"] == v)
-                            && filters.matches("role", |v| n.spec["Role"] == v)
-                    })
-                    .collect();
-                ok(nodes)
-            })
-            .await
+            let f = node_filter(&filters);
+            // Every node here was accepted (no joins yet).
+            let accepted = filters.matches("membership", |v| v == "accepted");
+            m.store
+                .read(|s| match (f, accepted) {
+                    (Some(f), true) => ok(s.list_nodes(&f)),
+                    _ => ok(Vec::<()>::new()),
+                })
+                .await
         }
-        Request::NodeInspect { id } => m.store.read(|t| ok(find_node(t, &id)?)).await,
+        Request::NodeInspect { id } => m.store.read(|s| ok(s.find_node(&id)?)).await,
         Request::NodeUpdate { id, version, spec } => {
-            let node = m.store.read(|t| find_node(t, &id).cloned()).await?;
-            if node.version.index != version {
-                return Err(out_of_sequence());
-            }
-            let mut node = node;
+            let spec: NodeSpec = decode("node spec", spec)?;
+            validate_node_spec(&spec)?;
+            let mut node = m.store.read(|s| s.find_node(&id).cloned()).await?;
+            node.meta.version = Version::new(version);
             node.spec = spec;
-            node.updated_at = Utc::now();
-            m.propose(vec![Action::PutNode(node)]).await?;
+            m.propose(vec![StoreAction::Update(Object::Node(Box::new(node)))])
+                .await?;
             Ok(Reply::Empty(200))
         }
         Request::NodeRemove { .. } => Err(ApiError::invalid(
@@ -72,22 +86,22 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
         )),
         Request::ServiceList { filters, status } => {
             filters.validate(&["id", "label", "mode", "name"])?;
-            m.store.read(|t| {
-                let out: Vec<Value> = t
-                    .services
-                    .values()
-                    .filter(|s| service_matches(s, &filters))
-                    .map(|s| service_json(t, s, status))
-                    .collect();
-                ok(out)
-            })
-            .await
+            let f = service_filter(&filters);
+            m.store
+                .read(|s| {
+                    let out: Vec<Service> = match &f {
+                        Some(f) => s
+                            .list_services(f)
+                            .into_iter()
+                            .map(|svc| with_status(s, svc, status))
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                    ok(out)
+                })
+                .await
         }
-        Request::ServiceInspect { id } => m
-            .store
-            .read(|t| find_service(t, &id).map(|s| service_json(t, s, false)))
-            .await
-            .and_then(ok),
+        Request::ServiceInspect { id } => m.store.read(|s| ok(s.find_service(&id)?)).await,
         Request::ServiceCreate { spec } => create_service(m, spec).await,
         Request::ServiceUpdate {
             id,
@@ -96,8 +110,12 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
             spec,
         } => update_service(m, &id, version, rollback, spec).await,
         Request::ServiceRemove { id } => {
-            let s = m.store.read(|t| find_service(t, &id).cloned()).await?;
-            m.propose(vec![Action::DeleteService(s.id)]).await?;
+            let sid = m
+                .store
+                .read(|s| s.find_service(&id).map(|x| x.id().to_string()))
+                .await?;
+            m.propose(vec![StoreAction::Remove(ObjectKind::Service, sid)])
+                .await?;
             Ok(Reply::Empty(200))
         }
         Request::TaskList { filters } => {
@@ -110,26 +128,21 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
                 "node",
                 "service",
             ])?;
-            m.store.read(|t| ok(list_tasks(t, &filters))).await
+            m.store.read(|s| ok(list_tasks(s, &filters))).await
         }
-        Request::TaskInspect { id } => m.store.read(|t| ok(find_task(t, &id)?)).await,
+        Request::TaskInspect { id } => m.store.read(|s| ok(s.find_task(&id)?)).await,
         Request::ServiceLogs { id, opts } => {
-            let (service, tasks) = m.store.read(|t| {
-                let s = find_service(t, &id)?;
-                let tasks: Vec<Task> = t
-                    .tasks
-                    .values()
-                    .filter(|x| x.service_id == s.id)
-                    .cloned()
-                    .collect();
-                Ok::<_, ApiError>((s.clone(), tasks))
-            })
-            .await?;
-            let _ = service;
+            let tasks = m
+                .store
+                .read(|s| {
+                    let svc = s.find_service(&id)?;
+                    Ok::<_, ApiError>(s.tasks_of_service(svc.id()).cloned().collect::<Vec<_>>())
+                })
+                .await?;
             Ok(Reply::Stream(log_stream(m, tasks, opts)))
         }
         Request::TaskLogs { id, opts } => {
-            let task = m.store.read(|t| find_task(t, &id).cloned()).await?;
+            let task = m.store.read(|s| s.find_task(&id).cloned()).await?;
             Ok(Reply::Stream(log_stream(m, vec![task], opts)))
         }
         Request::Distribution { name } => Err(ApiError::NotFound(format!(
@@ -141,217 +154,184 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
     }
 }
 
-fn out_of_sequence() -> ApiError {
-    ApiError::Conflict("rpc error: code = Unknown desc = update out of sequence".into())
+fn values(f: &Filters, key: &str) -> Vec<String> {
+    f.get(key).map(<[String]>::to_vec).unwrap_or_default()
 }
 
-/// By ID, then exact name, then unique ID prefix (Docker's lookup order).
-pub fn find_service<'a>(t: &'a Tables, key: &str) -> Result<&'a Service, ApiError> {
-    if let Some(s) = t.services.get(key) {
-        return Ok(s);
+/// `None` when a value can match nothing (an unknown role).
+fn node_filter(f: &Filters) -> Option<NodeFilter> {
+    let roles = values(f, "role");
+    let parsed: Vec<NodeRole> = roles
+        .iter()
+        .map(|r| NodeRole::parse(&r.to_ascii_lowercase()))
+        .filter(NodeRole::is_known)
+        .collect();
+    if !roles.is_empty() && parsed.is_empty() {
+        return None;
     }
-    if let Some(s) = t.services.values().find(|s| s.name() == key) {
-        return Ok(s);
-    }
-    let mut by_prefix = t.services.values().filter(|s| s.id.starts_with(key));
-    match (by_prefix.next(), by_prefix.next()) {
-        (Some(s), None) if !key.is_empty() => Ok(s),
-        (Some(_), Some(_)) => Err(ApiError::NotFound(format!(
-            "service {key} is ambiguous (2 matches found)"
-        ))),
-        _ => Err(ApiError::NotFound(format!("no such service: {key}"))),
-    }
-}
-
-pub fn find_node<'a>(t: &'a Tables, key: &str) -> Result<&'a Node, ApiError> {
-    if let Some(n) = t.nodes.get(key) {
-        return Ok(n);
-    }
-    let mut it = t
-        .nodes
-        .values()
-        .filter(|n| n.description["Hostname"] == key || (!key.is_empty() && n.id.starts_with(key)));
-    match (it.next(), it.next()) {
-        (Some(n), None) => Ok(n),
-        (Some(_), Some(_)) => Err(ApiError::NotFound(format!(
-            "node {key} is ambiguous (2 matches found)"
-        ))),
-        _ => Err(ApiError::NotFound(format!("node {key} not found"))),
-    }
-}
-
-pub fn find_task<'a>(t: &'a Tables, key: &str) -> Result<&'a Task, ApiError> {
-    if let Some(x) = t.tasks.get(key) {
-        return Ok(x);
-    }
-    let mut it = t
-        .tasks
-        .values()
-        .filter(|x| !key.is_empty() && x.id.starts_with(key));
-    match (it.next(), it.next()) {
-        (Some(x), None) => Ok(x),
-        _ => Err(ApiError::NotFound(format!("no such task: {key}"))),
-    }
-}
-
-fn service_matches(s: &Service, f: &Filters) -> bool {
-    f.matches("id", |v| s.id.starts_with(v))
-        && f.matches("name", |v| s.name().starts_with(v))
-        && f.matches("label", |v| label_matches(&s.labels(), v))
-        && f.matches("mode", |v| match v {
-            "global" => s.replicas().is_none(),
-            _ => s.replicas().is_some(),
-        })
-}
-
-fn service_json(t: &Tables, s: &Service, status: bool) -> Value {
-    let mut v = serde_json::to_value(s).unwrap_or_default();
-    if status {
-        let running = t
-            .tasks
-            .values()
-            .filter(|x| {
-                x.service_id == s.id
-                    && x.status.state == TaskState::Running
-                    && x.desired_state == TaskState::Running
-            })
-            .count();
-        let desired = match s.replicas() {
-            Some(n) => n as usize,
-            None => t
-                .nodes
-                .values()
-                .filter(|n| n.status["State"] == "ready")
-                .count(),
-        };
-        v["ServiceStatus"] = json!({
-            "RunningTasks": running,
-            "DesiredTasks": desired,
-            "CompletedTasks": 0,
-        });
-    }
-    v
-}
-
-fn list_tasks(t: &Tables, f: &Filters) -> Vec<Task> {
-    let services: Vec<&Service> = match f.get("service") {
-        Some(keys) => keys
+    Some(NodeFilter {
+        ids: values(f, "id"),
+        names: values(f, "name"),
+        roles: parsed,
+        node_labels: values(f, "node.label")
             .iter()
-            .filter_map(|k| find_service(t, k).ok())
+            .map(|l| LabelFilter::parse(l))
             .collect(),
-        None => Vec::new(),
+        engine_labels: values(f, "label")
+            .iter()
+            .map(|l| LabelFilter::parse(l))
+            .collect(),
+    })
+}
+
+/// `None` when a value can match nothing (an unknown mode).
+fn service_filter(f: &Filters) -> Option<ServiceFilter> {
+    let modes = values(f, "mode");
+    let parsed: Vec<ModeKind> = modes
+        .iter()
+        .filter_map(|m| match m.to_ascii_lowercase().as_str() {
+            "replicated" => Some(ModeKind::Replicated),
+            "global" => Some(ModeKind::Global),
+            "replicated-job" => Some(ModeKind::ReplicatedJob),
+            "global-job" => Some(ModeKind::GlobalJob),
+            _ => None,
+        })
+        .collect();
+    if !modes.is_empty() && parsed.is_empty() {
+        return None;
+    }
+    Some(ServiceFilter {
+        ids: values(f, "id"),
+        names: values(f, "name"),
+        labels: values(f, "label")
+            .iter()
+            .map(|l| LabelFilter::parse(l))
+            .collect(),
+        modes: parsed,
+    })
+}
+
+/// `GET /services?status=true`: running and desired task counts.
+fn with_status(s: &CoreStore, svc: &Service, status: bool) -> Service {
+    let mut out = svc.clone();
+    if !status {
+        return out;
+    }
+    let tasks: Vec<&Task> = s.tasks_of_service(svc.id()).collect();
+    let running = tasks
+        .iter()
+        .filter(|t| t.status.state == TaskState::Running && t.desired_state == TaskState::Running)
+        .count() as u64;
+    let desired = match svc.spec.mode.kind_or_default() {
+        Some(ModeKind::Replicated) => svc.spec.mode.replicas().unwrap_or(0),
+        Some(ModeKind::Global) => s
+            .nodes()
+            .filter(|n| n.status.state == Some(NodeState::Ready))
+            .count() as u64,
+        _ => 0,
     };
-    t.tasks
-        .values()
-        .filter(|x| {
-            let svc = t.services.get(&x.service_id);
-            (f.get("service").is_none() || services.iter().any(|s| s.id == x.service_id))
-                && f.matches("id", |v| x.id.starts_with(v))
-                && f.matches("node", |v| {
-                    x.node_id == v || find_node(t, v).is_ok_and(|n| n.id == x.node_id)
-                })
-                && f.matches("desired-state", |v| {
-                    TaskState::parse(v).is_some_and(|d| x.desired_state == d)
-                })
-                && f.matches("label", |v| {
-                    svc.is_some_and(|s| label_matches(&s.labels(), v))
-                })
-                && f.matches("name", |v| {
-                    svc.is_some_and(|s| format!("{}.{}", s.name(), x.slot).starts_with(v))
-                })
-                && match f.bool("_up-to-date") {
-                    Some(true) => svc.is_some_and(|s| x.spec == *s.template()),
-                    _ => true,
-                }
+    let completed = match svc.spec.mode.kind_or_default() {
+        Some(k) if k.is_job() => tasks
+            .iter()
+            .filter(|t| t.status.state == TaskState::Complete)
+            .count() as u64,
+        _ => 0,
+    };
+    out.service_status = Some(ServiceStatus {
+        running_tasks: running,
+        desired_tasks: desired,
+        completed_tasks: completed,
+    });
+    out
+}
+
+/// `GET /tasks`: the core's filter for what it indexes (IDs, services, nodes, desired
+/// states), then what needs the service (its labels, task names, `_up-to-date`).
+fn list_tasks(s: &CoreStore, f: &Filters) -> Vec<Task> {
+    let mut tf = TaskFilter {
+        ids: values(f, "id"),
+        ..TaskFilter::default()
+    };
+    if let Some(keys) = f.get("service") {
+        tf.service_ids = keys
+            .iter()
+            .filter_map(|k| s.find_service(k).ok().map(|x| x.id().to_string()))
+            .collect();
+        if tf.service_ids.is_empty() {
+            return Vec::new();
+        }
+    }
+    if let Some(keys) = f.get("node") {
+        tf.node_ids = keys
+            .iter()
+            .map(|k| s.find_node(k).map_or(k.clone(), |n| n.id().to_string()))
+            .collect();
+    }
+    if let Some(states) = f.get("desired-state") {
+        tf.desired_states = states.iter().filter_map(|v| TaskState::parse(v)).collect();
+        if tf.desired_states.is_empty() {
+            return Vec::new();
+        }
+    }
+    let up_to_date = f.bool("_up-to-date") == Some(true);
+    s.list_tasks(&tf)
+        .into_iter()
+        .filter(|t| {
+            let svc = s.service(&t.service_id);
+            f.matches("label", |v| {
+                svc.is_some_and(|x| label_matches(&x.spec.labels, v))
+            }) && f.matches("name", |v| {
+                svc.is_some_and(|x| format!("{}.{}", x.name(), t.slot).starts_with(v))
+            }) && (!up_to_date || svc.is_some_and(|x| !is_dirty(x, t)))
         })
         .cloned()
         .collect()
 }
 
-/// A spec the orchestrator can run, or 400 with Docker's wording.
-fn validate_spec(spec: &Value) -> Result<(), ApiError> {
+/// `SpecVersion` for a spec written on top of version `base`: larger than any value
+/// given before (each was at most the index of the write that set it, which is at most
+/// `base`), so tasks made from an older spec never carry it.
+fn next_spec_version(base: u64) -> Option<Version> {
+    Some(Version::new(base + 1))
+}
+
+async fn create_service(m: &Arc<Manager>, spec: Value) -> R {
     if !spec.is_object() {
         return Err(ApiError::invalid("invalid service spec: not an object"));
     }
-    let image = &spec["TaskTemplate"]["ContainerSpec"]["Image"];
-    if image.as_str().is_none_or(str::is_empty) {
-        return Err(ApiError::invalid(
-            "rpc error: code = InvalidArgument desc = ContainerSpec: image reference must be provided",
-        ));
-    }
-    let mode = &spec["Mode"];
-    if mode.get("Replicated").is_some() && mode.get("Global").is_some() {
-        return Err(ApiError::invalid(
-            "rpc error: code = InvalidArgument desc = service spec: mode must be one of replicated or global",
-        ));
-    }
-    if let Some(r) = mode["Replicated"].get("Replicas") {
-        if !r.is_u64() {
-            return Err(ApiError::invalid(
-                "rpc error: code = InvalidArgument desc = Replicas must be a non-negative integer",
-            ));
-        }
-    }
-    if let Some(name) = spec["Name"].as_str() {
-        let ok = !name.is_empty()
-            && name.len() <= 63
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-            && name.as_bytes()[0].is_ascii_alphanumeric();
-        if !ok {
-            return Err(ApiError::invalid(format!(
-                "rpc error: code = InvalidArgument desc = name must be valid as a DNS name component: {name:?}"
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn name_conflict(t: &Tables, name: &str, except: &str) -> Result<(), ApiError> {
-    if t.services
-        .values()
-        .any(|s| s.name() == name && s.id != except)
-    {
-        return Err(ApiError::Conflict(format!(
-            "rpc error: code = AlreadyExists desc = name conflicts with an existing object: service {name} already exists"
-        )));
-    }
-    Ok(())
-}
-
-async fn create_service(m: &Arc<Manager>, mut spec: Value) -> R {
+    let mut spec: ServiceSpec = decode("service spec", spec)?;
     let id = crate::ids::new_id();
-    if spec
-        .get("Name")
-        .is_none_or(|n| n.as_str().is_none_or(str::is_empty))
-        && spec.is_object()
-    {
-        spec["Name"] = json!(format!("svc-{}", &id[..8]));
+    if spec.name.is_empty() {
+        spec.name = format!("svc-{}", &id[..8]);
     }
-    validate_spec(&spec)?;
-    if spec["Mode"].get("Replicated").is_none() && spec["Mode"].get("Global").is_none() {
-        spec["Mode"] = json!({"Replicated": {"Replicas": 1}});
+    if spec.mode == ServiceMode::default() {
+        spec.mode = ServiceMode::replicated(1);
     }
-    let name = spec["Name"].as_str().unwrap_or_default().to_string();
-    let now = Utc::now();
-    let s = Service {
-        id: id.clone(),
-        version: Version::default(),
-        created_at: now,
-        updated_at: now,
+    validate_service_spec(&spec)?;
+    let base = m.store.read(|s| s.applied_index()).await;
+    let service = Service {
+        meta: Meta::with_id(id.clone()),
+        endpoint: Endpoint {
+            spec: spec.endpoint_spec.clone().unwrap_or_default(),
+            ..Endpoint::default()
+        },
         spec,
-        previous_spec: None,
-        endpoint: json!({"Spec": {}}),
-        update_status: None,
+        spec_version: next_spec_version(base),
+        ..Service::default()
     };
-    // The name check and the write under one lock: two creates cannot both win.
-    let _g = m.write_lock.lock().await;
-    m.store.read(|t| name_conflict(t, &name, "")).await?;
-    m.propose(vec![Action::PutService(s)]).await?;
+    // The store refuses a taken name (409) when the entry is applied: no check-then-write
+    // race between two creates.
+    m.propose(vec![StoreAction::Create(Object::Service(Box::new(
+        service,
+    )))])
+    .await?;
     Ok(Reply::Json(201, json!({ "ID": id })))
 }
 
+/// `POST /services/{id}/update[?rollback=previous]`. As swarmkit: the old spec becomes
+/// `PreviousSpec` and `UpdateStatus` is reset (a paused update resumes with the new
+/// spec); a rollback swaps the two specs and starts `rollback_started`. Every spec
+/// change gets a new `SpecVersion`. The version check is the store's.
 async fn update_service(
     m: &Arc<Manager>,
     key: &str,
@@ -359,49 +339,39 @@ async fn update_service(
     rollback: bool,
     spec: Value,
 ) -> R {
-    let _g = m.write_lock.lock().await;
-    let mut s = m.store.read(|t| find_service(t, key).cloned()).await?;
-    if s.version.index != version {
-        return Err(out_of_sequence());
-    }
+    let current = m.store.read(|s| s.find_service(key).cloned()).await?;
+    let mut s = current.clone();
     let now = Utc::now();
-    let new_spec = if rollback {
-        s.previous_spec.clone().ok_or_else(|| {
+    if rollback {
+        let previous = s.previous_spec.take().ok_or_else(|| {
             ApiError::invalid(format!(
                 "rpc error: code = FailedPrecondition desc = service {} does not have a previous spec",
-                s.id
+                s.id()
             ))
-        })?
-    } else {
-        spec
-    };
-    validate_spec(&new_spec)?;
-    let name = new_spec["Name"].as_str().unwrap_or_default().to_string();
-    if name != s.name() {
-        return Err(ApiError::invalid(
-            "rpc error: code = Unimplemented desc = renaming services is not supported",
-        ));
-    }
-    m.store.read(|t| name_conflict(t, &name, &s.id)).await?;
-    let template_changed = new_spec["TaskTemplate"] != s.spec["TaskTemplate"];
-    s.previous_spec = Some(std::mem::replace(&mut s.spec, new_spec));
-    s.updated_at = now;
-    if rollback {
+        })?;
+        s.previous_spec = Some(std::mem::replace(&mut s.spec, previous));
         s.update_status = Some(UpdateStatus {
-            state: "rollback_started".into(),
+            state: Some(UpdateState::RollbackStarted),
             started_at: Some(now),
             completed_at: None,
             message: "manually requested rollback".into(),
         });
-    } else if template_changed {
-        s.update_status = Some(UpdateStatus {
-            state: "updating".into(),
-            started_at: Some(now),
-            completed_at: None,
-            message: "update in progress".into(),
-        });
+    } else {
+        let spec: ServiceSpec = decode("service spec", spec)?;
+        validate_service_spec(&spec)?;
+        validate_service_update(&current, &spec)?;
+        s.previous_spec = Some(std::mem::replace(&mut s.spec, spec));
+        s.update_status = None;
     }
-    m.propose(vec![Action::PutService(s)]).await?;
+    if rollback || s.spec != current.spec {
+        s.spec_version = next_spec_version(current.meta.version.index);
+    }
+    if let Some(e) = &s.spec.endpoint_spec {
+        s.endpoint.spec = e.clone();
+    }
+    s.meta.version = Version::new(version);
+    m.propose(vec![StoreAction::Update(Object::Service(Box::new(s)))])
+        .await?;
     Ok(Reply::Json(200, json!({ "Warnings": null })))
 }
 
@@ -417,13 +387,15 @@ fn log_stream(
     tokio::spawn(async move {
         let mut streams = Vec::new();
         for t in tasks {
-            let path = rt.log_path(&t.id);
+            let path = rt.log_path(t.id());
             if !path.exists() {
                 continue;
             }
             let prefix = format!(
                 "com.docker.swarm.node.id={},com.docker.swarm.service.id={},com.docker.swarm.task.id={}",
-                t.node_id, t.service_id, t.id
+                t.node_id,
+                t.service_id,
+                t.id()
             );
             let read = logs::read(
                 path,

@@ -1,25 +1,34 @@
 //! The leader's loops and the local dispatcher.
 //!
 //! ```text
-//!   applied index changed ─┐
-//!   requeue_after elapsed ─┴─▶ reconcile ─▶ propose ─▶ assignments of this node ─▶ agent
-//!   agent StatusReports ─▶ batch ─▶ forward-only task status updates ─▶ propose
+//!   applied index changed ─┐                  per service
+//!   requeue_after elapsed ─┴─▶ core::orchestrator::reconcile ─▶ propose (one entry each)
+//!                              core::scheduler::schedule + decisions_to_actions ─▶ propose
+//!                              assignments of this node ─▶ agent
+//!   agent StatusReports ─▶ batch ─▶ StoreAction::SetTaskStatus ─▶ propose
 //! ```
 //!
 //! Level-triggered: each pass reads the whole store, so a restarted manager needs no
-//! memory of what it did before.
+//! memory of what it did before. Time is read once per pass and handed to the core; the
+//! only timer is the earliest `requeue_after` the plans asked for.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use swarm_core::model::{ContainerStatus, TaskStatus};
+use swarm_core::orchestrator::reconcile;
+use swarm_core::scheduler::{decisions_to_actions, schedule};
+use swarm_core::store::{Store as CoreStore, StoreAction};
+use swarm_core::TaskState;
 use tokio::sync::mpsc;
 
-use super::model::{ContainerStatus, TaskState, TaskStatus};
-use super::orchestrator::{reconcile, Plan};
-use super::store::Action;
 use super::Manager;
-use crate::agent::{Agent, Assignment, Desired, StatusReport, TaskIdentity, TaskSpecView};
+use crate::agent::{Agent, Assignment, Desired, ReportedState, StatusReport, TaskIdentity};
+
+/// After a write Raft refused (no leader yet, stopping), look again this much later.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Run the loops until the process ends.
 pub fn spawn(m: Arc<Manager>, agent: Arc<Agent>, reports: mpsc::UnboundedReceiver<StatusReport>) {
@@ -32,57 +41,156 @@ async fn leader_loop(m: Arc<Manager>, agent: Arc<Agent>) {
     loop {
         applied.borrow_and_update();
         // Only the leader orchestrates; a follower's store follows the leader's plans.
-        let plan = if m.store.is_leader() {
-            m.store.read(|t| reconcile(t, Utc::now())).await
+        let wake = if m.store.is_leader() {
+            orchestrate(&m).await
         } else {
-            Plan::default()
+            None
         };
-        if !plan.actions.is_empty() {
-            if let Err(e) = m.propose(plan.actions).await {
-                tracing::error!("propose the orchestrator's plan: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
+        agent.assign(m.store.read(|s| assignments(s, &m.node_id)).await);
+        match wake {
+            Some(after) => tokio::select! {
+                r = applied.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep(after) => {}
+            },
+            None => {
+                if applied.changed().await.is_err() {
+                    return;
+                }
             }
-        }
-        agent.assign(assignments(&m).await);
-        let wait = plan.requeue_after.unwrap_or(Duration::from_secs(3600));
-        tokio::select! {
-            r = applied.changed() => if r.is_err() { return },
-            _ = tokio::time::sleep(wait) => {}
         }
     }
 }
 
-/// The tasks this node runs, as the agent sees them.
-async fn assignments(m: &Manager) -> Vec<Assignment> {
-    m.store
-        .read(|t| {
-            t.tasks
-                .values()
-                .filter(|x| x.node_id == m.node_id && x.status.state >= TaskState::Assigned)
-                .map(|x| Assignment {
-                    who: TaskIdentity {
-                        task_id: x.id.clone(),
-                        service_id: x.service_id.clone(),
-                        service_name: t
-                            .services
-                            .get(&x.service_id)
-                            .map(|s| s.name().to_string())
-                            .unwrap_or_default(),
-                        node_id: x.node_id.clone(),
-                        slot: x.slot,
-                    },
-                    spec: serde_json::from_value::<TaskSpecView>(x.spec.clone())
-                        .unwrap_or_default(),
-                    desired: match x.desired_state {
-                        d if d <= TaskState::Running => Desired::Running,
-                        TaskState::Remove => Desired::Remove,
-                        _ => Desired::Shutdown,
-                    },
-                })
-                .collect()
+/// One pass: reconcile every service (and the tasks of removed ones), then schedule.
+/// Returns when to look again if nothing changes before.
+async fn orchestrate(m: &Manager) -> Option<Duration> {
+    let now = Utc::now();
+    let mut wake: Option<Duration> = None;
+    let mut earliest = |d: Duration| wake = Some(wake.map_or(d, |w| w.min(d)));
+    let plans = m
+        .store
+        .read(|s| {
+            service_ids(s)
+                .into_iter()
+                .map(|id| reconcile(s, &id, now))
+                .collect::<Vec<_>>()
         })
-        .await
+        .await;
+    // One entry per service: a plan the store refuses (the API changed the service in
+    // between) does not hold up the others; the next pass decides again.
+    for plan in plans {
+        if let Some(after) = plan.requeue_after {
+            earliest(after);
+        }
+        if let Err(e) = m.propose(plan.actions).await {
+            tracing::warn!("propose the orchestrator's plan: {e}");
+            earliest(RETRY_AFTER);
+        }
+    }
+    let now = Utc::now();
+    let actions = m
+        .store
+        .read(|s| decisions_to_actions(s, &schedule(s, now), now))
+        .await;
+    if let Err(e) = m.propose(actions).await {
+        tracing::warn!("propose the scheduler's decisions: {e}");
+        earliest(RETRY_AFTER);
+    }
+    wake
+}
+
+/// Services to reconcile: those stored, and those only their tasks still name (removed
+/// services, whose tasks must go).
+fn service_ids(s: &CoreStore) -> BTreeSet<String> {
+    s.services()
+        .map(|x| x.id().to_string())
+        .chain(s.tasks().map(|t| t.service_id.clone()))
+        .filter(|id| !id.is_empty())
+        .collect()
+}
+
+/// The tasks this node runs, as the agent sees them. A task desired READY (a
+/// replacement waiting for its restart delay or for the old task to stop) is not handed
+/// over until it is desired RUNNING.
+fn assignments(s: &CoreStore, node_id: &str) -> Vec<Assignment> {
+    s.tasks_on_node(node_id)
+        .filter(|x| x.status.state >= TaskState::Assigned && x.desired_state >= TaskState::Running)
+        .map(|x| Assignment {
+            who: TaskIdentity {
+                task_id: x.id().to_string(),
+                service_id: x.service_id.clone(),
+                service_name: s
+                    .service(&x.service_id)
+                    .map(|svc| svc.name().to_string())
+                    .unwrap_or_default(),
+                node_id: x.node_id.clone(),
+                slot: x.slot,
+            },
+            spec: x.spec.clone(),
+            desired: match x.desired_state {
+                TaskState::Running => Desired::Running,
+                TaskState::Remove => Desired::Remove,
+                _ => Desired::Shutdown,
+            },
+        })
+        .collect()
+}
+
+fn task_state(r: ReportedState) -> TaskState {
+    match r {
+        ReportedState::Accepted => TaskState::Accepted,
+        ReportedState::Preparing => TaskState::Preparing,
+        ReportedState::Ready => TaskState::Ready,
+        ReportedState::Starting => TaskState::Starting,
+        ReportedState::Running => TaskState::Running,
+        ReportedState::Complete => TaskState::Complete,
+        ReportedState::Shutdown => TaskState::Shutdown,
+        ReportedState::Failed => TaskState::Failed,
+        ReportedState::Rejected => TaskState::Rejected,
+    }
+}
+
+/// The status updates for a batch of reports: one `SetTaskStatus` per report, in order
+/// (the store drops any that would move a task backwards, and those of tasks gone). The
+/// container's status carries over from earlier reports (the PID stays known until the
+/// exit code arrives).
+fn status_actions(s: &CoreStore, reports: Vec<StatusReport>) -> Vec<StoreAction> {
+    let mut last: BTreeMap<String, Option<ContainerStatus>> = BTreeMap::new();
+    let mut actions = Vec::with_capacity(reports.len());
+    for r in reports {
+        let Some(task) = s.task(&r.task_id) else {
+            continue;
+        };
+        let prev = last
+            .entry(r.task_id.clone())
+            .or_insert_with(|| task.status.container_status.clone());
+        let mut cs = prev.clone().unwrap_or_else(|| ContainerStatus {
+            container_id: r.task_id.clone(),
+            ..ContainerStatus::default()
+        });
+        if let Some(pid) = r.pid {
+            cs.pid = i64::from(pid);
+        }
+        if let Some(code) = r.exit_code {
+            cs.exit_code = i64::from(code);
+            cs.pid = 0;
+        }
+        let state = task_state(r.state);
+        let cs = (state >= TaskState::Starting).then_some(cs);
+        *prev = cs.clone();
+        actions.push(StoreAction::SetTaskStatus {
+            id: r.task_id,
+            status: TaskStatus {
+                timestamp: r.timestamp,
+                state,
+                message: r.message,
+                err: r.err.unwrap_or_default(),
+                container_status: cs,
+                port_status: task.status.port_status.clone(),
+            },
+        });
+    }
+    actions
 }
 
 async fn status_loop(m: Arc<Manager>, mut reports: mpsc::UnboundedReceiver<StatusReport>) {
@@ -91,58 +199,100 @@ async fn status_loop(m: Arc<Manager>, mut reports: mpsc::UnboundedReceiver<Statu
         while let Ok(more) = reports.try_recv() {
             batch.push(more);
         }
-        let actions = m
-            .store
-            .read(|t| {
-                let mut updated: std::collections::BTreeMap<String, super::model::Task> =
-                    Default::default();
-                for r in batch {
-                    let Some(task) = updated.get(&r.task_id).or_else(|| t.tasks.get(&r.task_id))
-                    else {
-                        continue;
-                    };
-                    let Some(state) = TaskState::parse(r.state.as_str()) else {
-                        continue;
-                    };
-                    // Observed state never moves backwards.
-                    if state <= task.status.state {
-                        continue;
-                    }
-                    let mut task = task.clone();
-                    let mut cs = task
-                        .status
-                        .container_status
-                        .clone()
-                        .unwrap_or(ContainerStatus {
-                            container_id: task.id.clone(),
-                            pid: 0,
-                            exit_code: 0,
-                        });
-                    if let Some(pid) = r.pid {
-                        cs.pid = pid as i64;
-                    }
-                    if let Some(code) = r.exit_code {
-                        cs.exit_code = code as i64;
-                        cs.pid = 0;
-                    }
-                    task.status = TaskStatus {
-                        timestamp: r.timestamp,
-                        state,
-                        message: r.message,
-                        err: r.err,
-                        container_status: (state >= TaskState::Starting).then_some(cs),
-                    };
-                    task.updated_at = r.timestamp;
-                    updated.insert(task.id.clone(), task);
-                }
-                updated
-                    .into_values()
-                    .map(Action::PutTask)
-                    .collect::<Vec<_>>()
-            })
-            .await;
+        let actions = m.store.read(|s| status_actions(s, batch)).await;
         if let Err(e) = m.propose(actions).await {
             tracing::error!("propose task status updates: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use swarm_core::model::Task;
+    use swarm_core::store::Object;
+
+    use super::*;
+
+    fn report(state: ReportedState, pid: Option<i32>, exit: Option<i32>) -> StatusReport {
+        StatusReport {
+            task_id: "t1".into(),
+            state,
+            message: state.as_str().into(),
+            err: None,
+            exit_code: exit,
+            pid,
+            timestamp: DateTime::<Utc>::default(),
+        }
+    }
+
+    fn store_with_task() -> CoreStore {
+        let mut s = CoreStore::new();
+        let mut t = Task {
+            service_id: "s1".into(),
+            node_id: "n1".into(),
+            slot: 1,
+            desired_state: TaskState::Running,
+            ..Task::default()
+        };
+        t.meta.id = "t1".into();
+        t.status.state = TaskState::Assigned;
+        s.apply(
+            &[StoreAction::Create(Object::Task(Box::new(t)))],
+            1,
+            Utc::now(),
+        )
+        .unwrap();
+        s
+    }
+
+    #[test]
+    fn reports_become_forward_only_status_updates_keeping_the_pid() {
+        let mut s = store_with_task();
+        let actions = status_actions(
+            &s,
+            vec![
+                report(ReportedState::Starting, None, None),
+                report(ReportedState::Running, Some(42), None),
+                report(ReportedState::Preparing, None, None),
+            ],
+        );
+        assert_eq!(actions.len(), 3);
+        s.apply(&actions, 2, Utc::now()).unwrap();
+        let t = s.task("t1").unwrap();
+        assert_eq!(t.status.state, TaskState::Running, "late report dropped");
+        assert_eq!(t.status.container_status.as_ref().unwrap().pid, 42);
+        assert_eq!(
+            t.status.container_status.as_ref().unwrap().container_id,
+            "t1"
+        );
+
+        let actions = status_actions(&s, vec![report(ReportedState::Failed, None, Some(137))]);
+        s.apply(&actions, 3, Utc::now()).unwrap();
+        let cs = s
+            .task("t1")
+            .unwrap()
+            .status
+            .container_status
+            .clone()
+            .unwrap();
+        assert_eq!((cs.pid, cs.exit_code), (0, 137));
+    }
+
+    #[test]
+    fn assignments_skip_tasks_waiting_to_start() {
+        let mut s = store_with_task();
+        assert_eq!(assignments(&s, "n1").len(), 1);
+        assert!(assignments(&s, "n2").is_empty());
+        s.apply(
+            &[StoreAction::SetTaskDesiredState {
+                id: "t1".into(),
+                desired_state: TaskState::Remove,
+            }],
+            2,
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(assignments(&s, "n1")[0].desired, Desired::Remove);
     }
 }

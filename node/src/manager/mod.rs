@@ -7,27 +7,29 @@
 //!                                                                        dispatch to the agent
 //! ```
 //!
-//! The store is `swarm-raft` over node-local tables: Raft's log and snapshots under
-//! `<data>/raft` are the manager's only state on disk. `model`, `store`'s tables and
-//! `orchestrator` are stand-ins for `swarm-core` with the same contracts (a batch of
-//! actions per entry; `reconcile(view, now) -> Plan`), to be replaced by that crate.
+//! The store is `swarm-raft` over `swarm-core`'s store: Raft's log and snapshots under
+//! `<data>/raft` are the manager's only state on disk. The loops run `swarm-core`'s
+//! orchestrator and scheduler and propose what they decide.
 
 pub mod control;
 pub mod loops;
-pub mod model;
-pub mod orchestrator;
 pub mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::Utc;
 use serde_json::{json, Value};
 use swarm_raft::RaftConfig;
 use swarm_runtime::container::ContainerRuntime;
 
-use self::model::{JoinTokens, Node, Swarm, Version};
-use self::store::{Action, Store};
+use swarm_core::model::{
+    ClusterInfo, EngineDescription, JoinTokens, ManagerStatus, Meta, Node, NodeAvailability,
+    NodeDescription, NodeRole, NodeSpec, NodeState, NodeStatus, Platform, Reachability, Resources,
+    Swarm, SwarmSpec,
+};
+use swarm_core::store::{Object, StoreAction};
+
+use self::store::{Applied, Store};
 use crate::api::ApiError;
 use crate::config::Config;
 use crate::error::Result;
@@ -36,13 +38,11 @@ pub struct Manager {
     pub store: Store,
     pub node_id: String,
     pub runtime: Arc<dyn ContainerRuntime>,
-    /// Serializes check-then-write handlers (name conflicts, version checks).
-    pub write_lock: tokio::sync::Mutex<()>,
 }
 
 impl Manager {
     /// The manager of a node that was initialized before: reopens Raft under `<data>/raft`
-    /// (the tables are rebuilt from its snapshot and log). `None` if this node never
+    /// (the store is rebuilt from its snapshot and log). `None` if this node never
     /// finished `swarm init`.
     pub async fn open(
         cfg: &Config,
@@ -54,7 +54,7 @@ impl Manager {
             return Ok(None);
         }
         let store = open_store(cfg, node_id, &cfg.advertise_addr).await?;
-        if store.read(|t| t.swarm.is_none()).await {
+        if store.read(|t| t.cluster().is_none()).await {
             // `swarm init` died before its first write: the next init starts over.
             store.shutdown().await?;
             return Ok(None);
@@ -67,7 +67,6 @@ impl Manager {
             store,
             node_id: node_id.to_string(),
             runtime,
-            write_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -78,7 +77,6 @@ impl Manager {
         runtime: Arc<dyn ContainerRuntime>,
         req: &Value,
     ) -> Result<Manager, ApiError> {
-        let now = Utc::now();
         let mut spec = json!({
             "Name": "default",
             "Labels": {},
@@ -110,38 +108,41 @@ impl Manager {
         let addr = advertise
             .rsplit_once(':')
             .map_or(advertise.clone(), |(h, _)| h.to_string());
-        let cluster_id = crate::ids::new_id();
+        let spec: SwarmSpec = serde_json::from_value(spec)
+            .map_err(|e| ApiError::invalid(format!("invalid swarm spec: {e}")))?;
         let swarm = Swarm {
-            id: cluster_id,
-            version: Version::default(),
-            created_at: now,
-            updated_at: now,
-            spec,
+            cluster: ClusterInfo {
+                meta: Meta::with_id(crate::ids::new_id()),
+                spec,
+                root_rotation_in_progress: false,
+                default_addr_pool: vec!["10.0.0.0/8".into()],
+                subnet_size: 24,
+                data_path_port: 4789,
+                ..ClusterInfo::default()
+            },
             join_tokens: JoinTokens {
                 worker: join_token(),
                 manager: join_token(),
             },
-            rest: [
-                ("RootRotationInProgress".to_string(), json!(false)),
-                ("DefaultAddrPool".to_string(), json!(["10.0.0.0/8"])),
-                ("SubnetSize".to_string(), json!(24)),
-                ("DataPathPort".to_string(), json!(4789)),
-                ("TLSInfo".to_string(), json!({})),
-            ]
-            .into_iter()
-            .collect(),
         };
         let node = Node {
-            id: node_id.to_string(),
-            version: Version::default(),
-            created_at: now,
-            updated_at: now,
-            spec: json!({"Labels": {}, "Role": "manager", "Availability": "active"}),
+            meta: Meta::with_id(node_id),
+            spec: NodeSpec {
+                role: Some(NodeRole::Manager),
+                availability: Some(NodeAvailability::Active),
+                ..NodeSpec::default()
+            },
             description: node_description(&cfg.hostname),
-            status: json!({"State": "ready", "Addr": addr}),
-            manager_status: Some(json!({
-                "Leader": true, "Reachability": "reachable", "Addr": advertise
-            })),
+            status: NodeStatus {
+                state: Some(NodeState::Ready),
+                message: String::new(),
+                addr,
+            },
+            manager_status: Some(ManagerStatus {
+                leader: true,
+                reachability: Some(Reachability::Reachable),
+                addr: advertise.clone(),
+            }),
         };
         let store = open_store(cfg, node_id, &advertise)
             .await
@@ -149,7 +150,10 @@ impl Manager {
         let first = async {
             store.initialize().await.map_err(ApiError::internal)?;
             store
-                .propose(vec![Action::PutSwarm(swarm), Action::PutNode(node)])
+                .propose(vec![
+                    StoreAction::Create(Object::Cluster(Box::new(swarm))),
+                    StoreAction::Create(Object::Node(Box::new(node))),
+                ])
                 .await?;
             Ok::<_, ApiError>(())
         };
@@ -163,7 +167,9 @@ impl Manager {
         Ok(Manager::new(store, node_id, runtime))
     }
 
-    pub async fn propose(&self, actions: Vec<Action>) -> Result<u64, ApiError> {
+    /// Proposes a batch; the store's refusal (a stale version, a taken name) is an
+    /// `ApiError` with Docker's status.
+    pub async fn propose(&self, actions: Vec<StoreAction>) -> Result<Applied, ApiError> {
         Ok(self.store.propose(actions).await?)
     }
 }
@@ -190,15 +196,26 @@ fn join_token() -> String {
 }
 
 /// This machine as Docker describes a node: hostname, platform, capacity.
-pub fn node_description(hostname: &str) -> Value {
+pub fn node_description(hostname: &str) -> NodeDescription {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
-    json!({
-        "Hostname": hostname,
-        "Platform": {"Architecture": std::env::consts::ARCH, "OS": "linux"},
-        "Resources": {"NanoCPUs": cpus * 1_000_000_000, "MemoryBytes": mem_total()},
-        "Engine": {"EngineVersion": env!("CARGO_PKG_VERSION"), "Plugins": []},
-        "TLSInfo": {}
-    })
+    NodeDescription {
+        hostname: hostname.to_string(),
+        platform: Platform {
+            architecture: std::env::consts::ARCH.to_string(),
+            os: "linux".to_string(),
+            ..Platform::default()
+        },
+        resources: Resources {
+            nano_cpus: cpus * 1_000_000_000,
+            memory_bytes: mem_total(),
+            ..Resources::default()
+        },
+        engine: EngineDescription {
+            engine_version: env!("CARGO_PKG_VERSION").to_string(),
+            ..EngineDescription::default()
+        },
+        ..NodeDescription::default()
+    }
 }
 
 pub fn mem_total() -> i64 {

@@ -1,117 +1,127 @@
-//! The manager's store: tables of swarm, nodes, services and tasks, replicated by Raft.
+//! The manager's store: `swarm-core`'s [`Store`](CoreStore) as the Raft state machine.
 //!
 //! ```text
 //!  propose(actions) ─▶ Batch { now, actions } ─▶ swarm-raft (redb log, fsync, commit)
 //!                                                        │ apply(index, batch)
-//!  read(|tables| ..) ◀── Tables (in memory) ◀───────────┘ versions = the entry's index
-//!  subscribe()       ◀── applied index
+//!  read(|store| ..) ◀── core Store (in memory) ◀─────────┘ Result<events, error>
+//!  subscribe()      ◀── applied index
 //! ```
 //!
-//! [`Tables`] is the Raft [`StateMachine`]: it lives only in memory, and a restarted
-//! swarmd rebuilds it from Raft's last snapshot plus its log, both under `<data>/raft`.
-//! There is no other copy of the state on disk.
-//!
-//! Stand-in tables until `swarm-core`'s store lands; same entry shape (a batch of actions
-//! with the proposer's timestamp).
+//! The core store lives only in memory: a restarted swarmd rebuilds it from Raft's last
+//! snapshot plus its log, both under `<data>/raft`. There is no other copy on disk.
+//! A batch the core refuses (a stale version, a taken name) is still a committed entry,
+//! applied as a no-op; its error comes back to the proposer as the entry's response.
 
-use std::collections::BTreeMap;
+use std::ops::Deref;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use swarm_core::store::{Event, Store as CoreStore, StoreAction};
+use swarm_core::ErrorKind;
 use swarm_raft::network::NoPeers;
 use swarm_raft::{ProposeError, RaftConfig, RaftNode, StateMachine};
 use tokio::sync::watch;
 
-use super::model::{Node, Service, Swarm, Task, Version};
+use crate::api::ApiError;
 use crate::error::Result;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Action {
-    PutSwarm(Swarm),
-    PutNode(Node),
-    PutService(Service),
-    DeleteService(String),
-    PutTask(Task),
-    DeleteTask(String),
-}
 
 /// One Raft entry: what the proposer decided, and when by its clock (every replica applies
 /// the same timestamps; `apply` never reads a clock).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     pub now: DateTime<Utc>,
-    pub actions: Vec<Action>,
+    pub actions: Vec<StoreAction>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Tables {
-    pub swarm: Option<Swarm>,
-    pub nodes: BTreeMap<String, Node>,
-    pub services: BTreeMap<String, Service>,
-    pub tasks: BTreeMap<String, Task>,
+/// A batch the core store applied: the entry's index (every object it wrote has that
+/// `Version.Index`) and what changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Applied {
+    pub index: u64,
+    pub events: Vec<Event>,
 }
 
-impl StateMachine for Tables {
-    type Command = Batch;
-    /// The log index the batch was applied at: every object it wrote has that version.
-    type Response = u64;
+/// A batch the core store refused, in a form Raft can carry: the error's kind (which
+/// decides the HTTP status) and its message (Docker's words).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApplyError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
 
-    fn apply(&mut self, index: u64, batch: &Batch) -> u64 {
-        let v = Version { index };
-        for a in &batch.actions {
-            match a.clone() {
-                Action::PutSwarm(mut s) => {
-                    s.version = v;
-                    self.swarm = Some(s);
-                }
-                Action::PutNode(mut n) => {
-                    n.version = v;
-                    self.nodes.insert(n.id.clone(), n);
-                }
-                Action::PutService(mut s) => {
-                    s.version = v;
-                    self.services.insert(s.id.clone(), s);
-                }
-                Action::DeleteService(id) => {
-                    self.services.remove(&id);
-                }
-                Action::PutTask(mut t) => {
-                    t.version = v;
-                    self.tasks.insert(t.id.clone(), t);
-                }
-                Action::DeleteTask(id) => {
-                    self.tasks.remove(&id);
-                }
-            }
+impl From<swarm_core::Error> for ApplyError {
+    fn from(e: swarm_core::Error) -> ApplyError {
+        ApplyError {
+            kind: e.kind(),
+            message: e.to_string(),
         }
-        index
+    }
+}
+
+/// The state machine: the core store, newtyped so this crate can implement Raft's trait.
+#[derive(Debug, Clone, Default)]
+pub struct StoreMachine(pub CoreStore);
+
+impl Deref for StoreMachine {
+    type Target = CoreStore;
+    fn deref(&self) -> &CoreStore {
+        &self.0
+    }
+}
+
+impl StateMachine for StoreMachine {
+    type Command = Batch;
+    type Response = std::result::Result<Applied, ApplyError>;
+
+    fn apply(&mut self, index: u64, batch: &Batch) -> Self::Response {
+        let events = self.0.apply(&batch.actions, index, batch.now)?;
+        Ok(Applied { index, events })
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("the tables serialize to JSON")
+        self.0.snapshot_json()
     }
 
     fn restore(&mut self, data: &[u8]) -> std::result::Result<(), String> {
-        *self = serde_json::from_slice(data).map_err(|e| format!("decode the tables: {e}"))?;
+        self.0 = CoreStore::restore_json(data).map_err(|e| e.to_string())?;
         Ok(())
     }
 }
 
-/// The store of one manager: a Raft node over [`Tables`].
+/// Why a write did not happen: Raft did not commit it, or the store refused it.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Raft(#[from] ProposeError),
+    #[error(transparent)]
+    Refused(#[from] ApplyError),
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> ApiError {
+        match e {
+            WriteError::Raft(e) => e.into(),
+            WriteError::Refused(e) => e.into(),
+        }
+    }
+}
+
+/// The store of one manager: a Raft node over the core store.
 pub struct Store {
-    raft: RaftNode<Tables>,
+    raft: RaftNode<StoreMachine>,
 }
 
 impl Store {
-    /// Opens (or creates) Raft under `dir`; the tables are rebuilt from its snapshot and log
+    /// Opens (or creates) Raft under `dir`; the store is rebuilt from its snapshot and log
     /// before this returns.
     pub async fn open(dir: &Path, raft_id: u64, addr: String, config: RaftConfig) -> Result<Store> {
         let raft = RaftNode::open(
             dir,
             raft_id,
             addr,
-            Tables::default(),
+            StoreMachine::default(),
             config,
             NoPeers { from: raft_id },
         )
@@ -124,21 +134,25 @@ impl Store {
         Ok(self.raft.initialize_single().await?)
     }
 
-    /// Commits (fsync) and applies a batch; returns its index. Empty batches are skipped.
-    pub async fn propose(&self, actions: Vec<Action>) -> Result<u64, ProposeError> {
+    /// Commits (fsync) and applies a batch with this manager's clock. Empty batches are
+    /// skipped (no entry, no events).
+    pub async fn propose(&self, actions: Vec<StoreAction>) -> Result<Applied, WriteError> {
         if actions.is_empty() {
-            return Ok(self.raft.applied_index());
+            return Ok(Applied {
+                index: self.raft.applied_index(),
+                events: Vec::new(),
+            });
         }
         let batch = Batch {
             now: Utc::now(),
             actions,
         };
-        self.raft.propose(batch).await
+        Ok(self.raft.propose(batch).await??)
     }
 
-    /// A consistent read of this manager's applied tables.
-    pub async fn read<T>(&self, f: impl FnOnce(&Tables) -> T) -> T {
-        self.raft.read(f).await
+    /// A consistent read of this manager's applied store.
+    pub async fn read<T>(&self, f: impl FnOnce(&CoreStore) -> T) -> T {
+        self.raft.read(|t: &StoreMachine| f(&t.0)).await
     }
 
     /// The applied index, changing on every applied entry.
@@ -174,19 +188,22 @@ pub fn raft_id(node_id: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use swarm_core::model::{Service, ServiceSpec};
+    use swarm_core::store::{Object, ObjectKind};
+
     use super::*;
 
-    fn service(id: &str) -> Service {
-        Service {
-            id: id.into(),
-            version: Version::default(),
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-            spec: serde_json::json!({"Name": id, "Unknown": {"kept": true}}),
-            previous_spec: None,
-            endpoint: serde_json::json!({}),
-            update_status: None,
-        }
+    fn service(id: &str) -> StoreAction {
+        let mut spec: ServiceSpec =
+            serde_json::from_value(serde_json::json!({"Name": id, "Unknown": {"kept": true}}))
+                .unwrap();
+        spec.name = id.into();
+        let mut s = Service {
+            spec,
+            ..Service::default()
+        };
+        s.meta.id = id.into();
+        StoreAction::Create(Object::Service(Box::new(s)))
     }
 
     async fn open(dir: &Path) -> Store {
@@ -206,46 +223,59 @@ mod tests {
     async fn writes_survive_reopen_from_log_and_from_snapshot() {
         let dir = tempfile::tempdir().unwrap();
         let s = open(dir.path()).await;
-        let a = s
-            .propose(vec![Action::PutService(service("a"))])
+        let a = s.propose(vec![service("a")]).await.unwrap().index;
+        let b = s.propose(vec![service("b")]).await.unwrap();
+        assert!(b.index > a, "indexes grow: {a} then {}", b.index);
+        assert_eq!(b.events.len(), 1);
+        s.propose(vec![StoreAction::Remove(ObjectKind::Service, "a".into())])
             .await
             .unwrap();
-        let b = s
-            .propose(vec![Action::PutService(service("b"))])
-            .await
-            .unwrap();
-        assert!(b > a, "indexes grow: {a} then {b}");
-        s.propose(vec![Action::DeleteService("a".into())])
-            .await
-            .unwrap();
-        assert_eq!(s.propose(vec![]).await.unwrap(), s.raft.applied_index());
+        assert_eq!(
+            s.propose(vec![]).await.unwrap().index,
+            s.raft.applied_index()
+        );
         s.shutdown().await.unwrap();
 
-        // Reopened: the log is replayed onto empty tables.
+        // Reopened: the log is replayed onto an empty store.
         let s = open(dir.path()).await;
         s.read(|t| {
-            assert!(!t.services.contains_key("a"));
-            assert_eq!(t.services["b"].version.index, b);
-            assert_eq!(t.services["b"].spec["Unknown"]["kept"], true);
+            assert!(t.service("a").is_none());
+            let b_ = t.service("b").unwrap();
+            assert_eq!(b_.meta.version.index, b.index);
+            assert_eq!(b_.spec.extra["Unknown"]["kept"], true);
         })
         .await;
         s.raft
             .snapshot(std::time::Duration::from_secs(10))
             .await
             .unwrap();
-        let c = s
-            .propose(vec![Action::PutService(service("c"))])
-            .await
-            .unwrap();
+        let c = s.propose(vec![service("c")]).await.unwrap().index;
         s.shutdown().await.unwrap();
 
         // Reopened: snapshot, then the entry after it.
         let s = open(dir.path()).await;
         s.read(|t| {
-            assert_eq!(t.services.keys().collect::<Vec<_>>(), ["b", "c"]);
-            assert_eq!(t.services["c"].version.index, c);
+            let ids: Vec<&str> = t.services().map(|s| s.id()).collect();
+            assert_eq!(ids, ["b", "c"]);
+            assert_eq!(t.service("c").unwrap().meta.version.index, c);
         })
         .await;
+        s.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_batch_changes_nothing_and_maps_to_dockers_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path()).await;
+        s.propose(vec![service("a")]).await.unwrap();
+        // The same name again, after a create that would have succeeded: all or nothing.
+        let e = s
+            .propose(vec![service("b"), service("a")])
+            .await
+            .unwrap_err();
+        let api = ApiError::from(e);
+        assert_eq!(api.status(), 409, "{api}");
+        assert!(s.read(|t| t.service("b").is_none()).await);
         s.shutdown().await.unwrap();
     }
 
@@ -254,13 +284,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = open(dir.path()).await;
         s.stop().await;
-        let e = s
-            .propose(vec![Action::PutService(service("late"))])
-            .await
-            .unwrap_err();
-        let api = crate::api::ApiError::from(e);
+        let e = s.propose(vec![service("late")]).await.unwrap_err();
+        let api = ApiError::from(e);
         assert_eq!(api.status(), 503, "{api}");
-        assert!(s.read(|t| t.services.is_empty()).await);
+        assert!(s.read(|t| t.services().next().is_none()).await);
     }
 
     #[test]
