@@ -1,0 +1,352 @@
+//! The `swarm` binary end to end against a fake manager: a small HTTP/1.1 server on a
+//! unix socket in a temp dir that answers with recorded Docker Engine API JSON and
+//! records what the CLI sent. It fakes the server to test the CLI's logic only.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// One request the CLI made: method, path with query, body.
+type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
+
+struct Fake {
+    _dir: tempfile::TempDir,
+    sock: PathBuf,
+    seen: Seen,
+}
+
+/// The created service as the fake manager returns it: converges at once and asks
+/// for a 1 ms monitor period so the progress display finishes quickly.
+fn created_service_raw() -> &'static str {
+    // Field order as a Go server writes it (ID, Version, ...), not sorted.
+    r#"{"ID":"newservice0000000000000001","Version":{"Index":7},"Spec":{"Name":"web","Mode":{"Replicated":{"Replicas":2}},"UpdateConfig":{"Monitor":1000000},"TaskTemplate":{"ContainerSpec":{"Image":"img","FutureField":"kept"}},"FutureTopLevel":{"a":1}}}"#
+}
+
+fn created_service() -> Value {
+    serde_json::from_str(created_service_raw()).unwrap()
+}
+
+fn running_tasks() -> Value {
+    json!([
+        {"ID": "t1", "Slot": 1, "NodeID": "z0zdzsttw6s52d3mjc6ya9h92", "DesiredState": "running", "Status": {"State": "running"}},
+        {"ID": "t2", "Slot": 2, "NodeID": "z0zdzsttw6s52d3mjc6ya9h92", "DesiredState": "running", "Status": {"State": "running"}}
+    ])
+}
+
+fn answer(method: &str, path: &str) -> (u16, String) {
+    let p = path.strip_prefix("/v1.41").unwrap_or(path);
+    let decoded = percent_decode(p);
+    match (method, decoded.as_str()) {
+        ("HEAD", "/_ping") => (200, String::new()),
+        ("GET", "/services?status=true") => (200, fixture("api_services_status.json")),
+        ("GET", q) if q.starts_with("/services?filters=") => (200, "[]".into()),
+        ("GET", "/info") => (200, fixture("api_info.json")),
+        ("GET", "/nodes") => (200, fixture("api_nodes.json")),
+        ("GET", q) if q.starts_with("/tasks?filters=") => (200, running_tasks().to_string()),
+        ("POST", "/services/create") => {
+            (201, json!({"ID": "newservice0000000000000001"}).to_string())
+        }
+        ("GET", q) if q.starts_with("/services/web") || q.starts_with("/services/newservice") => {
+            (200, created_service_raw().to_string())
+        }
+        ("POST", q) if q.starts_with("/services/newservice0000000000000001/update") => {
+            (200, json!({"Warnings": null}).to_string())
+        }
+        (_, q) if q.starts_with("/services/nosuch") => (
+            404,
+            json!({"message": "service nosuch not found"}).to_string(),
+        ),
+        _ => (
+            500,
+            json!({"message": format!("fake: unexpected {method} {path}")}).to_string(),
+        ),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn start_fake() -> Fake {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("swarm.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or("").to_string();
+                let path = parts.next().unwrap_or("").to_string();
+                let mut len = 0;
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    if h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        if k.eq_ignore_ascii_case("content-length") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                log.lock().unwrap().push((
+                    method.clone(),
+                    path.clone(),
+                    String::from_utf8_lossy(&body).into(),
+                ));
+                let (status, text) = answer(&method, &path);
+                let body = if method == "HEAD" {
+                    String::new()
+                } else {
+                    text.clone()
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status} X\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    if method == "HEAD" { 0 } else { text.len() }
+                );
+                let _ = conn.write_all(resp.as_bytes());
+            });
+        }
+    });
+    Fake {
+        _dir: dir,
+        sock,
+        seen,
+    }
+}
+
+fn swarm(fake: &Fake, args: &[&str]) -> Output {
+    swarm_at(&fake.sock, args)
+}
+
+/// Runs the binary, killed after 30 s so that a CLI that never stops fails the test
+/// instead of hanging it.
+fn swarm_at(sock: &Path, args: &[&str]) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_swarm"))
+        .arg("-H")
+        .arg(format!("unix://{}", sock.display()))
+        .args(args)
+        .env_remove("SWARM_HOST")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            panic!("swarm {args:?} did not finish within 30 s");
+        }
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into()
+}
+
+#[test]
+fn service_ls_prints_dockers_table() {
+    let fake = start_fake();
+    let o = swarm(&fake, &["service", "ls"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), fixture("ls.txt").replace("5/3", "2/3"));
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(seen[0].0, "HEAD");
+    assert_eq!(seen[0].1, "/_ping");
+    assert_eq!(seen[1].1, "/v1.41/services?status=true");
+}
+
+#[test]
+fn node_ls_marks_self() {
+    let fake = start_fake();
+    let o = swarm(&fake, &["node", "ls"]);
+    assert_eq!(stdout(&o), fixture("node_ls.txt"));
+}
+
+#[test]
+fn errors_in_dockers_words() {
+    let fake = start_fake();
+    let o = swarm(&fake, &["service", "ps", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "no such service: nosuch\n");
+    assert_eq!(stdout(&o), "");
+
+    let o = swarm(&fake, &["service", "rm", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "Error response from daemon: service nosuch not found\n"
+    );
+
+    let absent = fake.sock.with_file_name("absent.sock");
+    let o = swarm_at(&absent, &["service", "ls"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "Cannot connect to the swarm manager at unix://{}. Is swarmd running?\n",
+            absent.display()
+        )
+    );
+}
+
+#[test]
+fn create_waits_for_convergence_like_docker_without_a_tty() {
+    let fake = start_fake();
+    let o = swarm(
+        &fake,
+        &[
+            "service",
+            "create",
+            "--name",
+            "web",
+            "--replicas",
+            "2",
+            "img",
+            "sleep",
+            "1d",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "newservice0000000000000001\n\
+         overall progress: 0 out of 2 tasks\n\
+         1/2:  \n\
+         2/2:  \n\
+         overall progress: 2 out of 2 tasks\n\
+         verify: Waiting 1 seconds to verify that tasks are stable...\n\
+         verify: Service newservice0000000000000001 converged\n"
+    );
+    let seen = fake.seen.lock().unwrap();
+    let create = seen
+        .iter()
+        .find(|(m, p, _)| m == "POST" && p == "/v1.41/services/create")
+        .unwrap();
+    let body: Value = serde_json::from_str(&create.2).unwrap();
+    assert_eq!(body["Mode"], json!({"Replicated": {"Replicas": 2}}));
+    assert_eq!(
+        body["TaskTemplate"]["ContainerSpec"]["Args"],
+        json!(["sleep", "1d"])
+    );
+    let tasks = seen
+        .iter()
+        .find(|(_, p, _)| p.starts_with("/v1.41/tasks?filters="))
+        .unwrap();
+    assert_eq!(
+        percent_decode(&tasks.1),
+        r#"/v1.41/tasks?filters={"_up-to-date":{"true":true},"service":{"newservice0000000000000001":true}}"#
+    );
+}
+
+#[test]
+fn scale_and_update_post_the_whole_spec_back() {
+    let fake = start_fake();
+    let o = swarm(&fake, &["service", "scale", "-d", "web=3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "web scaled to 3\n");
+    let o = swarm(
+        &fake,
+        &["service", "update", "-d", "--image", "img:2", "web"],
+    );
+    assert_eq!(stdout(&o), "web\n");
+    let o = swarm(&fake, &["service", "rollback", "-d", "web"]);
+    assert_eq!(stdout(&o), "web\n");
+
+    let seen = fake.seen.lock().unwrap();
+    let posts: Vec<_> = seen.iter().filter(|(m, _, _)| m == "POST").collect();
+    assert_eq!(
+        posts[0].1,
+        "/v1.41/services/newservice0000000000000001/update?version=7"
+    );
+    let mut expected = created_service()["Spec"].clone();
+    expected["Mode"]["Replicated"]["Replicas"] = json!(3);
+    assert_eq!(
+        serde_json::from_str::<Value>(&posts[0].2).unwrap(),
+        expected
+    );
+
+    assert_eq!(
+        posts[1].1,
+        "/v1.41/services/newservice0000000000000001/update?registryAuthFrom=spec&version=7"
+    );
+    let mut expected = created_service()["Spec"].clone();
+    expected["TaskTemplate"]["ContainerSpec"]["Image"] = json!("img:2");
+    assert_eq!(
+        serde_json::from_str::<Value>(&posts[1].2).unwrap(),
+        expected
+    );
+
+    assert_eq!(
+        posts[2].1,
+        "/v1.41/services/newservice0000000000000001/update?rollback=previous&version=7"
+    );
+}
+
+#[test]
+fn inspect_keeps_the_servers_field_order() {
+    let fake = start_fake();
+    let o = swarm(&fake, &["service", "inspect", "web"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("[\n    {\n        \"ID\": \"newservice0000000000000001\",\n        \"Version\": {\n            \"Index\": 7\n        },"));
+    let o = swarm(
+        &fake,
+        &[
+            "service",
+            "inspect",
+            "--format",
+            "{{.Spec.Name}} {{.Version.Index}}",
+            "web",
+        ],
+    );
+    assert_eq!(stdout(&o), "web 7\n");
+}
