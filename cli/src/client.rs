@@ -96,31 +96,40 @@ impl fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {}
 
-/// A negotiated connection target.
-#[derive(Debug, Clone)]
+/// A connection target; the API version is negotiated on the first request, so that
+/// flag errors are reported even when no manager runs (as the docker CLI does).
+#[derive(Debug)]
 pub struct Client {
     host: String,
     endpoint: Endpoint,
-    version: String,
+    version: tokio::sync::OnceCell<String>,
 }
 
 impl Client {
-    /// Parses the host and negotiates the API version with `HEAD /_ping`.
-    pub async fn connect(host: &str) -> Result<Client> {
-        let endpoint = Endpoint::parse(host)?;
-        let mut client = Client {
+    /// Parses the host; nothing is sent yet.
+    pub fn new(host: &str) -> Result<Client> {
+        Ok(Client {
             host: host.to_string(),
-            endpoint,
-            version: MAX_API_VERSION.to_string(),
-        };
-        let resp = client.request(Method::HEAD, "/_ping", None, None).await?;
-        let server = resp
-            .headers()
-            .get("Api-Version")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        client.version = negotiate(server.as_deref());
-        Ok(client)
+            endpoint: Endpoint::parse(host)?,
+            version: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The negotiated version: `HEAD /_ping` once, then `min(ours, Api-Version)`.
+    async fn version(&self) -> Result<&str> {
+        let v = self
+            .version
+            .get_or_try_init(|| async {
+                let resp = self.send(Method::HEAD, "/_ping".into(), None, None).await?;
+                let server = resp
+                    .headers()
+                    .get("Api-Version")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                anyhow::Ok(negotiate(server.as_deref()))
+            })
+            .await?;
+        Ok(v)
     }
 
     /// Sends one request; `path` is unversioned (`/services`), the prefix is added here.
@@ -131,11 +140,18 @@ impl Client {
         body: Option<Vec<u8>>,
         content_type: Option<&str>,
     ) -> Result<http::Response<Incoming>> {
-        let uri = if path == "/_ping" {
-            path.to_string()
-        } else {
-            format!("/v{}{}", self.version, path)
-        };
+        let uri = format!("/v{}{}", self.version().await?, path);
+        self.send(method, uri, body, content_type).await
+    }
+
+    /// Sends one request to `uri` as given, on a fresh connection.
+    async fn send(
+        &self,
+        method: Method,
+        uri: String,
+        body: Option<Vec<u8>>,
+        content_type: Option<&str>,
+    ) -> Result<http::Response<Incoming>> {
         let connect_err = || ConnectError {
             host: self.host.clone(),
         };

@@ -114,8 +114,7 @@ fn user_message(e: &anyhow::Error) -> String {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let host = cli.host.unwrap_or_else(|| DEFAULT_HOST.to_string());
-    // Parse-only errors (bad flags) never need the manager, but every command does.
-    let client = Client::connect(&host).await?;
+    let client = Client::new(&host)?;
     match cli.command {
         Command::Init(a) => swarm::init::run(&client, a).await,
         Command::Info(a) => swarm::info::run(&client, a).await,

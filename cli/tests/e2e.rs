@@ -226,7 +226,24 @@ fn errors_in_dockers_words() {
         "Error response from daemon: service nosuch not found\n"
     );
 
+    let o = swarm(&fake, &["service", "inspect", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        (stdout(&o), stderr(&o)),
+        ("[]\n".to_string(), "no such service: nosuch\n".to_string())
+    );
+
     let absent = fake.sock.with_file_name("absent.sock");
+    // Flags are checked before the manager is contacted, as with the docker CLI.
+    let o = swarm_at(
+        &absent,
+        &["service", "create", "--mount", "type=bind,dst=/x", "img"],
+    );
+    assert_eq!(
+        stderr(&o),
+        "source is required when specifying bind mount\n"
+    );
+
     let o = swarm_at(&absent, &["service", "ls"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(

@@ -262,7 +262,9 @@ pub fn render_pretty(s: &Value, now: DateTime<Utc>) -> String {
 }
 
 pub async fn run(client: &Client, a: InspectArgs) -> Result<()> {
+    // As `docker service inspect`: print what was found, then one error per miss.
     let mut raws = Vec::new();
+    let mut errors = Vec::new();
     let defaults = if a.pretty { "true" } else { "false" };
     for name in &a.services {
         match client
@@ -273,9 +275,7 @@ pub async fn run(client: &Client, a: InspectArgs) -> Result<()> {
             .await
         {
             Ok(r) => raws.push(r),
-            Err(e) if super::is_not_found(&e) => {
-                return Err(UserError(format!("no such service: {name}")).into())
-            }
+            Err(e) if super::is_not_found(&e) => errors.push(format!("no such service: {name}")),
             Err(e) => return Err(e),
         }
     }
@@ -291,7 +291,11 @@ pub async fn run(client: &Client, a: InspectArgs) -> Result<()> {
     } else {
         print!("{}", json_array(&raws));
     }
-    Ok(())
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(UserError(errors.join("\n")).into())
+    }
 }
 
 #[cfg(test)]
