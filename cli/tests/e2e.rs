@@ -46,6 +46,19 @@ fn running_tasks() -> Value {
     ])
 }
 
+/// Two multiplexed frames as `GET /services/lg/logs?details=1` sends them.
+fn log_stream() -> Vec<u8> {
+    let ctx = "com.docker.swarm.node.id=z0zdzsttw6s52d3mjc6ya9h92,com.docker.swarm.service.id=lv63s0fjsbozirw7b3ykgpz9r,com.docker.swarm.task.id=206ceen0zatem9j1szq9jnudr";
+    let mut out = Vec::new();
+    for (stream, msg) in [(1u8, "hello 966a4df9a963\n"), (2u8, "err\n")] {
+        let payload = format!("{ctx} {msg}");
+        out.extend_from_slice(&[stream, 0, 0, 0]);
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        out.extend_from_slice(payload.as_bytes());
+    }
+    out
+}
+
 fn answer(method: &str, path: &str) -> (u16, String) {
     let p = path.strip_prefix("/v1.41").unwrap_or(path);
     let decoded = percent_decode(p);
@@ -58,6 +71,16 @@ fn answer(method: &str, path: &str) -> (u16, String) {
         ("GET", q) if q.starts_with("/tasks?filters=") => (200, running_tasks().to_string()),
         ("POST", "/services/create") => {
             (201, json!({"ID": "newservice0000000000000001"}).to_string())
+        }
+        ("GET", "/tasks/206ceen0zatem9j1szq9jnudr") => (
+            200,
+            json!({"ID": "206ceen0zatem9j1szq9jnudr", "Slot": 2}).to_string(),
+        ),
+        ("GET", "/nodes/z0zdzsttw6s52d3mjc6ya9h92") => {
+            (200, json!({"Description": {"Hostname": "vm"}}).to_string())
+        }
+        ("GET", "/services/lv63s0fjsbozirw7b3ykgpz9r") => {
+            (200, json!({"Spec": {"Name": "lg"}}).to_string())
         }
         ("GET", q) if q.starts_with("/services/web") || q.starts_with("/services/newservice") => {
             (200, created_service_raw().to_string())
@@ -133,17 +156,19 @@ fn start_fake() -> Fake {
                     path.clone(),
                     String::from_utf8_lossy(&body).into(),
                 ));
-                let (status, text) = answer(&method, &path);
-                let body = if method == "HEAD" {
-                    String::new()
+                let (status, text) = if path.contains("/logs?") {
+                    (200, log_stream())
                 } else {
-                    text.clone()
+                    let (status, text) = answer(&method, &path);
+                    (status, text.into_bytes())
                 };
-                let resp = format!(
-                    "HTTP/1.1 {status} X\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    if method == "HEAD" { 0 } else { text.len() }
+                let body: &[u8] = if method == "HEAD" { &[] } else { &text };
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
                 );
-                let _ = conn.write_all(resp.as_bytes());
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(body);
             });
         }
     });
@@ -346,6 +371,17 @@ fn scale_and_update_post_the_whole_spec_back() {
         posts[2].1,
         "/v1.41/services/newservice0000000000000001/update?rollback=previous&version=7"
     );
+}
+
+#[test]
+fn logs_prefix_each_line_like_docker() {
+    let fake = start_fake();
+    let o = swarm(&fake, &["service", "logs", "web"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recorded = fixture("logs_lg.txt");
+    let mut lines = recorded.lines();
+    assert_eq!(stdout(&o), format!("{}\n", lines.next().unwrap()));
+    assert_eq!(stderr(&o), format!("{}\n", lines.next().unwrap()));
 }
 
 #[test]

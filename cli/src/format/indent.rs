@@ -74,6 +74,32 @@ pub fn indent_json(raw: &str) -> String {
     out
 }
 
+/// Removes insignificant whitespace, keeping the field order (`{{json .}}` of an
+/// inspected object prints the server's order, as Go prints its struct's).
+pub fn compact_json(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut in_str = false;
+    let mut esc = false;
+    for c in raw.chars() {
+        if in_str {
+            out.push(c);
+            if esc {
+                esc = false;
+            } else if c == '\\' {
+                esc = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+        } else if c == '"' {
+            in_str = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +110,14 @@ mod tests {
         assert_eq!(
             indent_json(raw),
             "{\n    \"ID\": \"x\",\n    \"Spec\": {\n        \"Name\": \"w\",\n        \"Args\": [\n            \"a\",\n            \"b\"\n        ],\n        \"L\": {},\n        \"E\": []\n    },\n    \"N\": 1\n}"
+        );
+    }
+
+    #[test]
+    fn compact_keeps_order_and_strings() {
+        assert_eq!(
+            compact_json("{ \"b\": \"x y\",\n \"a\": [1, 2] }"),
+            "{\"b\":\"x y\",\"a\":[1,2]}"
         );
     }
 

@@ -73,6 +73,26 @@ impl Template {
         Ok(out)
     }
 
+    /// Renders an inspected object: as [`Template::render`], except that `{{json .}}`
+    /// prints `raw` compacted, in the server's field order.
+    pub fn render_inspect(&self, raw: &str) -> Result<String> {
+        let ctx: Value = serde_json::from_str(raw)?;
+        let mut out = String::new();
+        for p in &self.pieces {
+            match p {
+                Piece::Action(c)
+                    if c.func.as_deref() == Some("json")
+                        && matches!(c.args.as_slice(), [Arg::Path(p)] if p.is_empty()) =>
+                {
+                    out.push_str(&super::indent::compact_json(raw))
+                }
+                Piece::Text(t) => out.push_str(t),
+                Piece::Action(c) => out.push_str(&eval(c, &ctx, false)?),
+            }
+        }
+        Ok(out)
+    }
+
     /// Renders the header row: each top-level `{{.Field}}` becomes `headers(Field)`.
     pub fn render_header(&self, headers: &dyn Fn(&str) -> String) -> String {
         let mut out = String::new();
@@ -283,6 +303,15 @@ mod tests {
         assert_eq!(
             render("{{json .}}", &v),
             "{\"Ports\":\"*:8080-\\u003e80/tcp\"}"
+        );
+    }
+
+    #[test]
+    fn inspect_json_keeps_order() {
+        let t = Template::parse("{{json .}} {{.ID}}").unwrap();
+        assert_eq!(
+            t.render_inspect("{\"ID\": \"x\", \"A\": 1}").unwrap(),
+            "{\"ID\":\"x\",\"A\":1} x"
         );
     }
 

@@ -158,7 +158,7 @@ pub async fn run(client: &Client, a: InspectArgs) -> Result<()> {
     } else if let Some(f) = a.format {
         let tpl = Template::parse(&f)?;
         for r in &raws {
-            println!("{}", tpl.render(&serde_json::from_str(r)?, false)?);
+            println!("{}", tpl.render_inspect(r)?);
         }
     } else {
         print!("{}", crate::service::inspect::json_array(&raws));
@@ -187,33 +187,8 @@ mod tests {
         // The server's compact JSON for one node, re-indented, gives Docker's text back
         // only when key order is kept: take it from the fixture itself.
         let inner = &fixture[fixture.find('{').unwrap()..fixture.rfind('}').unwrap() + 1];
-        let compact: String = compact_keep_order(inner);
+        let compact = crate::format::indent::compact_json(inner);
         assert_eq!(crate::service::inspect::json_array(&[compact]), fixture);
         assert_eq!(nodes.len(), 1);
-    }
-
-    /// Removes insignificant whitespace without reordering keys.
-    fn compact_keep_order(s: &str) -> String {
-        let mut out = String::new();
-        let mut in_str = false;
-        let mut esc = false;
-        for c in s.chars() {
-            if in_str {
-                out.push(c);
-                if esc {
-                    esc = false;
-                } else if c == '\\' {
-                    esc = true;
-                } else if c == '"' {
-                    in_str = false;
-                }
-            } else if c == '"' {
-                in_str = true;
-                out.push(c);
-            } else if !c.is_whitespace() {
-                out.push(c);
-            }
-        }
-        out
     }
 }

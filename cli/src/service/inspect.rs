@@ -286,7 +286,7 @@ pub async fn run(client: &Client, a: InspectArgs) -> Result<()> {
     } else if let Some(f) = a.format {
         let tpl = Template::parse(&f)?;
         for r in &raws {
-            println!("{}", tpl.render(&serde_json::from_str(r)?, false)?);
+            println!("{}", tpl.render_inspect(r)?);
         }
     } else {
         print!("{}", json_array(&raws));
