@@ -326,6 +326,16 @@ mod tests {
     }
 
     #[test]
+    fn json_like_docker() {
+        let fixture = include_str!("../../tests/fixtures/inspect_web.json");
+        let inner = &fixture[fixture.find('{').unwrap()..fixture.rfind('}').unwrap() + 1];
+        let compact = crate::format::indent::compact_json(inner);
+        assert_eq!(json_array(&[compact.clone()]), fixture);
+        let two = json_array(&[compact.clone(), compact]);
+        assert!(two.contains("    },\n    {\n"));
+    }
+
+    #[test]
     fn format_spec_name() {
         let s = services();
         let t = Template::parse("{{.Spec.Name}}").unwrap();

@@ -329,6 +329,19 @@ mod tests {
     }
 
     #[test]
+    fn global_task_named_by_node_like_docker() {
+        let (s, n, now) = fixture_view("2026-11-22T06:08:50Z");
+        let view = PsView {
+            service_names: &s,
+            node_names: &n,
+            now,
+            trunc: true,
+        };
+        let out = render(&tasks_of("untx35hujsxa93yotwjeeq1ii"), &view, None, false).unwrap();
+        assert_eq!(out, include_str!("../../tests/fixtures/ps_g.txt"));
+    }
+
+    #[test]
     fn quiet_ids_and_ellipsis() {
         let (s, n, now) = fixture_view("2026-11-22T06:08:50Z");
         let view = PsView {
