@@ -288,9 +288,17 @@ pub fn daemon_error(status: StatusCode, body: &[u8]) -> DaemonError {
     }
 }
 
-/// Percent-encodes one query value (filters JSON, image names).
+/// Go's unreserved characters (`url.PathEscape`/`QueryEscape` leave them as they are):
+/// a service named `my-web.v2` stays readable in the path.
+const ESCAPE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes one path segment or query value (names, filters JSON).
 pub fn query_escape(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, ESCAPE).to_string()
 }
 
 /// `?filters=` value for `{"key": {"value": true}, ...}`, as the docker CLI sends it.
@@ -343,6 +351,12 @@ mod tests {
             "Error response from daemon: service nosuch not found"
         );
         assert!(e.is_not_found());
+    }
+
+    #[test]
+    fn names_stay_readable() {
+        assert_eq!(query_escape("my-web.v2_x~"), "my-web.v2_x~");
+        assert_eq!(query_escape("a b/c"), "a%20b%2Fc");
     }
 
     #[test]

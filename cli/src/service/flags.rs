@@ -10,7 +10,7 @@ use clap::Args;
 #[derive(Debug, Clone, Default, Args)]
 pub struct CommonFlags {
     /// Number of tasks
-    #[arg(long)]
+    #[arg(long, value_name = "uint")]
     pub replicas: Option<u64>,
     /// Limit CPUs
     #[arg(long = "limit-cpu", value_name = "decimal")]
@@ -89,7 +89,11 @@ pub struct CommonFlags {
     #[arg(long = "health-timeout", value_name = "duration")]
     pub health_timeout: Option<String>,
     /// Consecutive failures needed to report unhealthy
-    #[arg(long = "health-retries", value_name = "int")]
+    #[arg(
+        long = "health-retries",
+        value_name = "int",
+        allow_negative_numbers = true
+    )]
     pub health_retries: Option<i64>,
     /// Start period for the container to initialize before counting retries towards unstable (ms|s|m|h)
     #[arg(long = "health-start-period", value_name = "duration")]

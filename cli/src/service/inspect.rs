@@ -330,7 +330,7 @@ mod tests {
         let fixture = include_str!("../../tests/fixtures/inspect_web.json");
         let inner = &fixture[fixture.find('{').unwrap()..fixture.rfind('}').unwrap() + 1];
         let compact = crate::format::indent::compact_json(inner);
-        assert_eq!(json_array(&[compact.clone()]), fixture);
+        assert_eq!(json_array(std::slice::from_ref(&compact)), fixture);
         let two = json_array(&[compact.clone(), compact]);
         assert!(two.contains("    },\n    {\n"));
     }
