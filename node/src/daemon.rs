@@ -24,6 +24,7 @@ pub struct Node {
     node_id: String,
     rt: Arc<dyn ContainerRuntime>,
     agent: Arc<Agent>,
+    images: Arc<ImageStore>,
     manager: RwLock<Option<Arc<Manager>>>,
     /// The agent's reports, until the manager's status loop takes them.
     reports: Mutex<Option<mpsc::UnboundedReceiver<StatusReport>>>,
@@ -50,12 +51,13 @@ pub async fn run(cfg: Config) -> Result<()> {
         auth: None,
     };
     let (tx, rx) = mpsc::unbounded_channel();
-    let agent = Arc::new(Agent::start(rt.clone(), images, registry, tx).await?);
+    let agent = Arc::new(Agent::start(rt.clone(), images.clone(), registry, tx).await?);
     let node_id = node_id(&cfg)?;
     let node = Arc::new(Node {
         node_id: node_id.clone(),
         rt: rt.clone(),
         agent,
+        images,
         manager: RwLock::new(None),
         reports: Mutex::new(Some(rx)),
         init_lock: tokio::sync::Mutex::new(()),
@@ -176,6 +178,36 @@ impl Node {
     }
 }
 
+impl Node {
+    /// `POST /images/load`: the archive into this node's store (images are per node, as
+    /// with `docker load`). Answers Docker's JSON message with one line per image.
+    async fn image_load(&self, archive: Vec<u8>) -> Result<Reply, ApiError> {
+        let images = self.images.clone();
+        let path = self
+            .cfg
+            .data_dir
+            .join(format!("image-load-{}.tar", crate::ids::new_id()));
+        let loaded = tokio::task::spawn_blocking(move || {
+            let result = std::fs::write(&path, &archive)
+                .map_err(|e| ApiError::internal(format!("write {}: {e}", path.display())))
+                .and_then(|()| {
+                    images
+                        .load_oci_archive(&path)
+                        .map_err(|e| ApiError::invalid(e.to_string()))
+                });
+            let _ = std::fs::remove_file(&path);
+            result
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+        let stream: String = loaded
+            .iter()
+            .map(|i| format!("Loaded image: {}\n", i.reference))
+            .collect();
+        Ok(Reply::Json(200, json!({ "stream": stream })))
+    }
+}
+
 fn kernel_version() -> String {
     nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
@@ -203,6 +235,7 @@ impl api::Backend for Node {
             )),
             Request::Info => Ok(Reply::Json(200, self.info().await)),
             Request::SwarmInit(body) => self.swarm_init(body).await,
+            Request::ImageLoad { archive } => self.image_load(archive).await,
             other => match self.manager() {
                 Some(m) => manager::control::handle(&m, other).await,
                 None => Err(ApiError::NotManager),

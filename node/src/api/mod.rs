@@ -55,7 +55,11 @@ pub async fn serve(socket: &Path, backend: Arc<dyn Backend>) -> Result<()> {
         .map_err(Error::io(format!("listen on {}", socket.display())))?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o660))
         .map_err(Error::io(format!("chmod {}", socket.display())))?;
-    let app = axum::Router::new().fallback(handle).with_state(backend);
+    // Image archives (`POST /images/load`) are far above axum's 2 MiB default.
+    let app = axum::Router::new()
+        .fallback(handle)
+        .layer(axum::extract::DefaultBodyLimit::max(8 << 30))
+        .with_state(backend);
     axum::serve(listener, app)
         .await
         .map_err(Error::io("serve the API"))

@@ -73,6 +73,11 @@ pub enum Request {
     Distribution {
         name: String,
     },
+    /// `docker load`: an image archive (OCI layout tarball, plain or gzip) for this
+    /// node's image store.
+    ImageLoad {
+        archive: Vec<u8>,
+    },
 }
 
 /// `?stdout=1&stderr=1&follow=1&tail=all&details=1&timestamps=1`
@@ -166,6 +171,9 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
         // Image names have slashes: everything between `distribution/` and `/json`.
         ("GET", ["distribution", rest @ .., "json"]) if !rest.is_empty() => Request::Distribution {
             name: rest.join("/"),
+        },
+        ("POST", ["images", "load"]) => Request::ImageLoad {
+            archive: body.to_vec(),
         },
         _ => return Err(not_found()),
     };

@@ -148,7 +148,7 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
         Request::Distribution { name } => Err(ApiError::NotFound(format!(
             "distribution inspect is not supported yet: {name}"
         ))),
-        Request::Ping | Request::Version | Request::Info => {
+        Request::Ping | Request::Version | Request::Info | Request::ImageLoad { .. } => {
             Err(ApiError::internal("handled by the node"))
         }
     }
