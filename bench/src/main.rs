@@ -6,9 +6,14 @@
 //!
 //! `swarm-bench pull`: pull + unpack of a ~100 MB 5-layer image from a local registry,
 //! ours vs `skopeo copy` to a directory, with peak RSS.
+//!
+//! `swarm-bench services`: one node, `service create --replicas 50` of busybox `sleep 1d`
+//! until all running and scale 50 -> 0 until every container is gone, real `swarmd` vs
+//! Docker Swarm on the same machine; idle RSS of the daemons and shims.
 
 mod pull;
 mod runtime;
+mod services;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +41,14 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// One-node service create N -> running and scale N -> 0: swarmd vs Docker Swarm.
+    Services {
+        #[arg(long, default_value_t = 50)]
+        replicas: usize,
+        /// Give swarmd the image by digest (no registry lookup) instead of by tag.
+        #[arg(long)]
+        pinned: bool,
+    },
     /// (internal) Write the pull benchmark's image layout.
     #[command(hide = true)]
     BigLayout { dir: std::path::PathBuf },
@@ -55,6 +68,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Runtime { runs } => runtime::run(runs),
         Cmd::Pull { runs } => pull::run(runs),
+        Cmd::Services { replicas, pinned } => services::run(replicas, pinned),
         Cmd::BigLayout { dir } => pull::big_layout(&dir),
         Cmd::PullOnce {
             reference,
