@@ -40,6 +40,18 @@ pub fn parse_reference(reference: &str) -> Result<Reference> {
         })
 }
 
+/// A registry client speaking plain HTTP only to the `insecure` registries.
+pub(crate) fn new_client(insecure: Vec<String>) -> Client {
+    Client::new(ClientConfig {
+        protocol: ClientProtocol::HttpsExcept(insecure),
+        // We choose the platform ourselves, with Docker's error when none matches.
+        platform_resolver: None,
+        connect_timeout: Some(Duration::from_secs(10)),
+        read_timeout: Some(Duration::from_secs(120)),
+        ..Default::default()
+    })
+}
+
 pub(crate) async fn pull(
     store: &ImageStore,
     reference: &str,
@@ -47,14 +59,7 @@ pub(crate) async fn pull(
 ) -> Result<Image> {
     let parsed = parse_reference(reference)?;
     let name = parsed.whole();
-    let client = Client::new(ClientConfig {
-        protocol: ClientProtocol::HttpsExcept(opts.insecure.clone()),
-        // We choose the platform ourselves, with Docker's error when none matches.
-        platform_resolver: None,
-        connect_timeout: Some(Duration::from_secs(10)),
-        read_timeout: Some(Duration::from_secs(120)),
-        ..Default::default()
-    });
+    let client = store.client(opts);
     let auth = match &opts.auth {
         Some(a) => OciAuth::Basic(a.username.clone(), a.password.clone()),
         None => OciAuth::Anonymous,

@@ -48,6 +48,9 @@ struct Inner {
     inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// digest -> number of pulls/loads that need it; gc keeps these.
     pinned: Mutex<HashMap<String, usize>>,
+    /// Registry clients by (insecure registries, credentials): building one loads the system's
+    /// CA certificates (~290 files), which dominated 50 concurrent task pulls.
+    pub(crate) clients: Mutex<HashMap<String, oci_client::Client>>,
 }
 
 impl std::fmt::Debug for ImageStore {
@@ -76,12 +79,33 @@ impl ImageStore {
                 refs: Mutex::new(()),
                 inflight: Mutex::default(),
                 pinned: Mutex::default(),
+                clients: Mutex::default(),
             }),
         })
     }
 
     pub fn root(&self) -> &Path {
         &self.inner.root
+    }
+
+    /// The registry client for these options, made once and shared (it is an `Arc`
+    /// inside): connections, CA roots and tokens are reused across pulls.
+    pub(crate) fn client(&self, opts: &super::RegistryOptions) -> oci_client::Client {
+        let mut insecure = opts.insecure.clone();
+        insecure.sort();
+        // Keyed by the credentials too (the password only as a digest), so a token
+        // cached for one set of credentials never serves another.
+        let creds = opts.auth.as_ref().map_or(String::new(), |a| {
+            use sha2::Digest;
+            let secret = sha2::Sha256::digest(a.password.as_bytes());
+            format!("{}:{}", a.username, hex::encode(secret))
+        });
+        let key = format!("{}\0{creds}", insecure.join(","));
+        let mut clients = self.inner.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients
+            .entry(key)
+            .or_insert_with(|| super::pull::new_client(insecure))
+            .clone()
     }
 
     pub(crate) fn tmp_dir(&self) -> PathBuf {
