@@ -33,7 +33,13 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn report(&self, task: &str, state: ReportedState, message: &str, err: Option<String>) {
+    pub(crate) fn report(
+        &self,
+        task: &str,
+        state: ReportedState,
+        message: &str,
+        err: Option<String>,
+    ) {
         self.report_full(task, state, message, err, None, None);
     }
 

@@ -146,7 +146,13 @@ impl Agent {
             }
             let adopted = found.as_mut().and_then(|f| f.remove(id));
             if adopted.is_none() && a.desired == Desired::Remove {
-                continue; // nothing here to remove
+                // Nothing here to remove, but the manager deletes a task only once it
+                // stopped: one it assigned that never started here (its service removed
+                // before this agent saw it) would stay ASSIGNED for ever. A late or
+                // backward report (the task already ended) is dropped by the store.
+                self.ctx
+                    .report(id, ReportedState::Shutdown, "shutdown", None);
+                continue;
             }
             let (tx, rx) = watch::channel(a.desired);
             let join = tokio::spawn(controller::run(self.ctx.clone(), a.clone(), rx, adopted));
