@@ -5,6 +5,7 @@ pub mod busybox;
 pub mod conformance;
 pub mod containerd;
 pub mod registry;
+pub mod swarmd;
 
 use std::path::PathBuf;
 
