@@ -9,10 +9,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser};
 use swarm_node::config::{Config, RuntimeKind};
-use swarm_runtime::container::libcontainer::init;
-use swarm_runtime::container::libcontainer::shim::{self, ExecRequest, Target};
+use swarm_runtime::container::libcontainer::cli::{self, Internal};
 
 #[derive(Parser)]
 #[command(
@@ -60,105 +59,14 @@ struct DaemonArgs {
     log_level: String,
 }
 
-#[derive(Args, Clone)]
-struct TargetArgs {
-    #[arg(long)]
-    bundle: PathBuf,
-    #[arg(long)]
-    root: PathBuf,
-    #[arg(long)]
-    id: String,
-}
-
-impl From<TargetArgs> for Target {
-    fn from(a: TargetArgs) -> Target {
-        Target {
-            bundle: a.bundle,
-            root: a.root,
-            id: a.id,
-        }
-    }
-}
-
-/// Run by the runtime, never by people: the same set as `swarm-runtime`'s.
-#[derive(Subcommand)]
-enum Internal {
-    #[command(hide = true)]
-    Shim(TargetArgs),
-    #[command(hide = true)]
-    Start(TargetArgs),
-    #[command(hide = true)]
-    Exec {
-        #[command(flatten)]
-        target: TargetArgs,
-        #[arg(long)]
-        request: String,
-    },
-    #[command(hide = true)]
-    Delete(TargetArgs),
-    #[command(hide = true)]
-    Init {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
-        cmd: Vec<String>,
-    },
-}
-
 fn main() {
     let cli = Cli::parse();
     if let Some(internal) = cli.internal {
-        std::process::exit(run_internal(internal));
+        std::process::exit(cli::run(internal));
     }
     if let Err(e) = run_daemon(cli.daemon) {
         eprintln!("swarmd: {e:#}");
         std::process::exit(1);
-    }
-}
-
-/// The shim and its helpers: single-threaded, no tokio.
-fn run_internal(cmd: Internal) -> i32 {
-    match cmd {
-        Internal::Shim(t) => shim::shim_main(&t.into()),
-        Internal::Start(t) => match shim::start_main(&t.into()) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("{e}");
-                1
-            }
-        },
-        Internal::Delete(t) => match shim::delete_main(&t.into()) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("{e}");
-                1
-            }
-        },
-        Internal::Exec { target, request } => {
-            let req: ExecRequest = match serde_json::from_str(&request) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("exec request: {e}");
-                    return 1;
-                }
-            };
-            let reply = shim::exec_main(&target.into(), &req);
-            match serde_json::to_string(&reply) {
-                Ok(s) => {
-                    println!("{s}");
-                    0
-                }
-                Err(e) => {
-                    eprintln!("exec reply: {e}");
-                    1
-                }
-            }
-        }
-        Internal::Init { cmd } => {
-            let args = match cmd.first().map(String::as_str) {
-                Some("--") => &cmd[1..],
-                _ => &cmd[..],
-            };
-            init::run(args)
-        }
     }
 }
 

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use futures::StreamExt;
-use swarm_runtime::container::libcontainer::shim::{self, ExecRequest, Target};
-use swarm_runtime::container::libcontainer::{init, LibcontainerRuntime};
+use swarm_runtime::container::libcontainer::cli::{self, Internal};
+use swarm_runtime::container::libcontainer::LibcontainerRuntime;
 use swarm_runtime::container::{logs, ContainerRuntime, ContainerSpec, Resources, RuntimeConfig};
 use swarm_runtime::image::{Image, ImageConfig, ImageStore, RegistryOptions};
 
@@ -24,50 +24,11 @@ struct Cli {
     cmd: Cmd,
 }
 
-#[derive(Args, Clone)]
-struct TargetArgs {
-    #[arg(long)]
-    bundle: PathBuf,
-    #[arg(long)]
-    root: PathBuf,
-    #[arg(long)]
-    id: String,
-}
-
-impl From<TargetArgs> for Target {
-    fn from(a: TargetArgs) -> Target {
-        Target {
-            bundle: a.bundle,
-            root: a.root,
-            id: a.id,
-        }
-    }
-}
-
 #[derive(Subcommand)]
 enum Cmd {
-    /// (internal) create a container and stay with it until it exits
-    #[command(hide = true)]
-    Shim(TargetArgs),
-    /// (internal) start a created container
-    #[command(hide = true)]
-    Start(TargetArgs),
-    /// (internal) run one process in a running container; prints a JSON reply
-    #[command(hide = true)]
-    Exec {
-        #[command(flatten)]
-        target: TargetArgs,
-        #[arg(long)]
-        request: String,
-    },
-    /// (internal) delete libcontainer's state of a container
-    #[command(hide = true)]
-    Delete(TargetArgs),
-    /// the `--init` reaper: run CMD as a child, forward signals, reap zombies
-    Init {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
-        cmd: Vec<String>,
-    },
+    /// the shim, its helpers and the `--init` reaper (run by the runtime)
+    #[command(flatten)]
+    Internal(Internal),
     /// pull an image from a registry into the node's store
     Pull {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
@@ -145,34 +106,7 @@ fn real_main() -> Result<()> {
             .init();
     }
     match cli.cmd {
-        Cmd::Shim(t) => std::process::exit(shim::shim_main(&t.into())),
-        Cmd::Start(t) => {
-            if let Err(e) = shim::start_main(&t.into()) {
-                eprintln!("{e}");
-                std::process::exit(1);
-            }
-            Ok(())
-        }
-        Cmd::Delete(t) => {
-            if let Err(e) = shim::delete_main(&t.into()) {
-                eprintln!("{e}");
-                std::process::exit(1);
-            }
-            Ok(())
-        }
-        Cmd::Exec { target, request } => {
-            let req: ExecRequest = serde_json::from_str(&request).context("exec request")?;
-            let reply = shim::exec_main(&target.into(), &req);
-            println!("{}", serde_json::to_string(&reply)?);
-            Ok(())
-        }
-        Cmd::Init { cmd } => {
-            let args = match cmd.first().map(String::as_str) {
-                Some("--") => &cmd[1..],
-                _ => &cmd[..],
-            };
-            std::process::exit(init::run(args))
-        }
+        Cmd::Internal(cmd) => std::process::exit(cli::run(cmd)),
         Cmd::Pull {
             data_dir,
             insecure,

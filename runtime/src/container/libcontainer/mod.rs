@@ -6,6 +6,7 @@
 //! restarting anything. Waiting for an exit is waiting on the shim's pidfd, which works
 //! for a process that is not our child.
 
+pub mod cli;
 pub mod init;
 pub mod records;
 pub mod shim;
