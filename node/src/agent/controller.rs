@@ -13,9 +13,11 @@
 //! An adopted container (found by `runtime.list()` after a restart) enters at RUNNING,
 //! or at its exit, without being restarted.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use swarm_runtime::container::health::{probe_args, Health, HealthMonitor};
 use swarm_runtime::container::{ContainerRuntime, ContainerState, ExitStatus, Status};
 use swarm_runtime::image::{Image, ImageStore, RegistryOptions};
@@ -30,7 +32,13 @@ pub struct Ctx {
     pub images: Arc<ImageStore>,
     pub registry: RegistryOptions,
     pub reports: mpsc::UnboundedSender<StatusReport>,
+    /// Pulls under way, by reference: tasks that need the same image at the same time
+    /// share one attempt (50 replicas starting together make one registry round trip,
+    /// not 50 name lookups and manifest requests).
+    pub pulls: Mutex<HashMap<String, SharedPull>>,
 }
+
+type SharedPull = Shared<BoxFuture<'static, Result<Image, String>>>;
 
 impl Ctx {
     pub(crate) fn report(
@@ -72,10 +80,32 @@ impl Ctx {
                 return Ok(img);
             }
         }
-        match self.images.pull(reference, &self.registry).await {
-            Ok(img) => Ok(img),
-            Err(e) => self.images.get(reference).map_err(|_| e.to_string()),
+        let pull = {
+            let mut pulls = self.pulls.lock().expect("pulls lock");
+            pulls
+                .entry(reference.to_string())
+                .or_insert_with(|| {
+                    let (images, registry) = (self.images.clone(), self.registry.clone());
+                    let reference = reference.to_string();
+                    async move {
+                        match images.pull(&reference, &registry).await {
+                            Ok(img) => Ok(img),
+                            Err(e) => images.get(&reference).map_err(|_| e.to_string()),
+                        }
+                    }
+                    .boxed()
+                    .shared()
+                })
+                .clone()
+        };
+        let result = pull.clone().await;
+        // The first waiter to finish forgets the attempt, so a later task pulls afresh
+        // (a new tag pushed meanwhile is seen, as with Docker).
+        let mut pulls = self.pulls.lock().expect("pulls lock");
+        if pulls.get(reference).is_some_and(|p| p.ptr_eq(&pull)) {
+            pulls.remove(reference);
         }
+        result
     }
 }
 

@@ -120,6 +120,7 @@ impl Agent {
                 images,
                 registry,
                 reports,
+                pulls: Mutex::default(),
             }),
             tasks: Mutex::new(HashMap::new()),
             found: Mutex::new(Some(found)),
