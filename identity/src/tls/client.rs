@@ -39,6 +39,7 @@ impl ClientTls {
                     .with_custom_certificate_verifier(Arc::new(AnyServer { provider }))
                     .with_no_client_auth();
                 config.alpn_protocols = vec![super::ALPN_H2.to_vec()];
+                config.resumption = rustls::client::Resumption::disabled();
                 Ok(Arc::new(config))
             }
         }

@@ -171,12 +171,18 @@ impl Configs {
             .with_client_cert_verifier(verifier)
             .with_cert_resolver(cert.clone());
         server.alpn_protocols = vec![ALPN_H2.to_vec()];
+        // No session resumption: a resumed session carries the certificates of the first
+        // handshake, so a renewed, promoted or demoted node would keep its old identity.
+        // Cluster connections are long-lived; full handshakes cost little.
+        server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        server.send_tls13_tickets = 0;
 
         let mut client = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_client_cert_resolver(cert.clone());
         client.alpn_protocols = vec![ALPN_H2.to_vec()];
+        client.resumption = rustls::client::Resumption::disabled();
 
         Ok(Configs {
             extra_roots,
