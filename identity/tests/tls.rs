@@ -267,7 +267,7 @@ async fn during_a_root_rotation_both_roots_are_trusted() {
 }
 
 #[tokio::test]
-async fn a_joiner_fetches_the_root_without_trust_then_checks_the_digest() {
+async fn a_loaded_root_issues_certificates_a_verified_joiner_can_use() {
     // A root loaded from PEM (as a restarted manager does) issues certificates that
     // chain to the original root.
     let generated = RootCa::generate("cluster-a").unwrap();
@@ -275,8 +275,8 @@ async fn a_joiner_fetches_the_root_without_trust_then_checks_the_digest() {
     let m = start_manager(&identity(&root, "cluster-a", "m1", Role::Manager)).await;
     let token = swarm_identity::JoinToken::generate(&generated);
 
-    // Stand-in for the CA service's GetRootCACertificate: the joiner dials with
-    // FetchRoot (the real call carries the PEM; here we read it off the handshake).
+    // The CA service that serves the root PEM is node/'s; here the joiner only shows
+    // that FetchRoot reaches the manager, and checks the PEM it would have received.
     let channel = connect(&m.addr, ClientTls::FetchRoot).await.unwrap();
     drop(channel);
     let trusted = token.verify_root(generated.cert_pem()).unwrap();
