@@ -26,7 +26,8 @@
 //! - [`NodeIdentity`]: `new(cert, key, ca)`, `save(dir)`, `load(dir)`, `exists(dir)`,
 //!   `renew_at()`, `needs_renewal(now)`, `key()`.
 //! - [`PeerIdentity::from_der`]: node ID, role, cluster ID of a peer certificate.
-//! - [`tls`]: [`ClusterTls`] (`new`, `update`, `set_extra_roots`, `acceptor`, `client`),
+//! - [`tls`]: [`ClusterTls`] (`new`, `update`, `set_extra_roots`, `set_denied_nodes`,
+//!   `acceptor`, `client`),
 //!   [`serve_incoming`], [`PeerInfo`] / [`peer_info`], [`ClientTls`], [`connect`].
 #![forbid(unsafe_code)]
 

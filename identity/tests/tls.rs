@@ -337,3 +337,45 @@ async fn the_server_never_resumes_a_session() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_removed_nodes_certificate_is_refused_at_the_handshake() {
+    let root = RootCa::generate("cluster-a").unwrap();
+    let m = start_manager(&identity(&root, "cluster-a", "m1", Role::Manager)).await;
+    let w1 = ClusterTls::new(&identity(&root, "cluster-a", "w1", Role::Worker)).unwrap();
+    let w2 = ClusterTls::new(&identity(&root, "cluster-a", "w2", Role::Worker)).unwrap();
+    assert_eq!(
+        check(&m.addr, w1.client()).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+
+    m.tls.set_denied_nodes(["w1".to_string()]);
+    let err = check(&m.addr, w1.client()).await.unwrap_err();
+    assert_ne!(err.code(), Code::PermissionDenied, "{err}");
+    // Other nodes, and joiners without a certificate, are unaffected.
+    assert_eq!(
+        check(&m.addr, w2.client()).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        check(&m.addr, ClientTls::FetchRoot)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
+    let callers: Vec<_> = m
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| p.identity.as_ref().map(|i| i.node_id.clone()))
+        .collect();
+    assert_eq!(callers, [Some("w1".into()), Some("w2".into()), None]);
+
+    m.tls.set_denied_nodes([]);
+    assert_eq!(
+        check(&m.addr, w1.client()).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+}

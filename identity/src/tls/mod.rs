@@ -17,6 +17,7 @@
 
 mod client;
 mod server;
+mod verifier;
 
 use std::sync::{Arc, RwLock};
 
@@ -30,6 +31,7 @@ use tokio_rustls::TlsAcceptor;
 pub use client::{connect, ClientTls};
 pub use server::{peer_info, serve_incoming, PeerInfo, ServerStream};
 
+use self::verifier::{Denied, NodeVerifier};
 use crate::role::MANAGER_OU;
 use crate::{pem, Error, NodeIdentity, Result};
 
@@ -92,6 +94,7 @@ fn certified_key(identity: &NodeIdentity) -> Result<Arc<CertifiedKey>> {
 /// server acceptor and client configurations are made.
 pub struct ClusterTls {
     cert: Arc<LiveCert>,
+    denied: Denied,
     state: RwLock<Configs>,
 }
 
@@ -106,9 +109,11 @@ struct Configs {
 impl ClusterTls {
     pub fn new(identity: &NodeIdentity) -> Result<Arc<ClusterTls>> {
         let cert = Arc::new(LiveCert::new(identity)?);
-        let state = Configs::build(&cert, identity.ca_pem.clone(), Vec::new())?;
+        let denied = Denied::default();
+        let state = Configs::build(&cert, &denied, identity.ca_pem.clone(), Vec::new())?;
         Ok(Arc::new(ClusterTls {
             cert,
+            denied,
             state: RwLock::new(state),
         }))
     }
@@ -120,6 +125,7 @@ impl ClusterTls {
         if state.ca_pem != identity.ca_pem {
             *state = Configs::build(
                 &self.cert,
+                &self.denied,
                 identity.ca_pem.clone(),
                 state.extra_roots.clone(),
             )?;
@@ -131,8 +137,15 @@ impl ClusterTls {
     /// nodes whose certificates come from the old or the new root are both accepted.
     pub fn set_extra_roots(&self, bundles: Vec<String>) -> Result<()> {
         let mut state = self.state.write().expect("tls lock poisoned");
-        *state = Configs::build(&self.cert, state.ca_pem.clone(), bundles)?;
+        *state = Configs::build(&self.cert, &self.denied, state.ca_pem.clone(), bundles)?;
         Ok(())
+    }
+
+    /// Refuses, from the next handshake on, the certificates of these nodes (removed from
+    /// the cluster), replacing the previous set. Connections already open stay open:
+    /// the caller closes them.
+    pub fn set_denied_nodes(&self, node_ids: impl IntoIterator<Item = String>) {
+        *self.denied.write().expect("denied lock poisoned") = node_ids.into_iter().collect();
     }
 
     /// The acceptor for the next incoming connection.
@@ -152,7 +165,12 @@ impl ClusterTls {
 }
 
 impl Configs {
-    fn build(cert: &Arc<LiveCert>, ca_pem: String, extra_roots: Vec<String>) -> Result<Configs> {
+    fn build(
+        cert: &Arc<LiveCert>,
+        denied: &Denied,
+        ca_pem: String,
+        extra_roots: Vec<String>,
+    ) -> Result<Configs> {
         let mut roots = RootCertStore::empty();
         for bundle in std::iter::once(&ca_pem).chain(&extra_roots) {
             for der in pem::certs(bundle).map_err(|e| Error::InvalidRootCa(e.to_string()))? {
@@ -162,10 +180,14 @@ impl Configs {
         let roots = Arc::new(roots);
         let provider = provider();
 
-        let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+        let webpki = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
             .allow_unauthenticated()
             .build()
             .map_err(|e| Error::Tls(rustls::Error::General(e.to_string())))?;
+        let verifier = Arc::new(NodeVerifier {
+            webpki,
+            denied: denied.clone(),
+        });
         let mut server = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(verifier)
