@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::plan::Plan;
-use super::replicated::reconcile;
+use super::reconcile;
 use crate::model::{
     ContainerSpec, Node, NodeAvailability, NodeRole, NodeSpec, NodeState, NodeStatus, Platform,
     Resources, Service, ServiceMode, ServiceSpec, Task, TaskSpec, UpdateState, UpdateStatus,
