@@ -40,6 +40,10 @@ pub mod view;
 pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_global;
+#[cfg(test)]
+mod tests_job;
 
 use chrono::{DateTime, Utc};
 
