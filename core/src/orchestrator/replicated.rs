@@ -48,6 +48,10 @@ pub fn reconcile(view: &dyn ClusterView, original: &Service, now: DateTime<Utc>)
     restart::restart_ended(&mut ws, view, &service, now);
     let kept = scale(&mut ws, view, &service, replicas, now);
     update::roll(&mut ws, &mut service, &kept, now, &mut plan);
+    // An automatic rollback restores the previous spec, replicas included.
+    if let Some(rolled_back) = service.spec.mode.replicas().filter(|&r| r != replicas) {
+        scale(&mut ws, view, &service, rolled_back, now);
+    }
     restart::start_delayed(&mut ws, view, now, &mut plan);
     history::reap(&mut ws, view, history::retention(view, &service));
 

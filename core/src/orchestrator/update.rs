@@ -284,7 +284,22 @@ fn replace(
     now: DateTime<Utc>,
 ) {
     let live: Vec<String> = ws.live(slot).iter().map(|t| t.id().to_string()).collect();
-    let desired = if live.is_empty() || *order == UpdateOrder::StartFirst {
+    let desired = if live.is_empty() {
+        TaskState::Running
+    } else if *order == UpdateOrder::StartFirst {
+        // The slot may still hold two tasks (a start-first replacement of an earlier
+        // update, not yet running): keep one serving, the newest running one, so the
+        // slot never holds more than two.
+        let tasks = ws.live(slot);
+        let serving = tasks
+            .iter()
+            .rev()
+            .find(|t| t.status.state == TaskState::Running)
+            .or(tasks.last())
+            .map(|t| t.id().to_string());
+        for id in live.iter().filter(|id| Some(*id) != serving.as_ref()) {
+            ws.set_desired(id, TaskState::Shutdown);
+        }
         TaskState::Running
     } else {
         for id in &live {
