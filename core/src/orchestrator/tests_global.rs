@@ -230,3 +230,157 @@ fn a_global_service_rolls_its_update_node_by_node() {
         .collect();
     assert_eq!(images, vec!["busybox:2"; 3]);
 }
+
+// ---------------------------------------------------------------------------------
+// Properties: a global service over random node events.
+
+use proptest::prelude::*;
+
+use super::eligible;
+use super::task::is_live;
+use crate::model::UpdateOrder;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Join,
+    Down(usize),
+    Up(usize),
+    Drain(usize),
+    Activate(usize),
+    Label(usize, bool),
+    Crash(usize),
+    Update,
+    Advance(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        Just(Op::Join),
+        (0usize..6).prop_map(Op::Down),
+        (0usize..6).prop_map(Op::Up),
+        (0usize..6).prop_map(Op::Drain),
+        (0usize..6).prop_map(Op::Activate),
+        (0usize..6, any::<bool>()).prop_map(|(i, b)| Op::Label(i, b)),
+        (0usize..8).prop_map(Op::Crash),
+        Just(Op::Update),
+        (1u64..6).prop_map(Op::Advance),
+    ]
+}
+
+fn node_ids(s: &Sim) -> Vec<String> {
+    let mut v: Vec<String> = s.store.nodes().map(|n| n.id().to_string()).collect();
+    v.sort();
+    v
+}
+
+/// At most `allowed` tasks per node that run or may, none on a node that may not
+/// hold them, and observed states never going back.
+fn check(
+    s: &Sim,
+    allowed: usize,
+    seen: &mut std::collections::BTreeMap<String, TaskState>,
+) -> Result<(), TestCaseError> {
+    let svc = s.service("g");
+    for t in s.tasks("g") {
+        if let Some(prev) = seen.insert(t.id().to_string(), t.status.state) {
+            prop_assert!(prev <= t.status.state, "task {} went backwards", t.id());
+        }
+        if is_live(&t) {
+            let node = s.store.node(&t.node_id);
+            prop_assert!(
+                eligible::may_keep(&svc.spec.task_template, node),
+                "live task {} on node {} that may not hold it",
+                t.id(),
+                t.node_id
+            );
+        }
+    }
+    for n in node_ids(s) {
+        let may_run = s
+            .tasks("g")
+            .iter()
+            .filter(|t| t.node_id == n && t.desired_state == Running && t.status.state <= Running)
+            .count();
+        prop_assert!(
+            may_run <= allowed,
+            "node {n} has {may_run} tasks that may run"
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    #[test]
+    fn a_global_service_has_one_task_per_eligible_node(
+        ops in proptest::collection::vec(op(), 1..30),
+        start_first in any::<bool>(),
+    ) {
+        let mut s = sim(3);
+        let mut svc = global_service("g", "agent");
+        svc.spec.task_template.placement = Some(Placement {
+            constraints: vec!["node.labels.gpu!=no".into()],
+            ..Placement::default()
+        });
+        let order = if start_first { UpdateOrder::StartFirst } else { UpdateOrder::StopFirst };
+        svc.spec.update_config = Some(UpdateConfig {
+            parallelism: 1,
+            order: Some(order),
+            failure_action: Some(crate::model::FailureAction::Continue),
+            ..UpdateConfig::default()
+        });
+        s.add_service(svc);
+        let allowed = if start_first { 2 } else { 1 };
+        let mut seen = Default::default();
+        let mut version = 1;
+        let mut joined = 3;
+        for op in ops {
+            let ids = node_ids(&s);
+            let pick = |i: usize| ids[i % ids.len()].clone();
+            match op {
+                Op::Join => { joined += 1; s.add_node(node(&format!("n{joined}"))); }
+                Op::Down(i) => s.change_node(&pick(i), |n| n.status.state = Some(NodeState::Down)),
+                Op::Up(i) => s.change_node(&pick(i), |n| n.status.state = Some(NodeState::Ready)),
+                Op::Drain(i) => s.change_node(&pick(i), |n| n.spec.availability = Some(NodeAvailability::Drain)),
+                Op::Activate(i) => s.change_node(&pick(i), |n| n.spec.availability = Some(NodeAvailability::Active)),
+                Op::Label(i, gpu) => s.change_node(&pick(i), |n| {
+                    n.spec.labels.insert("gpu".into(), if gpu { "yes" } else { "no" }.into());
+                }),
+                Op::Crash(i) => {
+                    let running: Vec<String> = s.tasks("g").iter().filter(|t| t.status.state == Running).map(|t| t.id().to_string()).collect();
+                    if !running.is_empty() {
+                        s.report(&running[i % running.len()].clone(), Failed, "crash");
+                    }
+                }
+                Op::Update => {
+                    version += 1;
+                    let image = format!("busybox:{version}");
+                    s.update_service("g", |spec| spec.task_template.container_spec.as_mut().unwrap().image = image);
+                }
+                Op::Advance(n) => s.advance(secs(n)),
+            }
+            s.reconcile("g");
+            check(&s, allowed, &mut seen)?;
+            s.agent();
+            check(&s, allowed, &mut seen)?;
+        }
+        // Every node back: exactly one running task on each node that may run one.
+        for id in node_ids(&s) {
+            s.change_node(&id, |n| n.status.state = Some(NodeState::Ready));
+        }
+        for _ in 0..40 {
+            s.settle("g", 10);
+            check(&s, allowed, &mut seen)?;
+            s.advance(secs(1));
+        }
+        let svc = s.service("g");
+        for n in s.store.nodes() {
+            let running = s.tasks("g").iter().filter(|t| t.node_id == n.id() && is_live(t) && t.status.state == Running).count();
+            let want = usize::from(eligible::may_start(&svc.spec.task_template, n));
+            prop_assert_eq!(running, want, "node {}: {:#?}", n.id(), table(&s));
+        }
+        let status = svc.update_status.and_then(|u| u.state);
+        prop_assert!(status.is_none() || status == Some(UpdateState::Completed), "{:?}", status);
+    }
+}
