@@ -546,6 +546,62 @@ fn a_failed_new_task_pauses_the_update() {
     s.settle("svc", 20);
     assert_eq!(update_status(&s, "svc").unwrap().0, UpdateState::Paused);
     assert_eq!(images(&s), vec!["busybox:bad", "busybox:1", "busybox:1"]);
+
+    // `service update` of a paused service resumes it, with the new spec.
+    set_image(&mut s, "busybox:good");
+    s.reconcile("svc");
+    assert_eq!(
+        update_status(&s, "svc"),
+        Some((UpdateState::Updating, "update in progress".into()))
+    );
+    for _ in 0..30 {
+        s.settle("svc", 10);
+        s.advance(secs(1));
+    }
+    assert_eq!(
+        update_status(&s, "svc"),
+        Some((UpdateState::Completed, "update completed".into()))
+    );
+    assert_eq!(images(&s), vec!["busybox:good"; 3]);
+}
+
+#[test]
+fn a_node_no_longer_meeting_the_constraints_loses_its_tasks() {
+    let mut s = sim(2);
+    s.change_node("n1", |n| {
+        n.spec.labels.insert("zone".into(), "a".into());
+    });
+    s.change_node("n2", |n| {
+        n.spec.labels.insert("zone".into(), "a".into());
+    });
+    let mut svc = service("svc", "web", 2);
+    svc.spec.task_template.placement = Some(Placement {
+        constraints: vec!["node.labels.zone==a".into()],
+        ..Placement::default()
+    });
+    s.add_service(svc);
+    s.settle("svc", 10);
+    let on_n1 = s
+        .tasks("svc")
+        .into_iter()
+        .find(|t| t.node_id == "n1")
+        .unwrap();
+    s.change_node("n1", |n| {
+        n.spec.labels.insert("zone".into(), "b".into());
+    });
+    let plan = s.reconcile("svc");
+    assert_eq!(plan.actions[0], desired(on_n1.id(), Shutdown));
+    assert_eq!(
+        created(&plan),
+        vec![(on_n1.slot, Ready, Pending, on_n1.name.clone())]
+    );
+    s.settle("svc", 10);
+    assert_eq!(s.running("svc"), 2);
+    assert!(s
+        .tasks("svc")
+        .iter()
+        .filter(|t| t.desired_state == Running)
+        .all(|t| t.node_id == "n2"));
 }
 
 #[test]

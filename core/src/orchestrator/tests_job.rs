@@ -212,3 +212,42 @@ fn a_global_job_runs_once_per_node_and_on_nodes_that_join() {
     assert!(is_done(&s.store, &s.service("gj")));
     assert_eq!(s.tasks("gj").len(), 3);
 }
+
+#[test]
+fn a_global_job_task_on_a_node_that_leaves_is_shut_down_and_rerun_when_it_returns() {
+    use crate::model::NodeAvailability;
+    let mut s = sim(2);
+    s.add_service(global_job("gj", "prune"));
+    s.settle("gj", 10);
+    let on_n2 = s
+        .tasks("gj")
+        .into_iter()
+        .find(|t| t.node_id == "n2")
+        .unwrap();
+    s.change_node("n2", |n| {
+        n.spec.availability = Some(NodeAvailability::Drain)
+    });
+    let plan = s.reconcile("gj");
+    assert_eq!(
+        plan.actions,
+        vec![StoreAction::SetTaskDesiredState {
+            id: on_n2.id().to_string(),
+            desired_state: Shutdown
+        }]
+    );
+    s.agent();
+    finish_running(&mut s, "gj");
+    s.settle("gj", 10);
+    assert!(is_done(&s.store, &s.service("gj")), "n2 is not eligible");
+
+    s.change_node("n2", |n| {
+        n.spec.availability = Some(NodeAvailability::Active)
+    });
+    assert!(!is_done(&s.store, &s.service("gj")));
+    let plan = s.reconcile("gj");
+    assert_eq!(created(&plan), vec![(0, Running, Some(0))]);
+    s.settle("gj", 10);
+    finish_running(&mut s, "gj");
+    s.settle("gj", 10);
+    assert!(is_done(&s.store, &s.service("gj")));
+}
