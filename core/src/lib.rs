@@ -7,6 +7,8 @@ pub mod id;
 pub mod model;
 pub mod orchestrator;
 pub mod scheduler;
+#[cfg(test)]
+mod sim;
 pub mod state;
 pub mod store;
 pub mod validate;

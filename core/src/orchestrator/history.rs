@@ -45,8 +45,8 @@ pub fn reap(ws: &mut Working, view: &dyn ClusterView, limit: Option<usize>) {
     let Some(limit) = limit else {
         return;
     };
-    for slot in ws.slot_numbers() {
-        let tasks = ws.slot(slot);
+    for slot in ws.slots() {
+        let tasks = ws.slot(&slot);
         let mut excess = tasks.len().saturating_sub(limit);
         let mut doomed = Vec::new();
         for t in &tasks {

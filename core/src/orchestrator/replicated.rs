@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use super::history;
 use super::plan::{Plan, StoreAction};
 use super::restart;
-use super::slot::Working;
+use super::slot::{SlotKey, Working};
 use super::task::{is_live, new_task};
 use super::update;
 use super::view::ClusterView;
@@ -25,12 +25,10 @@ use crate::model::{ModeKind, Service};
 use crate::state::TaskState;
 use crate::store::Object;
 
-/// Decides the writes that bring `service_id`'s tasks to what its spec asks for at `now`.
-/// Services that are not replicated give an empty plan (their orchestrators come later).
-pub fn reconcile(view: &dyn ClusterView, service_id: &str, now: DateTime<Utc>) -> Plan {
-    let Some(original) = view.service(service_id) else {
-        return remove_service_tasks(view, service_id);
-    };
+/// Decides the writes that bring a replicated service's tasks to what its spec asks
+/// for at `now` (see [`super::reconcile`], which dispatches by mode).
+pub fn reconcile(view: &dyn ClusterView, original: &Service, now: DateTime<Utc>) -> Plan {
+    let service_id = original.id();
     let Some(replicas) = original.spec.mode.replicas() else {
         return Plan::default();
     };
@@ -50,6 +48,10 @@ pub fn reconcile(view: &dyn ClusterView, service_id: &str, now: DateTime<Utc>) -
     restart::restart_ended(&mut ws, view, &service, now);
     let kept = scale(&mut ws, view, &service, replicas, now);
     update::roll(&mut ws, &mut service, &kept, now, &mut plan);
+    // An automatic rollback restores the previous spec, replicas included.
+    if let Some(rolled_back) = service.spec.mode.replicas().filter(|&r| r != replicas) {
+        scale(&mut ws, view, &service, rolled_back, now);
+    }
     restart::start_delayed(&mut ws, view, now, &mut plan);
     history::reap(&mut ws, view, history::retention(view, &service));
 
@@ -63,7 +65,7 @@ pub fn reconcile(view: &dyn ClusterView, service_id: &str, now: DateTime<Utc>) -
 
 /// Whether a slot without a live task is kept: its last task ended and will not be
 /// restarted.
-fn done(ws: &Working, slot: u64) -> bool {
+pub fn done(ws: &Working, slot: &SlotKey) -> bool {
     let tasks = ws.slot(slot);
     let Some(last) = tasks.last() else {
         return false;
@@ -81,40 +83,47 @@ fn scale(
     service: &Service,
     replicas: u64,
     now: DateTime<Utc>,
-) -> Vec<u64> {
-    let mut kept: Vec<u64> = ws
-        .slot_numbers()
+) -> Vec<SlotKey> {
+    let mut kept: Vec<SlotKey> = ws
+        .slots()
         .into_iter()
-        .filter(|&s| !ws.live(s).is_empty() || done(ws, s))
+        .filter(|s| !ws.live(s).is_empty() || done(ws, s))
         .collect();
     let want = usize::try_from(replicas).unwrap_or(usize::MAX);
     if kept.len() > want {
         for slot in kept.split_off(want) {
-            let ids: Vec<String> = ws.slot(slot).iter().map(|t| t.id().to_string()).collect();
+            let ids: Vec<String> = ws.slot(&slot).iter().map(|t| t.id().to_string()).collect();
             for id in ids {
                 ws.set_desired(&id, TaskState::Remove);
             }
         }
     } else {
-        let mut slot = 0;
+        let mut n = 0;
         while kept.len() < want {
-            slot += 1;
+            n += 1;
+            let slot = SlotKey::Replica(n);
             if kept.contains(&slot) {
                 continue;
             }
-            let id = ws.new_id(service.id(), service.meta.version.index, slot, now);
-            ws.create(new_task(service, slot, id, TaskState::Running, now));
+            let id = ws.new_id(service.id(), service.meta.version.index, &slot, now);
+            ws.create(new_task(service, &slot, id, TaskState::Running, now));
             kept.push(slot);
         }
         kept.sort_unstable();
     }
     // Slots no longer kept: their tasks go once they no longer run.
-    for slot in ws.slot_numbers() {
+    delete_stopped_outside(ws, view, &kept);
+    kept
+}
+
+/// Deletes the stopped tasks of every slot not in `kept`.
+pub fn delete_stopped_outside(ws: &mut Working, view: &dyn ClusterView, kept: &[SlotKey]) {
+    for slot in ws.slots() {
         if kept.contains(&slot) {
             continue;
         }
         let stopped: Vec<String> = ws
-            .slot(slot)
+            .slot(&slot)
             .iter()
             .filter(|t| !is_live(t) && restart::is_stopped(view, t))
             .map(|t| t.id().to_string())
@@ -123,11 +132,10 @@ fn scale(
             ws.delete(&id);
         }
     }
-    kept
 }
 
 /// The service is gone: every task desired REMOVE, the stopped ones deleted.
-fn remove_service_tasks(view: &dyn ClusterView, service_id: &str) -> Plan {
+pub fn remove_service_tasks(view: &dyn ClusterView, service_id: &str) -> Plan {
     let mut ws = Working::new(view.tasks_of_service(service_id));
     let ids: Vec<String> = ws.all().map(|t| t.id().to_string()).collect();
     for id in &ids {

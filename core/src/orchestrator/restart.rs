@@ -23,7 +23,7 @@ use super::plan::Plan;
 use super::slot::Working;
 use super::task::{add, is_live, nanos, new_task, node_lost, until};
 use super::view::ClusterView;
-use crate::model::{NodeAvailability, RestartCondition, Service, Task, TaskSpec};
+use crate::model::{Node, NodeState, RestartCondition, Service, Task, TaskSpec};
 use crate::state::TaskState;
 
 /// Docker's default restart delay.
@@ -55,15 +55,20 @@ impl RestartPolicy {
 }
 
 /// A live task that must be replaced: it ended, or its node is gone, Down or drained.
+/// A node no longer meeting the task's constraints counts as drained.
 pub fn needs_restart(view: &dyn ClusterView, task: &Task) -> bool {
     is_live(task)
         && (task.status.state > TaskState::Running
-            || (!task.node_id.is_empty() && super::task::node_invalid(view.node(&task.node_id))))
+            || (!task.node_id.is_empty()
+                && !super::eligible::may_keep(&task.spec, view.node(&task.node_id))))
 }
 
 /// Whether the policy allows another task in the ended task's slot.
 pub fn should_restart(task: &Task, slot: &[&Task]) -> bool {
     let policy = RestartPolicy::of(&task.spec);
+    if task.job_iteration.is_some() && task.status.state == TaskState::Complete {
+        return false; // a job's task that completed is done, whatever the condition
+    }
     match policy.condition {
         RestartCondition::None => return false,
         RestartCondition::OnFailure if task.status.state == TaskState::Complete => return false,
@@ -107,22 +112,20 @@ pub fn restart_ended(
     service: &Service,
     now: DateTime<Utc>,
 ) {
-    for slot in ws.slot_numbers() {
+    for slot in ws.slots() {
         let ended: Vec<Task> = ws
-            .live(slot)
+            .live(&slot)
             .into_iter()
             .filter(|t| needs_restart(view, t))
             .cloned()
             .collect();
         for task in ended {
             ws.set_desired(task.id(), TaskState::Shutdown);
-            if !ws.live(slot).is_empty() || !should_restart(&task, &ws.slot(slot)) {
+            if !ws.live(&slot).is_empty() || !should_restart(&task, &ws.slot(&slot)) {
                 continue;
             }
             let node = view.node(&task.node_id);
-            let drained =
-                node.is_some_and(|n| n.spec.availability == Some(NodeAvailability::Drain));
-            let delay = if drained {
+            let delay = if moved_off(&task, node) {
                 Duration::ZERO
             } else {
                 RestartPolicy::of(&service.spec.task_template).delay
@@ -135,8 +138,8 @@ pub fn restart_ended(
             } else {
                 TaskState::Ready
             };
-            let id = ws.new_id(service.id(), service.meta.version.index, slot, now);
-            ws.create(new_task(service, slot, id, desired, now));
+            let id = ws.new_id(service.id(), service.meta.version.index, &slot, now);
+            ws.create(new_task(service, &slot, id, desired, now));
         }
     }
 }
@@ -149,8 +152,8 @@ pub fn start_delayed(
     now: DateTime<Utc>,
     plan: &mut Plan,
 ) {
-    for slot in ws.slot_numbers() {
-        let tasks = ws.slot(slot);
+    for slot in ws.slots() {
+        let tasks = ws.slot(&slot);
         let mut start = Vec::new();
         for t in &tasks {
             if t.desired_state != TaskState::Ready {
@@ -185,16 +188,21 @@ fn predecessor<'a>(tasks: &[&'a Task], task: &Task) -> Option<&'a Task> {
         .copied()
 }
 
+/// Whether the task leaves a node that is up but no longer takes it (drained, or its
+/// labels no longer meet the constraints): a move, not a restart, so no delay.
+fn moved_off(task: &Task, node: Option<&Node>) -> bool {
+    node.is_some_and(|n| {
+        n.status.state != Some(NodeState::Down) && !super::eligible::may_keep(&task.spec, Some(n))
+    })
+}
+
 /// A restart waits the policy's delay; an update's replacement (its predecessor had
 /// another spec) and a task moved off a drained node start at once.
 fn start_delay(view: &dyn ClusterView, task: &Task, predecessor: Option<&Task>) -> Duration {
     let Some(prev) = predecessor else {
         return Duration::ZERO;
     };
-    let drained = view
-        .node(&prev.node_id)
-        .is_some_and(|n| n.spec.availability == Some(NodeAvailability::Drain));
-    if prev.spec != task.spec || drained {
+    if prev.spec != task.spec || moved_off(prev, view.node(&prev.node_id)) {
         Duration::ZERO
     } else {
         RestartPolicy::of(&task.spec).delay

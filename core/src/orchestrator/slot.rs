@@ -1,7 +1,9 @@
 //! Slots and the working set of one reconcile.
 //!
-//! A replicated service's tasks are grouped by `Slot` (1..=replicas): the slot is the
-//! replica's identity, its tasks are the replica's history (the live one last).
+//! A service's tasks are grouped by slot: for a replicated service (and a replicated
+//! job) the `Slot` number 1..=replicas, for a global service (and a global job) the
+//! node, as swarmkit's `SlotTuple`. The slot is the replica's identity, its tasks are
+//! the replica's history (the live one last).
 //! `Working` holds the service's tasks while the steps of a reconcile change them, so
 //! each step sees the previous steps' decisions; at the end it becomes store actions.
 //!
@@ -18,6 +20,23 @@ use super::task::{is_live, task_id};
 use crate::model::Task;
 use crate::state::TaskState;
 use crate::store::{Object, ObjectKind};
+
+/// A slot: a replica number, or (global modes, `Slot` 0) the node the task runs on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SlotKey {
+    Replica(u64),
+    Node(String),
+}
+
+impl SlotKey {
+    pub fn of(task: &Task) -> SlotKey {
+        if task.slot > 0 {
+            SlotKey::Replica(task.slot)
+        } else {
+            SlotKey::Node(task.node_id.clone())
+        }
+    }
+}
 
 /// The service's tasks during one reconcile, with what changed.
 #[derive(Debug, Clone, Default)]
@@ -41,20 +60,24 @@ impl Working {
         }
     }
 
-    /// Every slot number that has a task (history included), ascending.
-    pub fn slot_numbers(&self) -> BTreeSet<u64> {
-        self.tasks.values().map(|t| t.slot).collect()
+    /// Every slot that has a task (history included), ascending.
+    pub fn slots(&self) -> BTreeSet<SlotKey> {
+        self.tasks.values().map(SlotKey::of).collect()
     }
 
     /// The slot's tasks, oldest first (by creation time, then ID).
-    pub fn slot(&self, slot: u64) -> Vec<&Task> {
-        let mut v: Vec<&Task> = self.tasks.values().filter(|t| t.slot == slot).collect();
+    pub fn slot(&self, slot: &SlotKey) -> Vec<&Task> {
+        let mut v: Vec<&Task> = self
+            .tasks
+            .values()
+            .filter(|t| SlotKey::of(t) == *slot)
+            .collect();
         v.sort_by(|a, b| (a.meta.created_at, a.id()).cmp(&(b.meta.created_at, b.id())));
         v
     }
 
     /// The slot's live tasks (desired RUNNING or READY), oldest first.
-    pub fn live(&self, slot: u64) -> Vec<&Task> {
+    pub fn live(&self, slot: &SlotKey) -> Vec<&Task> {
         self.slot(slot).into_iter().filter(|t| is_live(t)).collect()
     }
 
@@ -82,7 +105,7 @@ impl Working {
         &self,
         service_id: &str,
         service_version: u64,
-        slot: u64,
+        slot: &SlotKey,
         now: DateTime<Utc>,
     ) -> String {
         let ids: Vec<&str> = self.tasks.keys().map(String::as_str).collect();

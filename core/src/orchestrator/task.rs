@@ -5,36 +5,58 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{Node, NodeAvailability, NodeState, Service, Task, TaskStatus};
+use super::slot::SlotKey;
+use crate::model::{ModeKind, Node, NodeAvailability, NodeState, Service, Task, TaskStatus};
+use crate::scheduler::ASSIGNED_MESSAGE;
 use crate::state::TaskState;
 
 /// Docker's `pending task scheduling`: the status a task waits in for a node.
 pub const PENDING_MESSAGE: &str = "pending task scheduling";
 
-/// A new task for `slot` of `service`, made from its current task template, waiting
-/// for the scheduler (PENDING: allocation of networks is not in the spine yet).
-/// `desired` is RUNNING, or READY for a replacement that must wait (restart delay,
-/// stop-first update) before it starts.
+/// A new task for `slot` of `service`, made from its current task template. A
+/// replica waits in PENDING for the scheduler; a task for a node (global modes) is
+/// made on its node, ASSIGNED, as swarmkit's global orchestrator does. `desired` is
+/// RUNNING, or READY for a replacement that must wait (restart delay, stop-first
+/// update) before it starts. A job's task carries the job's iteration.
 pub fn new_task(
     service: &Service,
-    slot: u64,
+    slot: &SlotKey,
     id: String,
     desired: TaskState,
     now: DateTime<Utc>,
 ) -> Task {
+    let (number, node_id, state, message) = match slot {
+        SlotKey::Replica(n) => (*n, String::new(), TaskState::Pending, PENDING_MESSAGE),
+        SlotKey::Node(node) => (0, node.clone(), TaskState::Assigned, ASSIGNED_MESSAGE),
+    };
+    let name = match slot {
+        SlotKey::Replica(n) => format!("{}.{n}", service.spec.name),
+        SlotKey::Node(node) => format!("{}.{node}", service.spec.name),
+    };
+    let is_job = service
+        .spec
+        .mode
+        .kind_or_default()
+        .is_some_and(ModeKind::is_job);
     let mut task = Task {
-        name: format!("{}.{}", service.spec.name, slot),
+        name,
         spec: service.spec.task_template.clone(),
         service_id: service.id().to_string(),
-        slot,
+        slot: number,
+        node_id,
         status: TaskStatus {
             timestamp: now,
-            state: TaskState::Pending,
-            message: PENDING_MESSAGE.to_string(),
+            state,
+            message: message.to_string(),
             ..TaskStatus::default()
         },
         desired_state: desired,
         spec_version: service.spec_version,
+        job_iteration: if is_job {
+            service.job_status.as_ref().map(|j| j.job_iteration)
+        } else {
+            None
+        },
         ..Task::default()
     };
     task.meta.id = id;
@@ -50,7 +72,7 @@ pub fn new_task(
 pub fn task_id(
     service_id: &str,
     service_version: u64,
-    slot: u64,
+    slot: &SlotKey,
     task_ids: &[&str],
     now: DateTime<Utc>,
     seq: usize,
@@ -58,7 +80,10 @@ pub fn task_id(
     let mut h = Fnv128::new();
     h.write(service_id.as_bytes());
     h.write(&service_version.to_le_bytes());
-    h.write(&slot.to_le_bytes());
+    match slot {
+        SlotKey::Replica(n) => h.write(&n.to_le_bytes()),
+        SlotKey::Node(id) => h.write(id.as_bytes()),
+    }
     for id in task_ids {
         h.write(id.as_bytes());
         h.write(&[0]);

@@ -11,10 +11,11 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::plan::Plan;
-use super::replicated::reconcile;
+use super::reconcile;
 use crate::model::{
-    ContainerSpec, Node, NodeAvailability, NodeRole, NodeSpec, NodeState, NodeStatus, Platform,
-    Resources, Service, ServiceMode, ServiceSpec, Task, TaskSpec, UpdateState, UpdateStatus,
+    ContainerSpec, GlobalJob, Node, NodeAvailability, NodeRole, NodeSpec, NodeState, NodeStatus,
+    Platform, ReplicatedJob, Resources, Service, ServiceMode, ServiceSpec, Task, TaskSpec,
+    UpdateState, UpdateStatus,
 };
 use crate::scheduler::{decisions_to_actions, schedule, Decision};
 use crate::state::TaskState;
@@ -81,6 +82,37 @@ pub fn service(id: &str, name: &str, replicas: u64) -> Service {
     s
 }
 
+/// A global service.
+pub fn global_service(id: &str, name: &str) -> Service {
+    let mut s = service(id, name, 0);
+    s.spec.mode = ServiceMode::global();
+    s
+}
+
+/// A replicated job: `max` at once, `total` completions.
+pub fn replicated_job(id: &str, name: &str, max: u64, total: u64) -> Service {
+    let mut s = service(id, name, 0);
+    s.spec.mode = ServiceMode {
+        replicated_job: Some(ReplicatedJob {
+            max_concurrent: Some(max),
+            total_completions: Some(total),
+            ..ReplicatedJob::default()
+        }),
+        ..ServiceMode::default()
+    };
+    s
+}
+
+/// A global job.
+pub fn global_job(id: &str, name: &str) -> Service {
+    let mut s = service(id, name, 0);
+    s.spec.mode = ServiceMode {
+        global_job: Some(GlobalJob::default()),
+        ..ServiceMode::default()
+    };
+    s
+}
+
 pub struct Sim {
     pub store: Store,
     pub index: u64,
@@ -126,6 +158,13 @@ impl Sim {
         s.update_status = None;
         s.spec_version = None;
         self.apply(&[StoreAction::Update(Object::Service(Box::new(s)))]);
+    }
+
+    /// Changes a node as `node update` (or its heartbeat) would.
+    pub fn change_node(&mut self, id: &str, change: impl FnOnce(&mut Node)) {
+        let mut n = self.store.node(id).expect("node").clone();
+        change(&mut n);
+        self.apply(&[StoreAction::Update(Object::Node(Box::new(n)))]);
     }
 
     /// As the API's `service scale`: the replicas changed, nothing else.

@@ -546,6 +546,62 @@ fn a_failed_new_task_pauses_the_update() {
     s.settle("svc", 20);
     assert_eq!(update_status(&s, "svc").unwrap().0, UpdateState::Paused);
     assert_eq!(images(&s), vec!["busybox:bad", "busybox:1", "busybox:1"]);
+
+    // `service update` of a paused service resumes it, with the new spec.
+    set_image(&mut s, "busybox:good");
+    s.reconcile("svc");
+    assert_eq!(
+        update_status(&s, "svc"),
+        Some((UpdateState::Updating, "update in progress".into()))
+    );
+    for _ in 0..30 {
+        s.settle("svc", 10);
+        s.advance(secs(1));
+    }
+    assert_eq!(
+        update_status(&s, "svc"),
+        Some((UpdateState::Completed, "update completed".into()))
+    );
+    assert_eq!(images(&s), vec!["busybox:good"; 3]);
+}
+
+#[test]
+fn a_node_no_longer_meeting_the_constraints_loses_its_tasks() {
+    let mut s = sim(2);
+    s.change_node("n1", |n| {
+        n.spec.labels.insert("zone".into(), "a".into());
+    });
+    s.change_node("n2", |n| {
+        n.spec.labels.insert("zone".into(), "a".into());
+    });
+    let mut svc = service("svc", "web", 2);
+    svc.spec.task_template.placement = Some(Placement {
+        constraints: vec!["node.labels.zone==a".into()],
+        ..Placement::default()
+    });
+    s.add_service(svc);
+    s.settle("svc", 10);
+    let on_n1 = s
+        .tasks("svc")
+        .into_iter()
+        .find(|t| t.node_id == "n1")
+        .unwrap();
+    s.change_node("n1", |n| {
+        n.spec.labels.insert("zone".into(), "b".into());
+    });
+    let plan = s.reconcile("svc");
+    assert_eq!(plan.actions[0], desired(on_n1.id(), Shutdown));
+    assert_eq!(
+        created(&plan),
+        vec![(on_n1.slot, Ready, Pending, on_n1.name.clone())]
+    );
+    s.settle("svc", 10);
+    assert_eq!(s.running("svc"), 2);
+    assert!(s
+        .tasks("svc")
+        .iter()
+        .filter(|t| t.desired_state == Running)
+        .all(|t| t.node_id == "n2"));
 }
 
 #[test]
@@ -699,6 +755,7 @@ fn set_node_state(s: &mut Sim, i: usize, state: NodeState) {
 /// Invariants that hold after every step.
 fn check(
     s: &Sim,
+    allowed: usize,
     seen: &mut std::collections::BTreeMap<String, TaskState>,
 ) -> Result<(), TestCaseError> {
     let tasks = s.tasks("svc");
@@ -717,8 +774,8 @@ fn check(
             prop_assert_ne!(&t.node_id, "n3", "constraint node.labels.zone!=c violated");
         }
     }
-    // Stop-first: at most one task per slot desired RUNNING and not ended (tasks on a
-    // Down node do not count: they are being replaced).
+    // At most one task per slot desired RUNNING and not ended (stop-first), two
+    // (start-first); tasks on a Down node do not count: they are being replaced.
     let mut per_slot = std::collections::BTreeMap::<u64, usize>::new();
     for t in &tasks {
         let lost = s
@@ -730,7 +787,7 @@ fn check(
         }
     }
     for (slot, n) in per_slot {
-        prop_assert!(n <= 1, "slot {slot} has {n} tasks that may run");
+        prop_assert!(n <= allowed, "slot {slot} has {n} tasks that may run");
     }
     Ok(())
 }
@@ -739,7 +796,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
 
     #[test]
-    fn replicas_converge_and_invariants_hold(ops in proptest::collection::vec(op(), 1..25)) {
+    fn replicas_converge_and_invariants_hold(
+        ops in proptest::collection::vec(op(), 1..25),
+        start_first in any::<bool>(),
+    ) {
+        let order = if start_first { UpdateOrder::StartFirst } else { UpdateOrder::StopFirst };
+        let allowed = if start_first { 2 } else { 1 };
         let mut s = sim(3);
         let mut n3 = s.store.node("n3").unwrap().clone();
         n3.spec.labels.insert("zone".into(), "c".into());
@@ -750,7 +812,7 @@ proptest! {
             ..Placement::default()
         });
         svc.spec.task_template.restart_policy = Some(restart_policy(RestartCondition::Any, secs(2), 0));
-        svc.spec.update_config = Some(UpdateConfig { parallelism: 1, failure_action: Some(FailureAction::Continue), ..UpdateConfig::default() });
+        svc.spec.update_config = Some(UpdateConfig { parallelism: 1, order: Some(order), failure_action: Some(FailureAction::Continue), ..UpdateConfig::default() });
         s.add_service(svc);
         let mut seen = Default::default();
         let mut replicas = 3;
@@ -777,17 +839,17 @@ proptest! {
                 Op::Advance(n) => s.advance(secs(n)),
             }
             s.reconcile("svc");
-            check(&s, &mut seen)?;
+            check(&s, allowed, &mut seen)?;
             s.schedule();
-            check(&s, &mut seen)?;
+            check(&s, allowed, &mut seen)?;
             s.agent();
-            check(&s, &mut seen)?;
+            check(&s, allowed, &mut seen)?;
         }
         // Fault-free phase: every node up, time moves on; the service converges.
         for i in 0..3 { set_node_state(&mut s, i, NodeState::Ready); }
         for _ in 0..60 {
             s.settle("svc", 10);
-            check(&s, &mut seen)?;
+            check(&s, allowed, &mut seen)?;
             s.advance(secs(1));
         }
         prop_assert_eq!(s.running("svc"), replicas as usize, "{:#?}", s.table("svc"));

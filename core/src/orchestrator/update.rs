@@ -33,7 +33,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::plan::Plan;
-use super::slot::Working;
+use super::slot::{SlotKey, Working};
 use super::task::{add, is_dirty, nanos, new_task, until};
 use crate::model::{
     FailureAction, Service, Task, UpdateConfig, UpdateOrder, UpdateState, UpdateStatus,
@@ -110,8 +110,8 @@ fn msg_rolled_back(task: &str) -> String {
 
 /// Start-first: once a slot's replacement runs, shut down the tasks it replaces.
 pub fn finish_start_first(ws: &mut Working, service: &Service) {
-    for slot in ws.slot_numbers() {
-        let live = ws.live(slot);
+    for slot in ws.slots() {
+        let live = ws.live(&slot);
         if live.len() < 2 {
             continue;
         }
@@ -134,7 +134,7 @@ pub fn finish_start_first(ws: &mut Working, service: &Service) {
 
 /// What one slot looks like to the updater.
 struct SlotState {
-    slot: u64,
+    slot: SlotKey,
     dirty: bool,
     /// Replaced during this update: the live task is new, the history holds another spec.
     touched: bool,
@@ -147,7 +147,7 @@ struct SlotState {
 fn slot_state(
     ws: &Working,
     service: &Service,
-    slot: u64,
+    slot: &SlotKey,
     started: Option<DateTime<Utc>>,
     delay: Duration,
 ) -> SlotState {
@@ -168,7 +168,7 @@ fn slot_state(
         .filter(|t| t.status.state == TaskState::Running)
         .map(|t| add(t.status.timestamp, delay));
     SlotState {
-        slot,
+        slot: slot.clone(),
         dirty,
         touched,
         settles_at,
@@ -182,7 +182,7 @@ fn slot_state(
 pub fn roll(
     ws: &mut Working,
     service: &mut Service,
-    slots: &[u64],
+    slots: &[SlotKey],
     now: DateTime<Utc>,
     plan: &mut Plan,
 ) {
@@ -213,14 +213,14 @@ pub fn roll(
 
     let states: Vec<SlotState> = slots
         .iter()
-        .map(|&s| slot_state(ws, service, s, started, policy.delay))
+        .map(|s| slot_state(ws, service, s, started, policy.delay))
         .collect();
     let in_flight =
         |s: &SlotState| s.touched && (s.crowded || s.settles_at.is_none_or(|at| at > now));
-    let dirty: Vec<u64> = states
+    let dirty: Vec<SlotKey> = states
         .iter()
         .filter(|s| s.dirty && !in_flight(s))
-        .map(|s| s.slot)
+        .map(|s| s.slot.clone())
         .collect();
     let flying = states.iter().filter(|s| in_flight(s)).count();
 
@@ -271,7 +271,7 @@ pub fn roll(
             .saturating_sub(flying)
     };
     for slot in dirty.into_iter().take(free) {
-        replace(ws, service, slot, &policy.order, now);
+        replace(ws, service, &slot, &policy.order, now);
     }
 }
 
@@ -279,12 +279,27 @@ pub fn roll(
 fn replace(
     ws: &mut Working,
     service: &Service,
-    slot: u64,
+    slot: &SlotKey,
     order: &UpdateOrder,
     now: DateTime<Utc>,
 ) {
     let live: Vec<String> = ws.live(slot).iter().map(|t| t.id().to_string()).collect();
-    let desired = if live.is_empty() || *order == UpdateOrder::StartFirst {
+    let desired = if live.is_empty() {
+        TaskState::Running
+    } else if *order == UpdateOrder::StartFirst {
+        // The slot may still hold two tasks (a start-first replacement of an earlier
+        // update, not yet running): keep one serving, the newest running one, so the
+        // slot never holds more than two.
+        let tasks = ws.live(slot);
+        let serving = tasks
+            .iter()
+            .rev()
+            .find(|t| t.status.state == TaskState::Running)
+            .or(tasks.last())
+            .map(|t| t.id().to_string());
+        for id in live.iter().filter(|id| Some(*id) != serving.as_ref()) {
+            ws.set_desired(id, TaskState::Shutdown);
+        }
         TaskState::Running
     } else {
         for id in &live {
@@ -319,7 +334,10 @@ fn fail(
                     t.status.state,
                     TaskState::Complete | TaskState::Failed | TaskState::Rejected
                 )
-                && ws.slot(t.slot).iter().any(|h| is_dirty(service, h))
+                && ws
+                    .slot(&SlotKey::of(t))
+                    .iter()
+                    .any(|h| is_dirty(service, h))
         })
         .collect();
     if failed.is_empty()
