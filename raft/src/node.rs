@@ -282,6 +282,12 @@ impl<S: StateMachine> RaftHandle<S> {
                             Err(_) => Err(ProposeError::NoQuorum { waited }),
                         };
                     }
+                    // The leader is shutting down: it may or may not have taken the
+                    // entry, so this write's outcome is unknown (retryable).
+                    Err(LeaderError::Stopped(why)) => {
+                        tracing::debug!(%why, "the leader stopped while forwarding");
+                        return Err(ProposeError::NoQuorum { waited });
+                    }
                     Err(e) => Err(e),
                 }
             } else {
