@@ -20,6 +20,9 @@ pub enum RaftError {
     Fatal(String),
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, String),
+    /// No leader could take the request (Docker's sentence), or the leader lost quorum.
+    #[error(transparent)]
+    Propose(#[from] ProposeError),
 }
 
 /// The on-disk store failed.
@@ -45,6 +48,18 @@ pub enum StorageError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("seal {what}: encryption failed")]
+    Seal { what: &'static str },
+    #[error("open {what}: authentication failed (wrong data key or corrupted record)")]
+    Unseal { what: &'static str },
+    #[error("open {what}: unknown record format version {version}")]
+    UnknownRecord { what: &'static str, version: u8 },
+    #[error("{path}: the raft data key does not match the one this data was sealed with")]
+    WrongKey { path: String },
+    #[error("{path}: raft data is encrypted at rest and no data key was given")]
+    KeyRequired { path: String },
+    #[error("{path}: raft data was written unencrypted; it cannot be opened with a data key")]
+    NotEncrypted { path: String },
     #[error("restore state machine from snapshot: {0}")]
     Restore(String),
     #[error("create {path}: {source}")]

@@ -11,8 +11,11 @@
 //! store. Only Raft's log and snapshots are on disk; the state machine is rebuilt on
 //! [`RaftNode::open`] from the last snapshot plus a replay of the committed log.
 //! The network is openraft's [`RaftNetworkFactory`]: [`network::NoPeers`] for one manager,
-//! [`network::Router`] for several nodes in one process (tests, benchmarks), and a gRPC
-//! transport later.
+//! [`network::Router`] for several nodes in one process (tests, benchmarks), and
+//! [`network::GrpcNetwork`] between processes, served by [`network::RaftService`].
+//!
+//! With a data key in [`RaftConfig::data_key`], everything written under the node's
+//! directory is sealed (XChaCha20-Poly1305); see [`storage::codec`].
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -23,9 +26,9 @@ pub mod node;
 pub mod storage;
 pub mod types;
 
-pub use config::RaftConfig;
+pub use config::{DataKey, RaftConfig};
 pub use error::{ProposeError, RaftError};
 pub use machine::StateMachine;
-pub use node::RaftNode;
+pub use node::{RaftHandle, RaftNode, LOSS_OF_QUORUM_MESSAGE};
 pub use openraft::{BasicNode, RaftMetrics, RaftNetworkFactory, ServerState};
 pub use types::TypeConfig;

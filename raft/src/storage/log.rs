@@ -15,7 +15,7 @@ use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{AnyError, Entry, LogState, OptionalSend, RaftLogReader, StorageIOError};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 
-use super::codec::{decode, encode};
+use super::codec::{log_aad, Codec};
 use super::{blocking, open_db, Alive, LOG, META};
 use crate::error::StorageError as DiskError;
 use crate::machine::StateMachine;
@@ -28,6 +28,7 @@ const LAST_PURGED: &str = "last_purged";
 /// The log store of one node; clones share the database (openraft wants a separate reader).
 pub struct LogStore<S> {
     db: Arc<Database>,
+    codec: Codec,
     _alive: Alive,
     _sm: PhantomData<fn() -> S>,
 }
@@ -36,6 +37,7 @@ impl<S> Clone for LogStore<S> {
     fn clone(&self) -> Self {
         Self {
             db: self.db.clone(),
+            codec: self.codec.clone(),
             _alive: self._alive.clone(),
             _sm: PhantomData,
         }
@@ -43,9 +45,10 @@ impl<S> Clone for LogStore<S> {
 }
 
 impl<S: StateMachine> LogStore<S> {
-    pub(crate) fn open(path: &Path, alive: Alive) -> Result<Self, DiskError> {
+    pub(crate) fn open(path: &Path, alive: Alive, codec: Codec) -> Result<Self, DiskError> {
         Ok(Self {
-            db: open_db(path, &[META], true)?,
+            db: open_db(path, META, true, &codec)?,
+            codec,
             _alive: alive,
             _sm: PhantomData,
         })
@@ -69,7 +72,7 @@ impl<S: StateMachine> LogStore<S> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(META)?;
         match table.get(key)? {
-            Some(v) => decode(key, v.value()),
+            Some(v) => self.codec.decode(key, key.as_bytes(), v.value()),
             None => Ok(None),
         }
     }
@@ -80,7 +83,7 @@ impl<S: StateMachine> LogStore<S> {
         value: &T,
         durability: Durability,
     ) -> Result<(), DiskError> {
-        let bytes = encode(key, value)?;
+        let bytes = self.codec.encode(key, key.as_bytes(), value)?;
         let db = self.db.clone();
         blocking(move || {
             let mut txn = db.begin_write()?;
@@ -100,8 +103,11 @@ impl<S: StateMachine> LogStore<S> {
         let table = txn.open_table(LOG)?;
         let mut out = Vec::new();
         for item in table.range(range)? {
-            let (_, v) = item?;
-            out.push(decode("log entry", v.value())?);
+            let (k, v) = item?;
+            out.push(
+                self.codec
+                    .decode("log entry", &log_aad(k.value()), v.value())?,
+            );
         }
         Ok(out)
     }
@@ -132,8 +138,10 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
             let txn = self.db.begin_read()?;
             let table = txn.open_table(LOG)?;
             let last = match table.last()? {
-                Some((_, v)) => {
-                    let e: Entry<TypeConfig<S>> = decode("log entry", v.value())?;
+                Some((k, v)) => {
+                    let e: Entry<TypeConfig<S>> =
+                        self.codec
+                            .decode("log entry", &log_aad(k.value()), v.value())?;
                     Some(e.log_id)
                 }
                 None => None,
@@ -186,7 +194,10 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
     {
         let rows = entries
             .into_iter()
-            .map(|e| Ok((e.log_id.index, encode("log entry", &e)?)))
+            .map(|e| {
+                let index = e.log_id.index;
+                Ok((index, self.codec.encode("log entry", &log_aad(index), &e)?))
+            })
             .collect::<Result<Vec<_>, DiskError>>()
             .map_err(write_err)?;
         let db = self.db.clone();
@@ -229,7 +240,10 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let purged = encode(LAST_PURGED, &Some(log_id)).map_err(write_err)?;
+        let purged = self
+            .codec
+            .encode(LAST_PURGED, LAST_PURGED.as_bytes(), &Some(log_id))
+            .map_err(write_err)?;
         let db = self.db.clone();
         blocking(move || {
             let txn = db.begin_write()?;

@@ -7,7 +7,8 @@
 //!
 //! Two files so that writing a large snapshot never holds up log appends (redb has one
 //! writer per file). Every value goes through [`codec`], the one place where bytes meet the
-//! disk, so encryption at rest wraps there.
+//! disk: with a data key it seals each record (encryption at rest), and each file's
+//! `key_check` record makes a wrong key fail `open` instead of yielding garbage.
 
 pub mod codec;
 pub mod log;
@@ -16,11 +17,13 @@ pub mod state_machine;
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, TableDefinition};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::mpsc;
 
+pub use self::codec::Codec;
 pub use self::log::LogStore;
 pub use self::state_machine::StateMachineStore;
+use crate::config::DataKey;
 use crate::error::StorageError;
 
 pub(crate) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
@@ -30,22 +33,49 @@ pub(crate) const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("
 pub const LOG_FILE: &str = "raft-log.redb";
 pub const SNAPSHOT_FILE: &str = "raft-snapshot.redb";
 
-/// Opens (or creates) a redb file and its tables.
+/// The key of the key check record, in a file's `meta` (log) or `snapshot` table.
+const KEY_CHECK_KEY: &str = "key_check";
+
+/// Opens (or creates) a redb file with its `main` table (and the log table), and checks
+/// that `codec` holds the key its records were sealed with.
 pub(crate) fn open_db(
     path: &Path,
-    tables: &[TableDefinition<'static, &str, &[u8]>],
+    main: TableDefinition<'static, &str, &[u8]>,
     with_log: bool,
+    codec: &Codec,
 ) -> Result<Arc<Database>, StorageError> {
+    let shown = || path.display().to_string();
     let db = Database::create(path).map_err(|source| StorageError::Open {
-        path: path.display().to_string(),
+        path: shown(),
         source,
     })?;
     let txn = db.begin_write()?;
-    for table in tables {
-        txn.open_table(*table)?;
-    }
-    if with_log {
-        txn.open_table(LOG)?;
+    {
+        let mut table = txn.open_table(main)?;
+        let mut has_data = !table.is_empty()?;
+        if with_log {
+            has_data |= !txn.open_table(LOG)?.is_empty()?;
+        }
+        let check = table.get(KEY_CHECK_KEY)?.map(|v| v.value().to_vec());
+        match (check, codec.is_sealed()) {
+            (Some(sealed), true) => {
+                let plain = codec.open("key check", KEY_CHECK_KEY.as_bytes(), &sealed);
+                if plain.ok().as_deref() != Some(codec::KEY_CHECK) {
+                    return Err(StorageError::WrongKey { path: shown() });
+                }
+            }
+            (Some(_), false) => return Err(StorageError::KeyRequired { path: shown() }),
+            (None, true) if has_data => return Err(StorageError::NotEncrypted { path: shown() }),
+            (None, true) => {
+                let sealed = codec.seal(
+                    "key check",
+                    KEY_CHECK_KEY.as_bytes(),
+                    codec::KEY_CHECK.to_vec(),
+                )?;
+                table.insert(KEY_CHECK_KEY, sealed.as_slice())?;
+            }
+            (None, false) => {}
+        }
     }
     txn.commit()?;
     Ok(Arc::new(db))
@@ -73,16 +103,21 @@ impl Closed {
     }
 }
 
-/// Opens both stores of a node's directory.
-pub fn open<S: crate::StateMachine>(dir: &Path, sm: S) -> Result<Storage<S>, StorageError> {
+/// Opens both stores of a node's directory; `key` seals every record (see [`codec`]).
+pub fn open<S: crate::StateMachine>(
+    dir: &Path,
+    sm: S,
+    key: Option<&DataKey>,
+) -> Result<Storage<S>, StorageError> {
+    let codec = Codec::new(key);
     std::fs::create_dir_all(dir).map_err(|source| StorageError::Io {
         path: dir.display().to_string(),
         source,
     })?;
     let (tx, rx) = mpsc::channel(1);
     let alive = Alive(tx);
-    let log = LogStore::open(&dir.join(LOG_FILE), alive.clone())?;
-    let state_machine = StateMachineStore::open(&dir.join(SNAPSHOT_FILE), sm, alive)?;
+    let log = LogStore::open(&dir.join(LOG_FILE), alive.clone(), codec.clone())?;
+    let state_machine = StateMachineStore::open(&dir.join(SNAPSHOT_FILE), sm, alive, codec)?;
     Ok(Storage {
         log,
         state_machine,

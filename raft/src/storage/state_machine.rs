@@ -15,7 +15,7 @@ use openraft::{AnyError, Entry, EntryPayload, RaftSnapshotBuilder, StorageIOErro
 use redb::{Database, ReadableDatabase};
 use tokio::sync::watch;
 
-use super::codec::{decode, encode};
+use super::codec::Codec;
 use super::{blocking, open_db, Alive, SNAPSHOT};
 use crate::error::StorageError as DiskError;
 use crate::machine::StateMachine;
@@ -36,6 +36,7 @@ pub(crate) struct Shared<S> {
     state: RwLock<Applied<S>>,
     applied: watch::Sender<u64>,
     snapshot_db: Arc<Database>,
+    codec: Codec,
     snapshot_seq: AtomicU64,
     _alive: Alive,
 }
@@ -65,11 +66,16 @@ pub struct SnapshotBuilder<S> {
 
 impl<S: StateMachine> StateMachineStore<S> {
     /// Opens the snapshot file and restores `sm` from the last snapshot, if any.
-    pub(crate) fn open(path: &Path, mut sm: S, alive: Alive) -> Result<Self, DiskError> {
-        let snapshot_db = open_db(path, &[SNAPSHOT], false)?;
+    pub(crate) fn open(
+        path: &Path,
+        mut sm: S,
+        alive: Alive,
+        codec: Codec,
+    ) -> Result<Self, DiskError> {
+        let snapshot_db = open_db(path, SNAPSHOT, false, &codec)?;
         let mut last_applied = None;
         let mut membership = StoredMembership::default();
-        if let Some((meta, data)) = load_snapshot(&snapshot_db)? {
+        if let Some((meta, data)) = load_snapshot(&snapshot_db, &codec)? {
             sm.restore(&data).map_err(DiskError::Restore)?;
             last_applied = meta.last_log_id;
             membership = meta.last_membership;
@@ -84,6 +90,7 @@ impl<S: StateMachine> StateMachineStore<S> {
                 }),
                 applied,
                 snapshot_db,
+                codec,
                 snapshot_seq: AtomicU64::new(0),
                 _alive: alive,
             }),
@@ -95,24 +102,29 @@ impl<S: StateMachine> StateMachineStore<S> {
     }
 }
 
-fn load_snapshot(db: &Database) -> Result<Option<(SnapshotMeta, Vec<u8>)>, DiskError> {
+fn load_snapshot(
+    db: &Database,
+    codec: &Codec,
+) -> Result<Option<(SnapshotMeta, Vec<u8>)>, DiskError> {
     let txn = db.begin_read()?;
     let table = txn.open_table(SNAPSHOT)?;
     let (Some(meta), Some(data)) = (table.get(META_KEY)?, table.get(DATA_KEY)?) else {
         return Ok(None);
     };
     Ok(Some((
-        decode("snapshot meta", meta.value())?,
-        data.value().to_vec(),
+        codec.decode("snapshot meta", META_KEY.as_bytes(), meta.value())?,
+        codec.open("snapshot data", DATA_KEY.as_bytes(), data.value())?,
     )))
 }
 
 async fn save_snapshot(
     db: Arc<Database>,
+    codec: &Codec,
     meta: &SnapshotMeta,
     data: Vec<u8>,
 ) -> Result<(), DiskError> {
-    let meta = encode("snapshot meta", meta)?;
+    let meta = codec.encode("snapshot meta", META_KEY.as_bytes(), meta)?;
+    let data = codec.seal("snapshot data", DATA_KEY.as_bytes(), data)?;
     blocking(move || {
         let txn = db.begin_write()?;
         {
@@ -142,11 +154,14 @@ impl<S: StateMachine> RaftSnapshotBuilder<TypeConfig<S>> for SnapshotBuilder<S> 
             };
             (meta, st.sm.snapshot())
         };
-        save_snapshot(self.shared.snapshot_db.clone(), &meta, data.clone())
-            .await
-            .map_err(|e| {
-                StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e))
-            })?;
+        save_snapshot(
+            self.shared.snapshot_db.clone(),
+            &self.shared.codec,
+            &meta,
+            data.clone(),
+        )
+        .await
+        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e)))?;
         tracing::debug!(snapshot = %meta, bytes = data.len(), "snapshot built");
         Ok(Snapshot {
             meta,
@@ -208,9 +223,14 @@ impl<S: StateMachine> RaftStateMachine<TypeConfig<S>> for StateMachineStore<S> {
         let data = snapshot.into_inner();
         let sig = || Some(meta.signature());
         // Disk first: once the log is purged behind this snapshot, it must survive a crash.
-        save_snapshot(self.shared.snapshot_db.clone(), meta, data.clone())
-            .await
-            .map_err(|e| StorageIOError::write_snapshot(sig(), AnyError::new(&e)))?;
+        save_snapshot(
+            self.shared.snapshot_db.clone(),
+            &self.shared.codec,
+            meta,
+            data.clone(),
+        )
+        .await
+        .map_err(|e| StorageIOError::write_snapshot(sig(), AnyError::new(&e)))?;
         {
             let mut st = self.shared.write();
             st.sm
@@ -226,7 +246,7 @@ impl<S: StateMachine> RaftStateMachine<TypeConfig<S>> for StateMachineStore<S> {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<S>>, StorageError> {
-        let loaded = load_snapshot(&self.shared.snapshot_db)
+        let loaded = load_snapshot(&self.shared.snapshot_db, &self.shared.codec)
             .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
         Ok(loaded.map(|(meta, data)| Snapshot {
             meta,
