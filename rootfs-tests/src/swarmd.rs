@@ -422,12 +422,23 @@ impl Swarmd {
         if base.join("cgroup.controllers").exists() {
             return vec![base.join(&self.cgroup)];
         }
-        [
-            "pids", "memory", "cpu", "cpuset", "blkio", "devices", "freezer", "unified",
-        ]
-        .iter()
-        .map(|c| base.join(c).join(&self.cgroup))
-        .collect()
+        // Every mounted hierarchy, not a fixed list: libcontainer makes the parent in
+        // each (cpuacct, net_cls, ... too), and a combined `cpu,cpuacct` shows up
+        // under several names.
+        let mut hierarchies: Vec<PathBuf> = std::fs::read_dir(base)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| std::fs::canonicalize(e.path()).ok())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default();
+        hierarchies.sort();
+        hierarchies.dedup();
+        hierarchies
+            .into_iter()
+            .map(|h| h.join(&self.cgroup))
+            .collect()
     }
 
     /// Container cgroup dirs that exist, as "hierarchy/id".
