@@ -1,7 +1,9 @@
 //! Fixtures shared by every root suite: deterministic busybox images, a real registry on a
-//! loopback port, helpers to find the built binaries. The suites live in `tests/`.
+//! loopback port, a real swarmd (`swarmd`), several hosts in network namespaces each with
+//! its swarmd (`cluster`), helpers to find the built binaries. The suites live in `tests/`.
 
 pub mod busybox;
+pub mod cluster;
 pub mod conformance;
 pub mod containerd;
 pub mod registry;

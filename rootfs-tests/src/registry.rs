@@ -14,7 +14,7 @@
 //! ```
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -74,7 +74,8 @@ impl ManifestKind {
 /// A running `docker-registry`, killed and cleaned up on drop.
 pub struct Registry {
     child: Option<Child>,
-    port: u16,
+    /// Where it listens: a loopback port, or a test bridge's address (see [`Registry::start_on`]).
+    addr: SocketAddr,
     dir: tempfile::TempDir,
     auth: Option<(String, String)>,
     token: Option<TokenServer>,
@@ -84,12 +85,22 @@ pub struct Registry {
 impl Registry {
     /// An anonymous registry.
     pub fn start() -> Result<Registry> {
-        Self::spawn(None, false)
+        Self::spawn(Ipv4Addr::LOCALHOST, None, false)
+    }
+
+    /// An anonymous registry listening on `ip` (a local address, such as the gateway of a
+    /// test bridge that network-namespace hosts reach it through) instead of loopback.
+    pub fn start_on(ip: Ipv4Addr) -> Result<Registry> {
+        Self::spawn(ip, None, false)
     }
 
     /// A registry that wants HTTP basic auth (htpasswd, bcrypt) for every request.
     pub fn start_with_auth(user: &str, password: &str) -> Result<Registry> {
-        Self::spawn(Some((user.to_string(), password.to_string())), false)
+        Self::spawn(
+            Ipv4Addr::LOCALHOST,
+            Some((user.to_string(), password.to_string())),
+            false,
+        )
     }
 
     /// A registry that wants bearer tokens (Docker Hub style): it answers 401 with
@@ -97,21 +108,25 @@ impl Registry {
     /// from its [`TokenServer`], which gives `user`/`password` pull and push on every
     /// repository and anonymous clients a token with no access.
     pub fn start_with_token(user: &str, password: &str) -> Result<Registry> {
-        Self::spawn(Some((user.to_string(), password.to_string())), true)
+        Self::spawn(
+            Ipv4Addr::LOCALHOST,
+            Some((user.to_string(), password.to_string())),
+            true,
+        )
     }
 
-    fn spawn(auth: Option<(String, String)>, token: bool) -> Result<Registry> {
+    fn spawn(ip: Ipv4Addr, auth: Option<(String, String)>, token: bool) -> Result<Registry> {
         ensure!(
             Path::new(REGISTRY_BIN).exists(),
             "{REGISTRY_BIN} missing: install Debian's docker-registry (scripts/install-deps)"
         );
         let dir = tempfile::Builder::new().prefix("registry-").tempdir()?;
-        let port = free_port()?;
+        let addr = SocketAddr::from((ip, free_port_on(ip)?));
         let mut config = format!(
             "version: 0.1\n\
              log:\n  level: info\n  accesslog:\n    disabled: false\n\
              storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n\
-             http:\n  addr: 127.0.0.1:{port}\n  secret: rootfs-tests\n",
+             http:\n  addr: {addr}\n  secret: rootfs-tests\n",
             storage = dir.path().join("storage").display(),
         );
         let token = match (&auth, token) {
@@ -151,7 +166,7 @@ impl Registry {
             .context("start docker-registry")?;
         let mut registry = Registry {
             child: Some(child),
-            port,
+            addr,
             dir,
             auth,
             token,
@@ -164,7 +179,7 @@ impl Registry {
     fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Ok((status, _)) = http_get(self.port, "/v2/", &[]) {
+            if let Ok((status, _)) = http_get(self.addr, "/v2/", &[]) {
                 if status == 200 || status == 401 {
                     return Ok(());
                 }
@@ -187,7 +202,7 @@ impl Registry {
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.addr.port()
     }
 
     /// The token server of a registry started with [`Registry::start_with_token`].
@@ -201,9 +216,10 @@ impl Registry {
         self.token = None;
     }
 
-    /// `127.0.0.1:PORT`: the registry part of references, and what `insecure` lists.
+    /// `IP:PORT` (`127.0.0.1:PORT` unless started on another address): the registry part
+    /// of references, and what `insecure` lists.
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.addr.to_string()
     }
 
     /// Push the layout entry `ref_name` of `layout` to `name:tag` as `kind`.
@@ -253,7 +269,7 @@ impl Registry {
             headers.push(("Authorization".into(), format!("Basic {token}")));
         }
         let (status, head) = http_get(
-            self.port,
+            self.addr,
             &format!("/v2/{name}/manifests/{reference}"),
             &headers,
         )?;
@@ -303,7 +319,7 @@ impl Registry {
     fn sync_log(&self) -> Result<()> {
         let n = self.sentinel.fetch_add(1, Ordering::SeqCst);
         let path = format!("/v2/sentinel-{n}/tags/list");
-        let _ = http_get(self.port, &path, &[])?;
+        let _ = http_get(self.addr, &path, &[])?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.access_log().contains(&path) {
             ensure!(Instant::now() < deadline, "sentinel {path} never logged");
@@ -590,14 +606,19 @@ fn serve_token(mut conn: TcpStream, state: &TokenState) -> Result<()> {
 
 /// A port nothing listens on right now (nor, most likely, soon).
 pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    free_port_on(Ipv4Addr::LOCALHOST)
+}
+
+/// A port nothing listens on right now on the local address `ip`.
+pub fn free_port_on(ip: Ipv4Addr) -> Result<u16> {
+    Ok(TcpListener::bind((ip, 0))?.local_addr()?.port())
 }
 
 /// A minimal HTTP/1.0 GET: (status, response head).
-fn http_get(port: u16, path: &str, headers: &[(String, String)]) -> Result<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+fn http_get(addr: SocketAddr, path: &str, headers: &[(String, String)]) -> Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n");
+    let mut req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }

@@ -1,8 +1,12 @@
-//! A real `swarmd` for root suites: temp data dir, its own socket and cgroup parent, a
-//! real registry holding `busybox:1` and `busybox:2`, and the clients that drive it (curl
-//! on the socket, the `swarm` CLI, the stock `docker` CLI). Dropping a [`Node`] kills
-//! swarmd and every container process in its cgroup parent, unmounts what it mounted and
-//! removes its cgroups; the temp dir goes with it.
+//! A real `swarmd` for root suites. [`Swarmd`] is one daemon (its own data dir, socket,
+//! cgroup parent, optionally its own network namespace) with the clients that drive it
+//! (curl on the socket, the `swarm` CLI, the stock `docker` CLI); [`Node`] is the
+//! single-host fixture: a temp dir, a real registry holding `busybox:1` and `busybox:2`,
+//! and one `Swarmd`. The multi-host fixture (`crate::cluster`) holds several.
+//!
+//! Dropping a [`Swarmd`] kills swarmd, every container process in its cgroup parent and
+//! every process still naming its dir (shims), unmounts what lives under its data dir
+//! and removes its cgroups; the owner's temp dir goes after it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -39,6 +43,29 @@ pub fn alive(pid: i64) -> bool {
     pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Processes (not this one) whose command line names `dir` or a path below it: a swarmd
+/// started with `--data-dir <dir>/data`, its shims.
+pub fn processes_naming(dir: &Path) -> Vec<i32> {
+    let needle = dir.to_string_lossy().into_owned();
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    c.split(|&b| b == 0)
+                        .any(|arg| String::from_utf8_lossy(arg).contains(&needle))
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -66,65 +93,151 @@ impl From<Output> for Run {
     }
 }
 
-/// A running swarmd with its registry and images; the temp dir holds everything.
-pub struct Node {
+/// How one swarmd is started: where it keeps its files and what it is told.
+#[derive(Debug, Clone)]
+pub struct SwarmdConfig {
+    /// Holds `data/`, `swarm.sock`, `swarmd.log` and `docker-config/`; outlives the
+    /// [`Swarmd`] (its owner removes it).
+    pub dir: PathBuf,
+    /// `--hostname`: the node's name in `node ls` and `service ps`.
+    pub hostname: String,
+    /// `--cgroup-parent`: one per swarmd, so its containers can be found and killed.
+    pub cgroup: String,
+    /// `--insecure-registry`.
+    pub registry: String,
+    /// The network namespace (a name under `/run/netns`) swarmd runs in; `None`: this one.
+    pub netns: Option<String>,
+    /// `--listen-addr` and `--advertise-addr` (`IP:2377`); `None`: swarmd's defaults.
+    pub addr: Option<String>,
+}
+
+/// A running swarmd and the clients that drive it. Dropping it kills swarmd and every
+/// process it started (container processes in its cgroup parent, shims), unmounts what
+/// lives under its data dir and removes its cgroups.
+pub struct Swarmd {
     child: Option<Child>,
+    pub config: SwarmdConfig,
     pub data: PathBuf,
     pub socket: PathBuf,
     pub cgroup: String,
-    pub registry: Registry,
+    registry: String,
     docker_config: PathBuf,
-    // Declared last: removed after the Drop above cleaned what lives in it.
+}
+
+/// A single-host swarmd with its own registry holding `busybox:1` and `busybox:2`; the
+/// temp dir holds everything. Derefs to its [`Swarmd`].
+pub struct Node {
+    swarmd: Swarmd,
+    pub registry: Registry,
+    // Declared last: removed after the swarmd's Drop cleaned what lives in it.
     pub tmp: tempfile::TempDir,
 }
 
+impl std::ops::Deref for Node {
+    type Target = Swarmd;
+    fn deref(&self) -> &Swarmd {
+        &self.swarmd
+    }
+}
+
+impl std::ops::DerefMut for Node {
+    fn deref_mut(&mut self) -> &mut Swarmd {
+        &mut self.swarmd
+    }
+}
+
+/// Push `busybox:1` and `busybox:2` (each with `/etc/swarm-version`) to `registry`,
+/// building the layouts under `work`.
+pub fn push_busybox(registry: &Registry, work: &Path) -> Result<()> {
+    for v in ["1", "2"] {
+        let dir = work.join(format!("layout{v}"));
+        busybox_layout(&dir, v, v, default_config())?;
+        registry.push(&dir, v, &format!("busybox:{v}"), ManifestKind::OciManifest)?;
+    }
+    Ok(())
+}
+
 impl Node {
-    /// A registry with `busybox:1` and `busybox:2` (each with `/etc/swarm-version`), and a
-    /// started swarmd (not yet a swarm manager).
+    /// A registry with `busybox:1` and `busybox:2`, and a started swarmd (not yet a swarm
+    /// manager).
     pub fn start(name: &str) -> Result<Node> {
         crate::require_root();
         let tmp = tempfile::Builder::new()
             .prefix(&format!("swarm-{name}-"))
             .tempdir()?;
         let registry = Registry::start()?;
-        for v in ["1", "2"] {
-            let dir = tmp.path().join(format!("layout{v}"));
-            busybox_layout(&dir, v, v, default_config())?;
-            registry.push(&dir, v, &format!("busybox:{v}"), ManifestKind::OciManifest)?;
-        }
-        let docker_config = tmp.path().join("docker-config");
-        std::fs::create_dir_all(&docker_config)?;
-        let mut node = Node {
-            child: None,
-            data: tmp.path().join("data"),
-            socket: tmp.path().join("swarm.sock"),
+        push_busybox(&registry, tmp.path())?;
+        let swarmd = Swarmd::start(SwarmdConfig {
+            dir: tmp.path().to_path_buf(),
+            hostname: "node-test".into(),
             cgroup: format!("swarm-{name}-{}", std::process::id()),
+            registry: registry.host(),
+            netns: None,
+            addr: None,
+        })?;
+        Ok(Node {
+            swarmd,
             registry,
-            docker_config,
             tmp,
+        })
+    }
+}
+
+impl Swarmd {
+    /// Start swarmd as `config` says and wait until its API answers.
+    pub fn start(config: SwarmdConfig) -> Result<Swarmd> {
+        let docker_config = config.dir.join("docker-config");
+        std::fs::create_dir_all(&docker_config)?;
+        let mut swarmd = Swarmd {
+            child: None,
+            data: config.dir.join("data"),
+            socket: config.dir.join("swarm.sock"),
+            cgroup: config.cgroup.clone(),
+            registry: config.registry.clone(),
+            docker_config,
+            config,
         };
-        std::fs::create_dir_all(&node.data)?;
-        node.start_swarmd()?;
-        Ok(node)
+        std::fs::create_dir_all(&swarmd.data)?;
+        swarmd.start_swarmd()?;
+        Ok(swarmd)
     }
 
+    /// A reference to `busybox:<tag>` in this swarmd's registry.
     pub fn image(&self, tag: &str) -> String {
-        format!("{}/busybox:{tag}", self.registry.host())
+        format!("{}/busybox:{tag}", self.registry)
     }
 
+    /// (Re)start the swarmd process, after [`Swarmd::kill9`].
     pub fn start_swarmd(&mut self) -> Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.tmp.path().join("swarmd.log"))?;
-        let child = Command::new(crate::workspace_bin("swarmd"))
-            .arg("--data-dir")
+            .open(self.config.dir.join("swarmd.log"))?;
+        // `nsenter --net` and not `ip netns exec`: the latter also makes a mount namespace,
+        // and the containers' mounts must stay visible to a restarted swarmd (and to us).
+        let mut cmd = match &self.config.netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}"))
+                    .arg("--")
+                    .arg(crate::workspace_bin("swarmd"));
+                c
+            }
+            None => Command::new(crate::workspace_bin("swarmd")),
+        };
+        cmd.arg("--data-dir")
             .arg(&self.data)
             .arg("--socket")
             .arg(&self.socket)
             .args(["--cgroup-parent", &self.cgroup])
-            .args(["--insecure-registry", &self.registry.host()])
-            .args(["--hostname", "node-test"])
+            .args(["--insecure-registry", &self.registry])
+            .args(["--hostname", &self.config.hostname]);
+        if let Some(addr) = &self.config.addr {
+            cmd.args(["--listen-addr", addr, "--advertise-addr", addr]);
+        }
+        // A stale socket from a killed swarmd must not answer the wait below.
+        let _ = std::fs::remove_file(&self.socket);
+        let child = cmd
             .env("RUST_LOG", "swarm_node=debug,info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -133,12 +246,15 @@ impl Node {
         wait_for("the API", Duration::from_secs(20), || {
             Ok(self.call("GET", "/_ping", None).is_ok().then_some(()))
         })
+        .with_context(|| format!("swarmd log:\n{}", self.log_tail()))
     }
 
+    /// The swarmd process (nsenter execs it: same pid).
     pub fn swarmd_pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// SIGKILL swarmd (its containers and shims live on).
     pub fn kill9(&mut self) -> Result<()> {
         if let Some(mut c) = self.child.take() {
             c.kill()?;
@@ -149,7 +265,7 @@ impl Node {
 
     /// The tail of swarmd's log, for failure messages.
     pub fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.tmp.path().join("swarmd.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(self.config.dir.join("swarmd.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
@@ -306,12 +422,23 @@ impl Node {
         if base.join("cgroup.controllers").exists() {
             return vec![base.join(&self.cgroup)];
         }
-        [
-            "pids", "memory", "cpu", "cpuset", "blkio", "devices", "freezer", "unified",
-        ]
-        .iter()
-        .map(|c| base.join(c).join(&self.cgroup))
-        .collect()
+        // Every mounted hierarchy, not a fixed list: libcontainer makes the parent in
+        // each (cpuacct, net_cls, ... too), and a combined `cpu,cpuacct` shows up
+        // under several names.
+        let mut hierarchies: Vec<PathBuf> = std::fs::read_dir(base)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| std::fs::canonicalize(e.path()).ok())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default();
+        hierarchies.sort();
+        hierarchies.dedup();
+        hierarchies
+            .into_iter()
+            .map(|h| h.join(&self.cgroup))
+            .collect()
     }
 
     /// Container cgroup dirs that exist, as "hierarchy/id".
@@ -379,10 +506,11 @@ pub struct RunningTask {
     pub image: String,
 }
 
-impl Drop for Node {
+impl Drop for Swarmd {
     fn drop(&mut self) {
         let _ = self.kill9();
-        // Leave nothing running: kill every container process of this node's cgroups.
+        // Leave nothing running: kill every container process of this node's cgroups,
+        // then whatever else was started with this swarmd's dir on its command line.
         for root in self.cgroup_roots() {
             if let Ok(entries) = std::fs::read_dir(&root) {
                 for e in entries.flatten() {
@@ -396,6 +524,12 @@ impl Drop for Node {
                     }
                 }
             }
+        }
+        for pid in processes_naming(&self.config.dir) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         // Unmount what lives under the data dir, deepest first.
         let mut mounts = self.mounts();
