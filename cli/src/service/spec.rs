@@ -1196,4 +1196,313 @@ mod tests {
             json!(["node.role==manager"])
         );
     }
+
+    #[test]
+    fn create_container_and_placement_flags_like_docker() {
+        let spec = create(&[
+            "--name",
+            "x",
+            "--mode",
+            "replicated-job",
+            "--replicas",
+            "6",
+            "--max-concurrent",
+            "2",
+            "--placement-pref",
+            "spread=node.labels.dc",
+            "--replicas-max-per-node",
+            "3",
+            "--network",
+            "front",
+            "--network",
+            "name=back,alias=db",
+            "--secret",
+            "db_pw",
+            "--secret",
+            "source=tls,target=/etc/tls.pem,mode=0400",
+            "--config",
+            "src=site,target=/etc/site.conf",
+            "--cap-add",
+            "net_admin",
+            "--cap-drop",
+            "mknod",
+            "--sysctl",
+            "net.core.somaxconn=1024",
+            "--ulimit",
+            "nofile=1024:2048",
+            "--ulimit",
+            "core=0",
+            "--dns",
+            "8.8.8.8",
+            "--dns-search",
+            "example.com",
+            "--dns-option",
+            "ndots:2",
+            "img",
+        ]);
+        let cs = &spec["TaskTemplate"]["ContainerSpec"];
+        assert_eq!(
+            spec["Mode"],
+            json!({"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 6}})
+        );
+        assert_eq!(
+            spec["TaskTemplate"]["Placement"],
+            json!({"Preferences": [{"Spread": {"SpreadDescriptor": "node.labels.dc"}}], "MaxReplicas": 3})
+        );
+        assert_eq!(
+            spec["TaskTemplate"]["Networks"],
+            json!([{"Target": "net0", "Aliases": ["db"]}, {"Target": "net1"}])
+        );
+        assert_eq!(
+            cs["Secrets"],
+            json!([
+                {"File": {"Name": "db_pw", "UID": "0", "GID": "0", "Mode": 292}, "SecretID": "sec1", "SecretName": "db_pw"},
+                {"File": {"Name": "/etc/tls.pem", "UID": "0", "GID": "0", "Mode": 256}, "SecretID": "sec2", "SecretName": "tls"}
+            ])
+        );
+        assert_eq!(
+            cs["Configs"],
+            json!([{"File": {"Name": "/etc/site.conf", "UID": "0", "GID": "0", "Mode": 292}, "ConfigID": "cfg1", "ConfigName": "site"}])
+        );
+        assert_eq!(cs["CapabilityAdd"], json!(["CAP_NET_ADMIN"]));
+        assert_eq!(cs["CapabilityDrop"], json!(["CAP_MKNOD"]));
+        assert_eq!(cs["Sysctls"], json!({"net.core.somaxconn": "1024"}));
+        assert_eq!(
+            cs["Ulimits"],
+            json!([{"Name": "core", "Hard": 0, "Soft": 0}, {"Name": "nofile", "Hard": 2048, "Soft": 1024}])
+        );
+        assert_eq!(
+            cs["DNSConfig"],
+            json!({"Nameservers": ["8.8.8.8"], "Search": ["example.com"], "Options": ["ndots:2"]})
+        );
+        // Without the flags, none of these keys is sent (Go's omitempty).
+        let min = create(&["img"]);
+        let cs = min["TaskTemplate"]["ContainerSpec"].as_object().unwrap();
+        for k in ["Secrets", "Configs", "CapabilityAdd", "Sysctls", "Ulimits"] {
+            assert!(!cs.contains_key(k), "{k}");
+        }
+        assert!(min["TaskTemplate"].get("Networks").is_none());
+        assert_eq!(
+            create(&["--mode", "replicated-job", "img"])["Mode"],
+            json!({"ReplicatedJob": {}})
+        );
+        assert_eq!(
+            create(&["--mode", "replicated-job", "--replicas", "4", "img"])["Mode"],
+            json!({"ReplicatedJob": {"MaxConcurrent": 4, "TotalCompletions": 4}})
+        );
+    }
+
+    #[test]
+    fn create_env_file_then_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("env");
+        std::fs::write(&path, "# c\nA=1\nB=2\n").unwrap();
+        let spec = create(&["--env-file", path.to_str().unwrap(), "-e", "A=9", "img"]);
+        assert_eq!(
+            spec["TaskTemplate"]["ContainerSpec"]["Env"],
+            json!(["B=2", "A=9"])
+        );
+    }
+
+    #[test]
+    fn create_mode_and_name_errors_in_dockers_words() {
+        let bad = |args: &[&str]| {
+            let argv = std::iter::once("create").chain(args.iter().copied());
+            Create::try_parse_from(argv)
+                .unwrap()
+                .a
+                .spec(&lookups())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            bad(&["--max-concurrent", "2", "img"]),
+            "max-concurrent can only be used with replicated-job mode"
+        );
+        assert_eq!(
+            bad(&["--mode", "global", "--replicas-max-per-node", "2", "img"]),
+            "replicas-max-per-node can only be used with replicated or replicated-job mode"
+        );
+        assert_eq!(
+            bad(&["--mode", "global-job", "--replicas", "2", "img"]),
+            "replicas can only be used with replicated or replicated-job mode"
+        );
+        assert_eq!(
+            bad(&["--mode", "replicated-job", "--update-delay", "1s", "img"]),
+            "update and rollback configuration is not supported for jobs"
+        );
+        assert_eq!(
+            bad(&["--secret", "nosuch", "img"]),
+            "secret not found: nosuch"
+        );
+        assert_eq!(
+            bad(&["--config", "nosuch", "img"]),
+            "config not found: nosuch"
+        );
+        assert_eq!(
+            bad(&[
+                "--secret",
+                "db_pw",
+                "--secret",
+                "source=tls,target=db_pw",
+                "img"
+            ]),
+            "duplicate secret target for tls not allowed"
+        );
+        assert_eq!(
+            bad(&["--ulimit", "nofile=x", "img"]),
+            "strconv.ParseInt: parsing \"x\": invalid syntax"
+        );
+        assert_eq!(
+            bad(&["--dns", "nope", "img"]),
+            "IP address is not correctly formatted: nope"
+        );
+        assert_eq!(
+            bad(&["--placement-pref", "binpack=x", "img"]),
+            "unsupported placement preference binpack (only spread is supported)"
+        );
+        assert_eq!(
+            bad(&["--publish", "published=1", "img"]),
+            "missing mandatory field 'target'"
+        );
+    }
+
+    #[test]
+    fn update_add_rm_forms_like_docker() {
+        let mut spec = create(&[
+            "--name",
+            "x",
+            "--network",
+            "front",
+            "--secret",
+            "db_pw",
+            "--cap-add",
+            "NET_ADMIN",
+            "--sysctl",
+            "a=1",
+            "--ulimit",
+            "nofile=10",
+            "--dns",
+            "9.9.9.9",
+            "--placement-pref",
+            "spread=node.labels.dc",
+            "--mount",
+            "type=volume,src=b,dst=/b",
+            "-p",
+            "8080:80",
+            "img",
+        ]);
+        update(
+            &mut spec,
+            &[
+                "--network-rm",
+                "front",
+                "--network-add",
+                "back",
+                "--secret-rm",
+                "db_pw",
+                "--secret-add",
+                "tls",
+                "--config-add",
+                "site",
+                "--cap-drop",
+                "net_admin",
+                "--cap-add",
+                "chown",
+                "--sysctl-rm",
+                "a",
+                "--sysctl-add",
+                "b=2",
+                "--ulimit-add",
+                "nofile=20:30",
+                "--ulimit-add",
+                "nproc=5",
+                "--dns-add",
+                "1.1.1.1",
+                "--dns-rm",
+                "9.9.9.9",
+                "--dns-search-add",
+                "x.org",
+                "--placement-pref-rm",
+                "spread=node.labels.dc",
+                "--placement-pref-add",
+                "spread=node.id",
+                "--mount-add",
+                "type=volume,src=a,dst=/a",
+                "--mount-rm",
+                "/b",
+                "--publish-add",
+                "9090:90",
+                "--publish-rm",
+                "80",
+                "--replicas-max-per-node",
+                "2",
+            ],
+        );
+        let task = &spec["TaskTemplate"];
+        let cs = &task["ContainerSpec"];
+        assert_eq!(task["Networks"], json!([{"Target": "net0"}]));
+        assert_eq!(
+            cs["Secrets"],
+            json!([{"File": {"Name": "tls", "UID": "0", "GID": "0", "Mode": 292}, "SecretID": "sec2", "SecretName": "tls"}])
+        );
+        assert_eq!(cs["Configs"][0]["ConfigID"], json!("cfg1"));
+        assert_eq!(cs["CapabilityAdd"], json!(["CAP_CHOWN"]));
+        assert!(cs.get("CapabilityDrop").is_none());
+        assert_eq!(cs["Sysctls"], json!({"b": "2"}));
+        assert_eq!(
+            cs["Ulimits"],
+            json!([{"Name": "nofile", "Hard": 30, "Soft": 20}, {"Name": "nproc", "Hard": 5, "Soft": 5}])
+        );
+        assert_eq!(
+            cs["DNSConfig"],
+            json!({"Nameservers": ["1.1.1.1"], "Search": ["x.org"]})
+        );
+        assert_eq!(
+            task["Placement"]["Preferences"],
+            json!([{"Spread": {"SpreadDescriptor": "node.id"}}])
+        );
+        assert_eq!(task["Placement"]["MaxReplicas"], json!(2));
+        assert_eq!(
+            cs["Mounts"],
+            json!([{"Type": "volume", "Source": "a", "Target": "/a"}])
+        );
+        assert_eq!(
+            spec["EndpointSpec"]["Ports"],
+            json!([{"Protocol": "tcp", "TargetPort": 90, "PublishedPort": 9090, "PublishMode": "ingress"}])
+        );
+    }
+
+    #[test]
+    fn update_errors_in_dockers_words() {
+        let bad = |spec: &mut Value, args: &[&str]| {
+            let argv = std::iter::once("update")
+                .chain(args.iter().copied())
+                .chain(std::iter::once("svc"));
+            let u = Update::try_parse_from(argv).unwrap().a;
+            apply_update(spec, &u.update, &u.common, &lookups())
+                .unwrap_err()
+                .to_string()
+        };
+        let mut spec = create(&["--network", "front", "--mode", "global", "img"]);
+        assert_eq!(
+            bad(&mut spec, &["--network-add", "front"]),
+            "service is already attached to network front"
+        );
+        assert_eq!(
+            bad(&mut spec, &["--replicas", "2"]),
+            "replicas can only be used with replicated mode"
+        );
+        assert_eq!(
+            bad(
+                &mut spec,
+                &["--mount-add", "dst=/a", "--mount-add", "type=tmpfs,dst=/a"]
+            ),
+            "duplicate mount target"
+        );
+        assert_eq!(
+            bad(&mut spec, &["--secret-add", "nope"]),
+            "secret not found: nope"
+        );
+    }
 }
