@@ -120,7 +120,9 @@ impl Client {
         let v = self
             .version
             .get_or_try_init(|| async {
-                let resp = self.send(Method::HEAD, "/_ping".into(), None, None).await?;
+                let resp = self
+                    .send(Method::HEAD, "/_ping".into(), None, None, None)
+                    .await?;
                 let server = resp
                     .headers()
                     .get("Api-Version")
@@ -139,9 +141,11 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
         content_type: Option<&str>,
+        registry_auth: Option<&str>,
     ) -> Result<http::Response<Incoming>> {
         let uri = format!("/v{}{}", self.version().await?, path);
-        self.send(method, uri, body, content_type).await
+        self.send(method, uri, body, content_type, registry_auth)
+            .await
     }
 
     /// Sends one request to `uri` as given, on a fresh connection.
@@ -151,6 +155,7 @@ impl Client {
         uri: String,
         body: Option<Vec<u8>>,
         content_type: Option<&str>,
+        registry_auth: Option<&str>,
     ) -> Result<http::Response<Incoming>> {
         let connect_err = || ConnectError {
             host: self.host.clone(),
@@ -184,6 +189,9 @@ impl Client {
         if let Some(ct) = content_type {
             req = req.header("Content-Type", ct);
         }
+        if let Some(auth) = registry_auth {
+            req = req.header("X-Registry-Auth", auth);
+        }
         let req = req.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
         let resp = sender.send_request(req).await.map_err(|_| connect_err())?;
         Ok(resp)
@@ -197,7 +205,22 @@ impl Client {
         body: Option<Vec<u8>>,
         content_type: Option<&str>,
     ) -> Result<http::Response<Incoming>> {
-        let resp = self.request(method, path, body, content_type).await?;
+        self.call_with_auth(method, path, body, content_type, None)
+            .await
+    }
+
+    /// [`Client::call`] with an `X-Registry-Auth` header (`--with-registry-auth`).
+    pub async fn call_with_auth(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        content_type: Option<&str>,
+        registry_auth: Option<&str>,
+    ) -> Result<http::Response<Incoming>> {
+        let resp = self
+            .request(method, path, body, content_type, registry_auth)
+            .await?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -222,9 +245,25 @@ impl Client {
 
     /// POST a JSON body and decode the JSON answer (`null` when empty).
     pub async fn post_json(&self, path: &str, body: &Value) -> Result<Value> {
+        self.post_json_with_auth(path, body, None).await
+    }
+
+    /// [`Client::post_json`] with an optional `X-Registry-Auth` header.
+    pub async fn post_json_with_auth(
+        &self,
+        path: &str,
+        body: &Value,
+        registry_auth: Option<&str>,
+    ) -> Result<Value> {
         let body = serde_json::to_vec(body)?;
         let resp = self
-            .call(Method::POST, path, Some(body), Some("application/json"))
+            .call_with_auth(
+                Method::POST,
+                path,
+                Some(body),
+                Some("application/json"),
+                registry_auth,
+            )
             .await?;
         let bytes = resp.into_body().collect().await?.to_bytes();
         if bytes.iter().all(u8::is_ascii_whitespace) {

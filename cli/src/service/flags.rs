@@ -12,6 +12,12 @@ pub struct CommonFlags {
     /// Number of tasks
     #[arg(long, value_name = "uint")]
     pub replicas: Option<u64>,
+    /// Number of job tasks to run concurrently (default equal to --replicas)
+    #[arg(long = "max-concurrent", value_name = "uint")]
+    pub max_concurrent: Option<u64>,
+    /// Maximum number of tasks per node (default 0 = unlimited)
+    #[arg(long = "replicas-max-per-node", value_name = "uint")]
+    pub replicas_max_per_node: Option<u64>,
     /// Limit CPUs
     #[arg(long = "limit-cpu", value_name = "decimal")]
     pub limit_cpu: Option<String>,
@@ -126,6 +132,15 @@ pub struct CommonFlags {
     /// Overwrite the default ENTRYPOINT of the image
     #[arg(long, value_name = "command")]
     pub entrypoint: Option<String>,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add", value_name = "list")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop", value_name = "list")]
+    pub cap_drop: Vec<String>,
+    /// Send registry authentication details to swarm agents
+    #[arg(long = "with-registry-auth", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub with_registry_auth: Option<bool>,
     /// Endpoint mode (vip or dnsrr) (default "vip")
     #[arg(long = "endpoint-mode", value_name = "string")]
     pub endpoint_mode: Option<String>,
@@ -160,6 +175,9 @@ pub struct CreateFlags {
     /// Set environment variables
     #[arg(short = 'e', long = "env", value_name = "list")]
     pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "list")]
+    pub env_file: Vec<String>,
     /// Service labels
     #[arg(short = 'l', long = "label", value_name = "list")]
     pub label: Vec<String>,
@@ -175,9 +193,33 @@ pub struct CreateFlags {
     /// Placement constraints
     #[arg(long = "constraint", value_name = "list")]
     pub constraint: Vec<String>,
-    /// Maximum number of tasks per node (default 0 = unlimited)
-    #[arg(long = "replicas-max-per-node", value_name = "uint")]
-    pub replicas_max_per_node: Option<u64>,
+    /// Add a placement preference
+    #[arg(long = "placement-pref", value_name = "pref")]
+    pub placement_pref: Vec<String>,
+    /// Network attachments
+    #[arg(long = "network", value_name = "network")]
+    pub network: Vec<String>,
+    /// Specify secrets to expose to the service
+    #[arg(long = "secret", value_name = "secret")]
+    pub secret: Vec<String>,
+    /// Specify configurations to expose to the service
+    #[arg(long = "config", value_name = "config")]
+    pub config: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long = "dns", value_name = "list")]
+    pub dns: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", value_name = "list")]
+    pub dns_option: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", value_name = "list")]
+    pub dns_search: Vec<String>,
+    /// Sysctl options
+    #[arg(long = "sysctl", value_name = "list")]
+    pub sysctl: Vec<String>,
+    /// Ulimit options
+    #[arg(long = "ulimit", value_name = "ulimit")]
+    pub ulimit: Vec<String>,
 }
 
 /// `service update` only.
@@ -225,9 +267,60 @@ pub struct UpdateFlags {
     /// Remove a constraint
     #[arg(long = "constraint-rm", value_name = "list")]
     pub constraint_rm: Vec<String>,
-    /// Maximum number of tasks per node (default 0 = unlimited)
-    #[arg(long = "replicas-max-per-node", value_name = "uint")]
-    pub replicas_max_per_node: Option<u64>,
+    /// Add a placement preference
+    #[arg(long = "placement-pref-add", value_name = "pref")]
+    pub placement_pref_add: Vec<String>,
+    /// Remove a placement preference
+    #[arg(long = "placement-pref-rm", value_name = "list")]
+    pub placement_pref_rm: Vec<String>,
+    /// Add a network
+    #[arg(long = "network-add", value_name = "network")]
+    pub network_add: Vec<String>,
+    /// Remove a network
+    #[arg(long = "network-rm", value_name = "list")]
+    pub network_rm: Vec<String>,
+    /// Add or update a secret on a service
+    #[arg(long = "secret-add", value_name = "secret")]
+    pub secret_add: Vec<String>,
+    /// Remove a secret
+    #[arg(long = "secret-rm", value_name = "list")]
+    pub secret_rm: Vec<String>,
+    /// Add or update a config file on a service
+    #[arg(long = "config-add", value_name = "config")]
+    pub config_add: Vec<String>,
+    /// Remove a configuration file
+    #[arg(long = "config-rm", value_name = "list")]
+    pub config_rm: Vec<String>,
+    /// Add or update a Sysctl option
+    #[arg(long = "sysctl-add", value_name = "list")]
+    pub sysctl_add: Vec<String>,
+    /// Remove a Sysctl option
+    #[arg(long = "sysctl-rm", value_name = "list")]
+    pub sysctl_rm: Vec<String>,
+    /// Add or update a ulimit option
+    #[arg(long = "ulimit-add", value_name = "ulimit")]
+    pub ulimit_add: Vec<String>,
+    /// Remove a ulimit option
+    #[arg(long = "ulimit-rm", value_name = "list")]
+    pub ulimit_rm: Vec<String>,
+    /// Add or update a custom DNS server
+    #[arg(long = "dns-add", value_name = "list")]
+    pub dns_add: Vec<String>,
+    /// Remove a custom DNS server
+    #[arg(long = "dns-rm", value_name = "list")]
+    pub dns_rm: Vec<String>,
+    /// Add or update a DNS option
+    #[arg(long = "dns-option-add", value_name = "list")]
+    pub dns_option_add: Vec<String>,
+    /// Remove a DNS option
+    #[arg(long = "dns-option-rm", value_name = "list")]
+    pub dns_option_rm: Vec<String>,
+    /// Add or update a custom DNS search domain
+    #[arg(long = "dns-search-add", value_name = "list")]
+    pub dns_search_add: Vec<String>,
+    /// Remove a DNS search domain
+    #[arg(long = "dns-search-rm", value_name = "list")]
+    pub dns_search_rm: Vec<String>,
     /// Force update even if no changes require it
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub force: Option<bool>,

@@ -125,6 +125,16 @@ pub fn render_pretty(s: &Value, now: DateTime<Utc>) -> String {
         let c: Vec<String> = c.iter().map(text).collect();
         o += &format!("\n Constraints:\t[{}]", c.join(" "));
     }
+    let prefs: Vec<String> = pl["Preferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["Spread"].is_object())
+        .map(|p| format!("spread={}", text(&p["Spread"]["SpreadDescriptor"])))
+        .collect();
+    if !prefs.is_empty() {
+        o += &format!("\n Preferences:   [{}]", prefs.join(" "));
+    }
     if let Some(m) = pl["MaxReplicas"].as_u64().filter(|m| *m > 0) {
         o += &format!("\n Max Replicas Per Node:   {m}");
     }
@@ -179,6 +189,48 @@ pub fn render_pretty(s: &Value, now: DateTime<Utc>) -> String {
     if let Some(u) = cs["User"].as_str().filter(|u| !u.is_empty()) {
         o += &format!("\n User: {u}");
     }
+    let caps =
+        |k: &str| -> Vec<String> { cs[k].as_array().into_iter().flatten().map(text).collect() };
+    let (add, drop) = (caps("CapabilityAdd"), caps("CapabilityDrop"));
+    if !add.is_empty() || !drop.is_empty() {
+        o += "\nCapabilities:";
+        if !add.is_empty() {
+            o += &format!("\n Add: {}", add.join(", "));
+        }
+        if !drop.is_empty() {
+            o += &format!("\n Drop: {}", drop.join(", "));
+        }
+    }
+    if let Some(sys) = cs["Sysctls"].as_object().filter(|m| !m.is_empty()) {
+        o += "\nSysCtls:";
+        let mut keys: Vec<&String> = sys.keys().collect();
+        keys.sort();
+        for k in keys {
+            let v = text(&sys[k]);
+            o += &if v.is_empty() {
+                format!("\n {k}")
+            } else {
+                format!("\n {k}: {v}")
+            };
+        }
+    }
+    if let Some(ul) = cs["Ulimits"].as_array().filter(|m| !m.is_empty()) {
+        o += "\nUlimits:";
+        let mut by_name: Vec<(String, String)> = ul
+            .iter()
+            .map(|u| {
+                (
+                    text(&u["Name"]),
+                    format!("{}:{}", ns(&u["Soft"]), ns(&u["Hard"])),
+                )
+            })
+            .collect();
+        by_name.sort();
+        by_name.dedup_by(|a, b| a.0 == b.0);
+        for (k, v) in by_name {
+            o += &format!("\n {k}: {v}");
+        }
+    }
     if let Some(mounts) = cs["Mounts"].as_array().filter(|m| !m.is_empty()) {
         o += "\nMounts:";
         for m in mounts {
@@ -190,6 +242,42 @@ pub fn render_pretty(s: &Value, now: DateTime<Utc>) -> String {
                 text(&m["Type"])
             );
         }
+    }
+    for (key, title, name_key) in [
+        ("Configs", "Configs", "ConfigName"),
+        ("Secrets", "Secrets", "SecretName"),
+    ] {
+        if let Some(refs) = cs[key].as_array().filter(|r| !r.is_empty()) {
+            o += &format!("\n{title}:");
+            for r in refs {
+                o += &format!(
+                    "\n Target:\t{}\n  Source:\t{}",
+                    text(&r["File"]["Name"]),
+                    text(&r[name_key])
+                );
+            }
+        }
+    }
+    let log = &task["LogDriver"];
+    if log.is_object() {
+        o += "\nLog Driver:";
+        if let Some(n) = log["Name"].as_str().filter(|n| !n.is_empty()) {
+            o += &format!("\n Name:\t\t{n}");
+        }
+        if let Some(opts) = log["Options"].as_object().filter(|m| !m.is_empty()) {
+            o += "\n LogOpts:";
+            let mut keys: Vec<&String> = opts.keys().collect();
+            keys.sort();
+            for k in keys {
+                let v = text(&opts[k]);
+                o += &if v.is_empty() {
+                    format!("\n  {k}")
+                } else {
+                    format!("\n  {k}:       {v}")
+                };
+            }
+        }
+        o += "\n";
     }
     let res = &task["Resources"];
     if res.is_object() {
@@ -205,7 +293,7 @@ pub fn render_pretty(s: &Value, now: DateTime<Utc>) -> String {
             }
         }
         let l = &res["Limits"];
-        if ns(&l["NanoCPUs"]) > 0 || ns(&l["MemoryBytes"]) > 0 {
+        if ns(&l["NanoCPUs"]) > 0 || ns(&l["MemoryBytes"]) > 0 || ns(&l["Pids"]) > 0 {
             o += "\n Limits:";
             if ns(&l["NanoCPUs"]) > 0 {
                 o += &format!("\n  CPU:\t\t{}", cpus(&l["NanoCPUs"]));
@@ -214,9 +302,10 @@ pub fn render_pretty(s: &Value, now: DateTime<Utc>) -> String {
                 o += &format!("\n  Memory:\t{}", bytes_size(ns(&l["MemoryBytes"]) as f64));
             }
         }
-        if ns(&l["Pids"]) > 0 {
-            o += &format!("\n  PIDs:\t\t{}", ns(&l["Pids"]));
-        }
+    }
+    let pids = ns(&res["Limits"]["Pids"]);
+    if pids > 0 {
+        o += &format!("\n  PIDs:\t\t{pids}");
     }
     if let Some(nets) = task["Networks"].as_array().filter(|n| !n.is_empty()) {
         o += "\nNetworks:";
@@ -227,7 +316,8 @@ pub fn render_pretty(s: &Value, now: DateTime<Utc>) -> String {
     }
     let ep = &spec["EndpointSpec"];
     o += &format!("\nEndpoint Mode:\t{}", text(&ep["Mode"]));
-    if let Some(ports) = ep["Ports"].as_array().filter(|p| !p.is_empty()) {
+    // The ports the manager assigned (`Endpoint.Ports`), not the spec's.
+    if let Some(ports) = s["Endpoint"]["Ports"].as_array().filter(|p| !p.is_empty()) {
         o += "\nPorts:";
         for p in ports {
             o += &format!(
@@ -343,5 +433,53 @@ mod tests {
             t.render(&s[0], false).unwrap() + "\n",
             include_str!("../../tests/fixtures/inspect_fmt.txt")
         );
+    }
+
+    #[test]
+    fn pretty_every_section_like_dockers_template() {
+        let svc = serde_json::json!({
+            "ID": "svc1",
+            "Spec": {
+                "Name": "full",
+                "Labels": {"k": "v"},
+                "TaskTemplate": {
+                    "ContainerSpec": {
+                        "Image": "img", "Args": ["sleep", "1d"], "Env": ["A=1"], "Dir": "/w",
+                        "Init": true, "User": "1000",
+                        "CapabilityAdd": ["CAP_NET_ADMIN"], "CapabilityDrop": ["CAP_MKNOD"],
+                        "Sysctls": {"net.core.somaxconn": "1024"},
+                        "Ulimits": [{"Name": "nofile", "Hard": 2048, "Soft": 1024}],
+                        "Mounts": [{"Type": "volume", "Source": "data", "Target": "/data"}],
+                        "Configs": [{"File": {"Name": "/etc/site.conf", "UID": "0", "GID": "0", "Mode": 292}, "ConfigID": "c1", "ConfigName": "site"}],
+                        "Secrets": [{"File": {"Name": "db_pw", "UID": "0", "GID": "0", "Mode": 292}, "SecretID": "s1", "SecretName": "db_pw"}],
+                        "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 10_000_000_000i64, "Timeout": 2_000_000_000i64, "Retries": 3}
+                    },
+                    "Resources": {"Limits": {"Pids": 100}, "Reservations": {"NanoCPUs": 250_000_000}},
+                    "Placement": {
+                        "Constraints": ["node.role==manager"],
+                        "Preferences": [{"Spread": {"SpreadDescriptor": "node.labels.dc"}}],
+                        "MaxReplicas": 1
+                    },
+                    "LogDriver": {"Name": "json-file", "Options": {"max-size": "1m"}},
+                    "Networks": [{"Target": "net1"}]
+                },
+                "Mode": {"Replicated": {"Replicas": 2}},
+                "UpdateConfig": {"Parallelism": 2, "Delay": 10_000_000_000i64, "FailureAction": "pause", "Monitor": 5_000_000_000i64, "MaxFailureRatio": 0, "Order": "stop-first"},
+                "EndpointSpec": {"Mode": "vip", "Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishMode": "ingress"}]}
+            },
+            "Endpoint": {"Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 30000, "PublishMode": "ingress"}]}
+        });
+        let expected = "\nID:\t\tsvc1\nName:\t\tfull\nLabels:\n k=v\nService Mode:\tReplicated\n Replicas:\t2\n\
+Placement:\n Constraints:\t[node.role==manager]\n Preferences:   [spread=node.labels.dc]\n Max Replicas Per Node:   1\n\
+UpdateConfig:\n Parallelism:\t2\n Delay:\t\t10s\n On failure:\tpause\n Monitoring Period: 5s\n Max failure ratio: 0\n Update order:      stop-first\n\
+RollbackConfig:\n Parallelism:\t1\n On failure:\tpause\n Monitoring Period: 5s\n Max failure ratio: 0\n Rollback order:    stop-first\n\
+ContainerSpec:\n Image:\t\timg\n Args:\t\tsleep 1d \n Env:\t\tA=1 \n Dir:\t\t/w\n Init:\t\ttrue\n User: 1000\n\
+Capabilities:\n Add: CAP_NET_ADMIN\n Drop: CAP_MKNOD\nSysCtls:\n net.core.somaxconn: 1024\nUlimits:\n nofile: 1024:2048\n\
+Mounts:\n Target:\t/data\n  Source:\tdata\n  ReadOnly:\tfalse\n  Type:\t\tvolume\n\
+Configs:\n Target:\t/etc/site.conf\n  Source:\tsite\nSecrets:\n Target:\tdb_pw\n  Source:\tdb_pw\n\
+Log Driver:\n Name:\t\tjson-file\n LogOpts:\n  max-size:       1m\n\n\
+Resources:\n Reservations:\n  CPU:\t\t0.25\n Limits:\n  PIDs:\t\t100\nNetworks: net1 \nEndpoint Mode:\tvip\n\
+Ports:\n PublishedPort = 30000\n  Protocol = tcp\n  TargetPort = 80\n  PublishMode = ingress \n Healthcheck:\n  Interval = 10s\n  Retries = 3\n  StartPeriod =\t0s\n  Timeout =\t2s\n  Tests:\n\t Test = CMD-SHELL\n\t Test = true \n\n";
+        assert_eq!(render_pretty(&svc, Utc::now()), expected);
     }
 }

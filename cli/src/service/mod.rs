@@ -11,9 +11,12 @@ pub mod inspect;
 pub mod logs;
 pub mod ls;
 pub mod mount;
+pub mod opts;
 pub mod port;
 pub mod progress;
 pub mod ps;
+pub mod registry_auth;
+pub mod resolve;
 pub mod rm;
 pub mod rollback;
 pub mod scale;
@@ -84,13 +87,15 @@ pub async fn post_update(
     service: &Value,
     spec: &Value,
     extra_query: &str,
+    registry_auth: Option<&str>,
 ) -> Result<Value> {
     let id = service["ID"].as_str().unwrap_or_default();
     let version = service["Version"]["Index"].as_u64().unwrap_or(0);
     let resp = client
-        .post_json(
+        .post_json_with_auth(
             &format!("/services/{id}/update?{extra_query}version={version}"),
             spec,
+            registry_auth,
         )
         .await?;
     for w in resp["Warnings"].as_array().into_iter().flatten() {

@@ -153,7 +153,71 @@ pub fn task_row(t: &Value, name: &str, view: &PsView) -> Value {
     })
 }
 
+/// A service's ID and name.
+pub type IdName = (String, String);
+
+/// `-f key=value` as docker's `FilterOpt` reads it: key lower-cased and trimmed.
+pub fn parse_filters(given: &[String]) -> Result<Vec<(String, String)>> {
+    given
+        .iter()
+        .map(|f| match f.split_once('=') {
+            Some((k, v)) => Ok((k.trim().to_lowercase(), v.trim().to_string())),
+            None => Err(UserError("bad format of filter (expected name=value)".into()).into()),
+        })
+        .collect()
+}
+
+/// Docker's `createFilter`: each name matches a full ID, then a full name, then a
+/// unique ID prefix. Returns (service ID, name) pairs and the names not found.
+pub fn match_services(
+    wanted: &[String],
+    by_id: &[Value],
+    by_name: &[Value],
+) -> Result<(Vec<IdName>, Vec<String>)> {
+    let id_name = |s: &Value| {
+        (
+            s["ID"].as_str().unwrap_or("").to_string(),
+            s["Spec"]["Name"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let mut found = Vec::new();
+    let mut not_found = Vec::new();
+    'names: for w in wanted {
+        for s in by_id {
+            if s["ID"].as_str() == Some(w.as_str()) {
+                found.push(id_name(s));
+                continue 'names;
+            }
+        }
+        for s in by_name {
+            if s["Spec"]["Name"].as_str() == Some(w.as_str()) {
+                found.push(id_name(s));
+                continue 'names;
+            }
+        }
+        let prefixed: Vec<&Value> = by_id
+            .iter()
+            .filter(|s| {
+                s["ID"]
+                    .as_str()
+                    .is_some_and(|id| id.starts_with(w.as_str()))
+            })
+            .collect();
+        match prefixed.as_slice() {
+            [] => not_found.push(format!("no such service: {w}")),
+            [s] => found.push(id_name(s)),
+            _ => {
+                return Err(
+                    UserError(format!("multiple services found with provided prefix: {w}")).into(),
+                )
+            }
+        }
+    }
+    Ok((found, not_found))
+}
+
 pub async fn run(client: &Client, a: PsArgs) -> Result<()> {
+    let mut user_filters = parse_filters(&a.filter)?;
     let by_id: Vec<(&str, &str)> = a.services.iter().map(|s| ("id", s.as_str())).collect();
     let by_name: Vec<(&str, &str)> = a.services.iter().map(|s| ("name", s.as_str())).collect();
     let list_id = client
@@ -162,43 +226,28 @@ pub async fn run(client: &Client, a: PsArgs) -> Result<()> {
     let list_name = client
         .get_json(&format!("/services?filters={}", filters(&by_name)))
         .await?;
-    let mut service_names = HashMap::new();
-    let mut ids = Vec::new();
-    let mut not_found = Vec::new();
-    for wanted in &a.services {
-        let mut found = false;
-        for s in list_id.as_array().into_iter().flatten() {
-            let id = s["ID"].as_str().unwrap_or("");
-            if id.starts_with(wanted.as_str()) {
-                ids.push(id.to_string());
-                service_names.insert(
-                    id.to_string(),
-                    s["Spec"]["Name"].as_str().unwrap_or("").to_string(),
-                );
-                found = true;
-            }
-        }
-        for s in list_name.as_array().into_iter().flatten() {
-            if s["Spec"]["Name"].as_str() == Some(wanted.as_str()) {
-                let id = s["ID"].as_str().unwrap_or("");
-                ids.push(id.to_string());
-                service_names.insert(id.to_string(), wanted.clone());
-                found = true;
-            }
-        }
-        if !found {
-            not_found.push(format!("no such service: {wanted}"));
-        }
-    }
-    if !not_found.is_empty() {
+    let (found, not_found) = match_services(
+        &a.services,
+        list_id.as_array().map(Vec::as_slice).unwrap_or_default(),
+        list_name.as_array().map(Vec::as_slice).unwrap_or_default(),
+    )?;
+    if found.is_empty() {
         return Err(UserError(not_found.join("\n")).into());
     }
+    let mut service_names: HashMap<String, String> = found.iter().cloned().collect();
+    let ids: Vec<String> = found.into_iter().map(|(id, _)| id).collect();
+    // `node=self` is this node (docker's `node.Reference`); the manager resolves names.
+    for (k, v) in user_filters.iter_mut() {
+        if k == "node" && v == "self" {
+            let info = client.get_json("/info").await?;
+            match info["Swarm"]["NodeID"].as_str().filter(|s| !s.is_empty()) {
+                Some(id) => *v = id.to_string(),
+                None => return Err(UserError("node ID not found in /info".into()).into()),
+            }
+        }
+    }
     let mut pairs: Vec<(&str, &str)> = ids.iter().map(|i| ("service", i.as_str())).collect();
-    pairs.extend(
-        a.filter
-            .iter()
-            .map(|f| f.split_once('=').unwrap_or((f, ""))),
-    );
+    pairs.extend(user_filters.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let tasks = client
         .get_json(&format!("/tasks?filters={}", filters(&pairs)))
         .await?;
@@ -229,6 +278,9 @@ pub async fn run(client: &Client, a: PsArgs) -> Result<()> {
         trunc: !a.no_trunc,
     };
     print!("{}", render(&tasks, &view, a.format.as_deref(), a.quiet)?);
+    if !not_found.is_empty() {
+        return Err(UserError(not_found.join("\n")).into());
+    }
     Ok(())
 }
 
@@ -354,5 +406,40 @@ mod tests {
         assert_eq!(out, "0qvfv6reshj0\nk5e4hbuo5xgr\nzcy60wwgyrnd\n");
         assert_eq!(ellipsis("abcdef", 4), "abc…");
         assert_eq!(ellipsis("abc", 4), "abc");
+    }
+
+    #[test]
+    fn filters_and_service_matching_like_docker() {
+        assert_eq!(
+            parse_filters(&["Desired-State=running".into(), "node=self".into()]).unwrap(),
+            [
+                ("desired-state".to_string(), "running".to_string()),
+                ("node".to_string(), "self".to_string())
+            ]
+        );
+        assert_eq!(
+            parse_filters(&["running".into()]).unwrap_err().to_string(),
+            "bad format of filter (expected name=value)"
+        );
+        let svc = |id: &str, name: &str| json!({"ID": id, "Spec": {"Name": name}});
+        let by_id = [svc("abc1", "web"), svc("abc2", "db")];
+        let by_name = [svc("abc2", "db")];
+        let wanted = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (found, missing) =
+            match_services(&wanted(&["abc1", "db", "x"]), &by_id, &by_name).unwrap();
+        assert_eq!(
+            found,
+            [
+                ("abc1".to_string(), "web".to_string()),
+                ("abc2".to_string(), "db".to_string())
+            ]
+        );
+        assert_eq!(missing, ["no such service: x"]);
+        assert_eq!(
+            match_services(&wanted(&["abc"]), &by_id, &[])
+                .unwrap_err()
+                .to_string(),
+            "multiple services found with provided prefix: abc"
+        );
     }
 }

@@ -23,7 +23,14 @@ pub struct RollbackArgs {
 
 pub async fn run(client: &Client, a: RollbackArgs) -> Result<()> {
     let service = get_service(client, &a.service).await?;
-    post_update(client, &service, &service["Spec"], "rollback=previous&").await?;
+    post_update(
+        client,
+        &service,
+        &service["Spec"],
+        "rollback=previous&",
+        None,
+    )
+    .await?;
     println!("{}", a.service);
     if a.detach.unwrap_or(false) {
         return Ok(());

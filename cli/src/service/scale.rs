@@ -50,7 +50,7 @@ pub async fn run(client: &Client, a: ScaleArgs) -> Result<()> {
             let service = get_service(client, name).await?;
             let mut spec = service["Spec"].clone();
             set_replicas(&mut spec, *n)?;
-            post_update(client, &service, &spec, "").await?;
+            post_update(client, &service, &spec, "", None).await?;
             anyhow::Ok(())
         }
         .await;

@@ -15,7 +15,12 @@ use serde_json::{json, Map, Value};
 
 use super::flags::{CommonFlags, CreateFlags, UpdateFlags};
 use super::mount::parse_mount;
+use super::opts::{
+    effective_caps, kv_map, parse_dns_server, parse_file_ref, parse_network, parse_placement_pref,
+    read_env_file, ulimit_list,
+};
 use super::port::parse_publish;
+use super::resolve::Lookups;
 use crate::shlex;
 use crate::units::duration::parse_go_duration;
 use crate::units::size::{nano_cpus, ram_in_bytes};
@@ -59,13 +64,63 @@ fn env_key(e: &str) -> &str {
     e.split_once('=').map(|(k, _)| k).unwrap_or(e)
 }
 
-fn kv_map(items: &[String]) -> Map<String, Value> {
-    let mut m = Map::new();
-    for i in items {
-        let (k, v) = i.split_once('=').unwrap_or((i, ""));
-        m.insert(k.to_string(), json!(v));
-    }
-    m
+fn parse_refs(kind: &str, values: &[String]) -> Result<Vec<Value>> {
+    values.iter().map(|v| parse_file_ref(kind, v)).collect()
+}
+
+/// Docker's `ToServiceMode`.
+fn service_mode(mode: &str, f: &CommonFlags) -> Result<Value> {
+    const REPLICAS: &str = "replicas can only be used with replicated or replicated-job mode";
+    const MAX_PER_NODE: &str =
+        "replicas-max-per-node can only be used with replicated or replicated-job mode";
+    const CONCURRENT: &str = "max-concurrent can only be used with replicated-job mode";
+    let max_per_node = f.replicas_max_per_node.is_some_and(|n| n > 0);
+    Ok(match mode {
+        "global" => {
+            if f.replicas.is_some() {
+                bail!(REPLICAS);
+            }
+            if max_per_node {
+                bail!(MAX_PER_NODE);
+            }
+            if f.max_concurrent.is_some() {
+                bail!(CONCURRENT);
+            }
+            json!({"Global": {}})
+        }
+        "replicated" => {
+            if f.max_concurrent.is_some() {
+                bail!(CONCURRENT);
+            }
+            match f.replicas {
+                Some(n) => json!({"Replicated": {"Replicas": n}}),
+                None => json!({"Replicated": {}}),
+            }
+        }
+        "replicated-job" => {
+            let mut j = Map::new();
+            if let Some(n) = f.max_concurrent.or(f.replicas) {
+                j.insert("MaxConcurrent".into(), json!(n));
+            }
+            if let Some(n) = f.replicas {
+                j.insert("TotalCompletions".into(), json!(n));
+            }
+            json!({ "ReplicatedJob": j })
+        }
+        "global-job" => {
+            if max_per_node {
+                bail!(MAX_PER_NODE);
+            }
+            if f.max_concurrent.is_some() {
+                bail!(CONCURRENT);
+            }
+            if f.replicas.is_some() {
+                bail!(REPLICAS);
+            }
+            json!({"GlobalJob": {}})
+        }
+        other => bail!("unknown mode: {other}, only replicated and global supported"),
+    })
 }
 
 fn dur(s: &Option<String>) -> Result<Option<i64>> {
@@ -73,7 +128,13 @@ fn dur(s: &Option<String>) -> Result<Option<i64>> {
 }
 
 /// Builds a new service's spec from `service create` flags.
-pub fn build_spec(image: &str, args: &[String], c: &CreateFlags, f: &CommonFlags) -> Result<Value> {
+pub fn build_spec(
+    image: &str,
+    args: &[String],
+    c: &CreateFlags,
+    f: &CommonFlags,
+    lk: &Lookups,
+) -> Result<Value> {
     let mut spec = json!({});
     if let Some(name) = &c.name {
         spec["Name"] = json!(name);
@@ -89,7 +150,12 @@ pub fn build_spec(image: &str, args: &[String], c: &CreateFlags, f: &CommonFlags
         cs.insert("Args".into(), json!(args));
     }
     let mut env: Vec<String> = Vec::new();
-    for e in c.env.iter().map(|e| env_entry(e)) {
+    let mut given = Vec::new();
+    for file in &c.env_file {
+        given.extend(read_env_file(file)?);
+    }
+    given.extend(c.env.iter().map(|e| env_entry(e)));
+    for e in given {
         if env.contains(&e) {
             continue;
         }
@@ -109,7 +175,43 @@ pub fn build_spec(image: &str, args: &[String], c: &CreateFlags, f: &CommonFlags
             .collect::<Result<Vec<_>>>()?;
         cs.insert("Mounts".into(), Value::Array(mounts));
     }
-    cs.insert("DNSConfig".into(), json!({}));
+    let mut dns = Map::new();
+    let servers = c
+        .dns
+        .iter()
+        .map(|d| parse_dns_server(d))
+        .collect::<Result<Vec<_>>>()?;
+    for (k, v) in [
+        ("Nameservers", servers),
+        ("Search", c.dns_search.clone()),
+        ("Options", c.dns_option.clone()),
+    ] {
+        if !v.is_empty() {
+            dns.insert(k.into(), json!(v));
+        }
+    }
+    cs.insert("DNSConfig".into(), Value::Object(dns));
+    if !c.sysctl.is_empty() {
+        cs.insert("Sysctls".into(), Value::Object(kv_map(&c.sysctl)));
+    }
+    let (cap_add, cap_drop) = effective_caps(&f.cap_add, &f.cap_drop);
+    if !cap_add.is_empty() {
+        cs.insert("CapabilityAdd".into(), json!(cap_add));
+    }
+    if !cap_drop.is_empty() {
+        cs.insert("CapabilityDrop".into(), json!(cap_drop));
+    }
+    if !c.ulimit.is_empty() {
+        cs.insert("Ulimits".into(), json!(ulimit_list(&c.ulimit)?));
+    }
+    let secrets = lk.file_refs("secret", parse_refs("secret", &c.secret)?)?;
+    if !secrets.is_empty() {
+        cs.insert("Secrets".into(), json!(secrets));
+    }
+    let configs = lk.file_refs("config", parse_refs("config", &c.config)?)?;
+    if !configs.is_empty() {
+        cs.insert("Configs".into(), json!(configs));
+    }
     let mut spec_v = Value::Object(cs);
     apply_container_flags(&mut spec_v, f)?;
     if let Some(h) = health_config(f)? {
@@ -127,40 +229,37 @@ pub fn build_spec(image: &str, args: &[String], c: &CreateFlags, f: &CommonFlags
     if !c.constraint.is_empty() {
         placement.insert("Constraints".into(), json!(c.constraint));
     }
-    if let Some(n) = c.replicas_max_per_node.filter(|n| *n > 0) {
+    if !c.placement_pref.is_empty() {
+        let prefs = c
+            .placement_pref
+            .iter()
+            .map(|p| parse_placement_pref(p))
+            .collect::<Result<Vec<_>>>()?;
+        placement.insert("Preferences".into(), json!(prefs));
+    }
+    if let Some(n) = f.replicas_max_per_node.filter(|n| *n > 0) {
         placement.insert("MaxReplicas".into(), json!(n));
     }
     task["Placement"] = Value::Object(placement);
+    if !c.network.is_empty() {
+        let mut nets = Vec::new();
+        for n in &c.network {
+            let mut n = parse_network(n)?;
+            n["Target"] = json!(lk.network_id(n["Target"].as_str().unwrap_or_default()));
+            nets.push(n);
+        }
+        nets.sort_by(|a, b| a["Target"].as_str().cmp(&b["Target"].as_str()));
+        task["Networks"] = json!(nets);
+    }
     task["ForceUpdate"] = json!(0);
     spec["TaskTemplate"] = task;
 
-    spec["Mode"] = match c.mode.as_deref().unwrap_or("replicated") {
-        "replicated" => match f.replicas {
-            Some(n) => json!({"Replicated": {"Replicas": n}}),
-            None => json!({"Replicated": {}}),
-        },
-        "global" => {
-            if f.replicas.is_some() {
-                bail!("replicas can only be used with replicated or replicated-job mode");
-            }
-            json!({"Global": {}})
-        }
-        "replicated-job" => {
-            let mut j = Map::new();
-            if let Some(n) = f.replicas {
-                j.insert("MaxConcurrent".into(), json!(n));
-                j.insert("TotalCompletions".into(), json!(n));
-            }
-            json!({ "ReplicatedJob": j })
-        }
-        "global-job" => {
-            if f.replicas.is_some() {
-                bail!("replicas can only be used with replicated or replicated-job mode");
-            }
-            json!({"GlobalJob": {}})
-        }
-        other => bail!("unknown mode: {other}, only replicated and global supported"),
-    };
+    spec["Mode"] = service_mode(c.mode.as_deref().unwrap_or("replicated"), f)?;
+    let is_job =
+        spec["Mode"].get("ReplicatedJob").is_some() || spec["Mode"].get("GlobalJob").is_some();
+    if is_job && (any_update(f) || any_rollback(f)) {
+        bail!("update and rollback configuration is not supported for jobs");
+    }
     if any_update(f) {
         spec["UpdateConfig"] = default_update_config();
         apply_update_config(&mut spec, f)?;
@@ -419,22 +518,28 @@ fn string_list(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Applies `service update` flags to the spec the server returned.
-pub fn apply_update(spec: &mut Value, u: &UpdateFlags, f: &CommonFlags) -> Result<()> {
+/// Applies `service update` flags to the spec the server returned, in the order of
+/// docker's `updateService`.
+pub fn apply_update(
+    spec: &mut Value,
+    u: &UpdateFlags,
+    f: &CommonFlags,
+    lk: &Lookups,
+) -> Result<()> {
     if !u.label_add.is_empty() || !u.label_rm.is_empty() {
         update_kv(obj(spec, "Labels"), &u.label_add, &u.label_rm);
     }
     let task = obj_value(spec, "TaskTemplate");
     let cs = obj_value(task, "ContainerSpec");
-    if let Some(image) = &u.image {
-        cs["Image"] = json!(image);
-    }
     if !u.container_label_add.is_empty() || !u.container_label_rm.is_empty() {
         update_kv(
             obj(cs, "Labels"),
             &u.container_label_add,
             &u.container_label_rm,
         );
+    }
+    if let Some(image) = &u.image {
+        cs["Image"] = json!(image);
     }
     if let Some(a) = &u.args {
         cs["Args"] = json!(shlex::split(a)?);
@@ -456,17 +561,35 @@ pub fn apply_update(spec: &mut Value, u: &UpdateFlags, f: &CommonFlags) -> Resul
     if let Some(i) = f.init {
         cs["Init"] = json!(i);
     }
-    if !u.mount_add.is_empty() || !u.mount_rm.is_empty() {
-        let mut mounts: Vec<Value> = cs["Mounts"].as_array().cloned().unwrap_or_default();
-        for a in &u.mount_add {
-            let m = parse_mount(a)?;
-            mounts.retain(|x| x["Target"] != m["Target"]);
-            mounts.push(m);
+    update_mounts(cs, u)?;
+    if !u.sysctl_add.is_empty() || !u.sysctl_rm.is_empty() {
+        let rm: Vec<String> = kv_map(&u.sysctl_rm).keys().cloned().collect();
+        let m = obj(cs, "Sysctls");
+        update_kv(m, &u.sysctl_add, &rm);
+        if m.is_empty() {
+            remove(cs, "Sysctls");
         }
-        mounts.retain(|x| !u.mount_rm.iter().any(|r| x["Target"].as_str() == Some(r)));
-        cs["Mounts"] = Value::Array(mounts);
     }
-    update_health(cs, f)?;
+    if !u.ulimit_add.is_empty() || !u.ulimit_rm.is_empty() {
+        let mut by_name: std::collections::BTreeMap<String, Value> = cs["Ulimits"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| {
+                (
+                    x["Name"].as_str().unwrap_or_default().to_string(),
+                    x.clone(),
+                )
+            })
+            .collect();
+        for r in kv_map(&u.ulimit_rm).keys() {
+            by_name.remove(r);
+        }
+        for x in ulimit_list(&u.ulimit_add)? {
+            by_name.insert(x["Name"].as_str().unwrap_or_default().to_string(), x);
+        }
+        set_list(cs, "Ulimits", by_name.into_values().collect());
+    }
 
     if f.limit_cpu.is_some()
         || f.limit_memory.is_some()
@@ -485,24 +608,56 @@ pub fn apply_update(spec: &mut Value, u: &UpdateFlags, f: &CommonFlags) -> Resul
     if !u.constraint_add.is_empty() || !u.constraint_rm.is_empty() {
         let p = obj(task, "Placement");
         let mut cons = p.get("Constraints").map(string_list).unwrap_or_default();
+        cons.extend(u.constraint_add.iter().cloned());
         cons.retain(|c| !u.constraint_rm.contains(c));
-        for a in &u.constraint_add {
-            if !cons.contains(a) {
-                cons.push(a.clone());
-            }
-        }
         cons.sort();
         p.insert("Constraints".into(), json!(cons));
     }
-    if let Some(n) = u.replicas_max_per_node {
-        obj(task, "Placement").insert("MaxReplicas".into(), json!(n));
+    if !u.placement_pref_add.is_empty() || !u.placement_pref_rm.is_empty() {
+        let rm = u
+            .placement_pref_rm
+            .iter()
+            .map(|p| parse_placement_pref(p))
+            .collect::<Result<Vec<_>>>()?;
+        let add = u
+            .placement_pref_add
+            .iter()
+            .map(|p| parse_placement_pref(p))
+            .collect::<Result<Vec<_>>>()?;
+        let p = obj(task, "Placement");
+        let mut prefs: Vec<Value> = p
+            .get("Preferences")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        prefs.retain(|x| {
+            !rm.iter().any(|r| {
+                x["Spread"].is_object()
+                    && r["Spread"]["SpreadDescriptor"] == x["Spread"]["SpreadDescriptor"]
+            })
+        });
+        prefs.extend(add);
+        if prefs.is_empty() {
+            p.remove("Preferences");
+        } else {
+            p.insert("Preferences".into(), json!(prefs));
+        }
     }
-    if u.force.unwrap_or(false) {
-        let n = task["ForceUpdate"].as_u64().unwrap_or(0);
-        task["ForceUpdate"] = json!(n + 1);
+    if !u.network_add.is_empty() || !u.network_rm.is_empty() {
+        update_networks(task, u, lk)?;
     }
     if let Some(n) = f.replicas {
-        set_replicas(spec, n)?;
+        let mode = obj(spec, "Mode");
+        match mode.get_mut("Replicated") {
+            Some(r) => {
+                obj_value_map(r).insert("Replicas".into(), json!(n));
+            }
+            None => bail!("replicas can only be used with replicated mode"),
+        }
+    }
+    let task = obj_value(spec, "TaskTemplate");
+    if let Some(n) = f.replicas_max_per_node {
+        obj(task, "Placement").insert("MaxReplicas".into(), json!(n));
     }
     if any_update(f) {
         if !spec["UpdateConfig"].is_object() {
@@ -520,30 +675,242 @@ pub fn apply_update(spec: &mut Value, u: &UpdateFlags, f: &CommonFlags) -> Resul
         obj(spec, "EndpointSpec").insert("Mode".into(), json!(m));
     }
     if !u.publish_add.is_empty() || !u.publish_rm.is_empty() {
-        let ep = obj_value(spec, "EndpointSpec");
-        let mut ports: Vec<Value> = ep["Ports"].as_array().cloned().unwrap_or_default();
-        for r in &u.publish_rm {
-            let (t, proto) = r.split_once('/').unwrap_or((r, "tcp"));
-            let t: u64 = t
-                .parse()
-                .map_err(|_| anyhow::anyhow!("invalid port: {r}"))?;
-            ports.retain(|p| {
-                !(p["TargetPort"].as_u64() == Some(t)
-                    && p["Protocol"].as_str().unwrap_or("tcp") == proto)
-            });
+        update_ports(obj_value(spec, "EndpointSpec"), u)?;
+    }
+    let cs = obj_value(obj_value(spec, "TaskTemplate"), "ContainerSpec");
+    let dns_flags = [
+        &u.dns_add,
+        &u.dns_rm,
+        &u.dns_option_add,
+        &u.dns_option_rm,
+        &u.dns_search_add,
+        &u.dns_search_rm,
+    ];
+    if dns_flags.iter().any(|l| !l.is_empty()) {
+        update_dns(cs, u)?;
+    }
+    let task = obj_value(spec, "TaskTemplate");
+    if u.force.unwrap_or(false) {
+        let n = task["ForceUpdate"].as_u64().unwrap_or(0);
+        task["ForceUpdate"] = json!(n + 1);
+    }
+    let cs = obj_value(task, "ContainerSpec");
+    update_health(cs, f)?;
+    if !f.cap_add.is_empty() || !f.cap_drop.is_empty() {
+        let (add, drop) = super::opts::update_caps(
+            &string_list(&cs["CapabilityAdd"]),
+            &string_list(&cs["CapabilityDrop"]),
+            &f.cap_add,
+            &f.cap_drop,
+        );
+        set_list(
+            cs,
+            "CapabilityAdd",
+            add.into_iter().map(Value::String).collect(),
+        );
+        set_list(
+            cs,
+            "CapabilityDrop",
+            drop.into_iter().map(Value::String).collect(),
+        );
+    }
+    for kind in ["secret", "config"] {
+        let (add, rm) = if kind == "secret" {
+            (&u.secret_add, &u.secret_rm)
+        } else {
+            (&u.config_add, &u.config_rm)
+        };
+        if add.is_empty() && rm.is_empty() {
+            continue;
         }
-        for a in &u.publish_add {
-            for p in parse_publish(a)? {
-                ports.retain(|x| {
-                    !(x["PublishedPort"] == p["PublishedPort"]
-                        && x["Protocol"] == p["Protocol"]
-                        && p.get("PublishedPort").is_some())
-                });
+        let (key, name_key) = if kind == "secret" {
+            ("Secrets", "SecretName")
+        } else {
+            ("Configs", "ConfigName")
+        };
+        let mut refs: Vec<Value> = cs[key].as_array().cloned().unwrap_or_default();
+        refs.retain(|r| {
+            // A config for the credential spec (a Runtime target) is never removed here.
+            r.get("Runtime").is_some()
+                || !rm.iter().any(|n| r[name_key].as_str() == Some(n.as_str()))
+        });
+        refs.extend(lk.file_refs(kind, parse_refs(kind, add)?)?);
+        set_list(cs, key, refs);
+    }
+    Ok(())
+}
+
+/// Sets a list, or removes it when empty (Go's `omitempty`).
+fn set_list(v: &mut Value, key: &str, list: Vec<Value>) {
+    if list.is_empty() {
+        remove(v, key);
+    } else {
+        v[key] = Value::Array(list);
+    }
+}
+
+fn remove(v: &mut Value, key: &str) {
+    if let Some(m) = v.as_object_mut() {
+        m.remove(key);
+    }
+}
+
+/// Docker's `updateMounts`: added mounts replace those with the same target, the
+/// removed go, and the list is sorted by source then target.
+fn update_mounts(cs: &mut Value, u: &UpdateFlags) -> Result<()> {
+    let mut added: Vec<Value> = Vec::new();
+    for a in &u.mount_add {
+        let m = parse_mount(a)?;
+        if added.iter().any(|x| x["Target"] == m["Target"]) {
+            bail!("duplicate mount target");
+        }
+        added.push(m);
+    }
+    let Some(existing) = cs["Mounts"].as_array().cloned() else {
+        if !added.is_empty() {
+            added.retain(|x| !u.mount_rm.iter().any(|r| x["Target"].as_str() == Some(r)));
+            sort_mounts(&mut added);
+            set_list(cs, "Mounts", added);
+        }
+        return Ok(());
+    };
+    let mut mounts = added;
+    for m in existing {
+        if !mounts.iter().any(|x| x["Target"] == m["Target"]) {
+            mounts.push(m);
+        }
+    }
+    mounts.retain(|x| !u.mount_rm.iter().any(|r| x["Target"].as_str() == Some(r)));
+    sort_mounts(&mut mounts);
+    cs["Mounts"] = Value::Array(mounts);
+    Ok(())
+}
+
+fn sort_mounts(m: &mut [Value]) {
+    let key = |x: &Value| {
+        (
+            x["Source"].as_str().unwrap_or_default().to_string(),
+            x["Target"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    m.sort_by_key(key);
+}
+
+/// Docker's `updateNetworks`: removed by ID, added by ID (once), sorted by target.
+fn update_networks(task: &mut Value, u: &UpdateFlags, lk: &Lookups) -> Result<()> {
+    let rm: Vec<String> = u.network_rm.iter().map(|n| lk.network_id(n)).collect();
+    let mut nets: Vec<Value> = task["Networks"].as_array().cloned().unwrap_or_default();
+    nets.retain(|n| !rm.iter().any(|r| n["Target"].as_str() == Some(r)));
+    for a in &u.network_add {
+        let mut n = parse_network(a)?;
+        let given = n["Target"].as_str().unwrap_or_default().to_string();
+        let id = lk.network_id(&given);
+        if nets.iter().any(|x| x["Target"].as_str() == Some(&id)) {
+            bail!("service is already attached to network {given}");
+        }
+        n["Target"] = json!(id);
+        nets.push(n);
+    }
+    nets.sort_by(|a, b| a["Target"].as_str().cmp(&b["Target"].as_str()));
+    set_list(task, "Networks", nets);
+    Ok(())
+}
+
+/// `published:target/protocol/mode`, the key docker sorts and compares ports by.
+fn port_key(p: &Value) -> String {
+    format!(
+        "{}:{}/{}/{}",
+        p["PublishedPort"].as_u64().unwrap_or(0),
+        p["TargetPort"].as_u64().unwrap_or(0),
+        p["Protocol"].as_str().unwrap_or(""),
+        p["PublishMode"].as_str().unwrap_or("")
+    )
+}
+
+/// Docker's `updatePorts`: `--publish-rm` takes a port spec and removes the ports with
+/// its target, protocol and mode; `--publish-add` skips ports already there.
+fn update_ports(ep: &mut Value, u: &UpdateFlags) -> Result<()> {
+    let same = |a: &Value, b: &Value, k: &str, dflt: &str| {
+        a[k].as_str().unwrap_or(dflt) == b[k].as_str().unwrap_or(dflt)
+    };
+    let mut existing: Vec<Value> = Vec::new();
+    for p in ep["Ports"].as_array().cloned().unwrap_or_default() {
+        if !existing.iter().any(|x| port_key(x) == port_key(&p)) {
+            existing.push(p);
+        }
+    }
+    let mut rm = Vec::new();
+    for r in &u.publish_rm {
+        rm.extend(parse_publish(r)?);
+    }
+    let mut ports: Vec<Value> = existing
+        .iter()
+        .filter(|p| {
+            !rm.iter().any(|r| {
+                r["TargetPort"] == p["TargetPort"]
+                    && same(p, r, "Protocol", "tcp")
+                    && same(p, r, "PublishMode", "ingress")
+            })
+        })
+        .cloned()
+        .collect();
+    for a in &u.publish_add {
+        for p in parse_publish(a)? {
+            if !existing.iter().any(|x| port_key(x) == port_key(&p)) {
                 ports.push(p);
             }
         }
-        ep["Ports"] = Value::Array(ports);
     }
+    ports.sort_by_key(port_key);
+    ep["Ports"] = Value::Array(ports);
+    Ok(())
+}
+
+/// Docker's `updateDNSConfig`: each list gets its additions, loses its removals, and
+/// is sorted (servers by address).
+fn update_dns(cs: &mut Value, u: &UpdateFlags) -> Result<()> {
+    let cur = cs["DNSConfig"].clone();
+    let mut servers: Vec<std::net::IpAddr> = Vec::new();
+    let given = string_list(&cur["Nameservers"])
+        .into_iter()
+        .chain(u.dns_add.iter().cloned());
+    for s in given {
+        let ip: std::net::IpAddr = parse_dns_server(&s)?.parse()?;
+        if !servers.contains(&ip) {
+            servers.push(ip);
+        }
+    }
+    servers.retain(|ip| !u.dns_rm.iter().any(|r| r.trim() == ip.to_string()));
+    servers.sort();
+    let edit = |key: &str, add: &[String], rm: &[String]| -> Vec<String> {
+        let mut l = string_list(&cur[key]);
+        l.extend(add.iter().cloned());
+        l.dedup();
+        l.retain(|x| !rm.contains(x));
+        l.sort();
+        l
+    };
+    let mut dns = Map::new();
+    let lists = [
+        (
+            "Nameservers",
+            servers.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        ),
+        (
+            "Search",
+            edit("Search", &u.dns_search_add, &u.dns_search_rm),
+        ),
+        (
+            "Options",
+            edit("Options", &u.dns_option_add, &u.dns_option_rm),
+        ),
+    ];
+    for (k, l) in lists {
+        if !l.is_empty() {
+            dns.insert(k.into(), json!(l));
+        }
+    }
+    cs["DNSConfig"] = Value::Object(dns);
     Ok(())
 }
 
@@ -606,6 +973,20 @@ mod tests {
         a: UpdateArgs,
     }
 
+    /// What the manager answered for the names the tests use.
+    fn lookups() -> Lookups {
+        let m = |l: &[(&str, &str)]| {
+            l.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        Lookups {
+            secrets: m(&[("db_pw", "sec1"), ("tls", "sec2")]),
+            configs: m(&[("site", "cfg1")]),
+            networks: m(&[("front", "net1"), ("back", "net0")]),
+        }
+    }
+
     fn fixture(name: &str) -> Value {
         let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -613,7 +994,11 @@ mod tests {
 
     fn create(args: &[&str]) -> Value {
         let argv = std::iter::once("create").chain(args.iter().copied());
-        Create::try_parse_from(argv).unwrap().a.spec().unwrap()
+        Create::try_parse_from(argv)
+            .unwrap()
+            .a
+            .spec(&lookups())
+            .unwrap()
     }
 
     #[test]
@@ -663,7 +1048,7 @@ mod tests {
             Create::try_parse_from(argv)
                 .unwrap()
                 .a
-                .spec()
+                .spec(&lookups())
                 .unwrap_err()
                 .to_string()
         };
@@ -694,7 +1079,7 @@ mod tests {
             .chain(args.iter().copied())
             .chain(std::iter::once("svc"));
         let u = Update::try_parse_from(argv).unwrap().a;
-        apply_update(spec, &u.update, &u.common).unwrap();
+        apply_update(spec, &u.update, &u.common, &lookups()).unwrap();
     }
 
     #[test]
@@ -809,6 +1194,315 @@ mod tests {
         assert_eq!(
             spec["TaskTemplate"]["Placement"]["Constraints"],
             json!(["node.role==manager"])
+        );
+    }
+
+    #[test]
+    fn create_container_and_placement_flags_like_docker() {
+        let spec = create(&[
+            "--name",
+            "x",
+            "--mode",
+            "replicated-job",
+            "--replicas",
+            "6",
+            "--max-concurrent",
+            "2",
+            "--placement-pref",
+            "spread=node.labels.dc",
+            "--replicas-max-per-node",
+            "3",
+            "--network",
+            "front",
+            "--network",
+            "name=back,alias=db",
+            "--secret",
+            "db_pw",
+            "--secret",
+            "source=tls,target=/etc/tls.pem,mode=0400",
+            "--config",
+            "src=site,target=/etc/site.conf",
+            "--cap-add",
+            "net_admin",
+            "--cap-drop",
+            "mknod",
+            "--sysctl",
+            "net.core.somaxconn=1024",
+            "--ulimit",
+            "nofile=1024:2048",
+            "--ulimit",
+            "core=0",
+            "--dns",
+            "8.8.8.8",
+            "--dns-search",
+            "example.com",
+            "--dns-option",
+            "ndots:2",
+            "img",
+        ]);
+        let cs = &spec["TaskTemplate"]["ContainerSpec"];
+        assert_eq!(
+            spec["Mode"],
+            json!({"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 6}})
+        );
+        assert_eq!(
+            spec["TaskTemplate"]["Placement"],
+            json!({"Preferences": [{"Spread": {"SpreadDescriptor": "node.labels.dc"}}], "MaxReplicas": 3})
+        );
+        assert_eq!(
+            spec["TaskTemplate"]["Networks"],
+            json!([{"Target": "net0", "Aliases": ["db"]}, {"Target": "net1"}])
+        );
+        assert_eq!(
+            cs["Secrets"],
+            json!([
+                {"File": {"Name": "db_pw", "UID": "0", "GID": "0", "Mode": 292}, "SecretID": "sec1", "SecretName": "db_pw"},
+                {"File": {"Name": "/etc/tls.pem", "UID": "0", "GID": "0", "Mode": 256}, "SecretID": "sec2", "SecretName": "tls"}
+            ])
+        );
+        assert_eq!(
+            cs["Configs"],
+            json!([{"File": {"Name": "/etc/site.conf", "UID": "0", "GID": "0", "Mode": 292}, "ConfigID": "cfg1", "ConfigName": "site"}])
+        );
+        assert_eq!(cs["CapabilityAdd"], json!(["CAP_NET_ADMIN"]));
+        assert_eq!(cs["CapabilityDrop"], json!(["CAP_MKNOD"]));
+        assert_eq!(cs["Sysctls"], json!({"net.core.somaxconn": "1024"}));
+        assert_eq!(
+            cs["Ulimits"],
+            json!([{"Name": "core", "Hard": 0, "Soft": 0}, {"Name": "nofile", "Hard": 2048, "Soft": 1024}])
+        );
+        assert_eq!(
+            cs["DNSConfig"],
+            json!({"Nameservers": ["8.8.8.8"], "Search": ["example.com"], "Options": ["ndots:2"]})
+        );
+        // Without the flags, none of these keys is sent (Go's omitempty).
+        let min = create(&["img"]);
+        let cs = min["TaskTemplate"]["ContainerSpec"].as_object().unwrap();
+        for k in ["Secrets", "Configs", "CapabilityAdd", "Sysctls", "Ulimits"] {
+            assert!(!cs.contains_key(k), "{k}");
+        }
+        assert!(min["TaskTemplate"].get("Networks").is_none());
+        assert_eq!(
+            create(&["--mode", "replicated-job", "img"])["Mode"],
+            json!({"ReplicatedJob": {}})
+        );
+        assert_eq!(
+            create(&["--mode", "replicated-job", "--replicas", "4", "img"])["Mode"],
+            json!({"ReplicatedJob": {"MaxConcurrent": 4, "TotalCompletions": 4}})
+        );
+    }
+
+    #[test]
+    fn create_env_file_then_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("env");
+        std::fs::write(&path, "# c\nA=1\nB=2\n").unwrap();
+        let spec = create(&["--env-file", path.to_str().unwrap(), "-e", "A=9", "img"]);
+        assert_eq!(
+            spec["TaskTemplate"]["ContainerSpec"]["Env"],
+            json!(["B=2", "A=9"])
+        );
+    }
+
+    #[test]
+    fn create_mode_and_name_errors_in_dockers_words() {
+        let bad = |args: &[&str]| {
+            let argv = std::iter::once("create").chain(args.iter().copied());
+            Create::try_parse_from(argv)
+                .unwrap()
+                .a
+                .spec(&lookups())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            bad(&["--max-concurrent", "2", "img"]),
+            "max-concurrent can only be used with replicated-job mode"
+        );
+        assert_eq!(
+            bad(&["--mode", "global", "--replicas-max-per-node", "2", "img"]),
+            "replicas-max-per-node can only be used with replicated or replicated-job mode"
+        );
+        assert_eq!(
+            bad(&["--mode", "global-job", "--replicas", "2", "img"]),
+            "replicas can only be used with replicated or replicated-job mode"
+        );
+        assert_eq!(
+            bad(&["--mode", "replicated-job", "--update-delay", "1s", "img"]),
+            "update and rollback configuration is not supported for jobs"
+        );
+        assert_eq!(
+            bad(&["--secret", "nosuch", "img"]),
+            "secret not found: nosuch"
+        );
+        assert_eq!(
+            bad(&["--config", "nosuch", "img"]),
+            "config not found: nosuch"
+        );
+        assert_eq!(
+            bad(&[
+                "--secret",
+                "db_pw",
+                "--secret",
+                "source=tls,target=db_pw",
+                "img"
+            ]),
+            "duplicate secret target for tls not allowed"
+        );
+        assert_eq!(
+            bad(&["--ulimit", "nofile=x", "img"]),
+            "strconv.ParseInt: parsing \"x\": invalid syntax"
+        );
+        assert_eq!(
+            bad(&["--dns", "nope", "img"]),
+            "IP address is not correctly formatted: nope"
+        );
+        assert_eq!(
+            bad(&["--placement-pref", "binpack=x", "img"]),
+            "unsupported placement preference binpack (only spread is supported)"
+        );
+        assert_eq!(
+            bad(&["--publish", "published=1", "img"]),
+            "missing mandatory field 'target'"
+        );
+    }
+
+    #[test]
+    fn update_add_rm_forms_like_docker() {
+        let mut spec = create(&[
+            "--name",
+            "x",
+            "--network",
+            "front",
+            "--secret",
+            "db_pw",
+            "--cap-add",
+            "NET_ADMIN",
+            "--sysctl",
+            "a=1",
+            "--ulimit",
+            "nofile=10",
+            "--dns",
+            "9.9.9.9",
+            "--placement-pref",
+            "spread=node.labels.dc",
+            "--mount",
+            "type=volume,src=b,dst=/b",
+            "-p",
+            "8080:80",
+            "img",
+        ]);
+        update(
+            &mut spec,
+            &[
+                "--network-rm",
+                "front",
+                "--network-add",
+                "back",
+                "--secret-rm",
+                "db_pw",
+                "--secret-add",
+                "tls",
+                "--config-add",
+                "site",
+                "--cap-drop",
+                "net_admin",
+                "--cap-add",
+                "chown",
+                "--sysctl-rm",
+                "a",
+                "--sysctl-add",
+                "b=2",
+                "--ulimit-add",
+                "nofile=20:30",
+                "--ulimit-add",
+                "nproc=5",
+                "--dns-add",
+                "1.1.1.1",
+                "--dns-rm",
+                "9.9.9.9",
+                "--dns-search-add",
+                "x.org",
+                "--placement-pref-rm",
+                "spread=node.labels.dc",
+                "--placement-pref-add",
+                "spread=node.id",
+                "--mount-add",
+                "type=volume,src=a,dst=/a",
+                "--mount-rm",
+                "/b",
+                "--publish-add",
+                "9090:90",
+                "--publish-rm",
+                "80",
+                "--replicas-max-per-node",
+                "2",
+            ],
+        );
+        let task = &spec["TaskTemplate"];
+        let cs = &task["ContainerSpec"];
+        assert_eq!(task["Networks"], json!([{"Target": "net0"}]));
+        assert_eq!(
+            cs["Secrets"],
+            json!([{"File": {"Name": "tls", "UID": "0", "GID": "0", "Mode": 292}, "SecretID": "sec2", "SecretName": "tls"}])
+        );
+        assert_eq!(cs["Configs"][0]["ConfigID"], json!("cfg1"));
+        assert_eq!(cs["CapabilityAdd"], json!(["CAP_CHOWN"]));
+        assert!(cs.get("CapabilityDrop").is_none());
+        assert_eq!(cs["Sysctls"], json!({"b": "2"}));
+        assert_eq!(
+            cs["Ulimits"],
+            json!([{"Name": "nofile", "Hard": 30, "Soft": 20}, {"Name": "nproc", "Hard": 5, "Soft": 5}])
+        );
+        assert_eq!(
+            cs["DNSConfig"],
+            json!({"Nameservers": ["1.1.1.1"], "Search": ["x.org"]})
+        );
+        assert_eq!(
+            task["Placement"]["Preferences"],
+            json!([{"Spread": {"SpreadDescriptor": "node.id"}}])
+        );
+        assert_eq!(task["Placement"]["MaxReplicas"], json!(2));
+        assert_eq!(
+            cs["Mounts"],
+            json!([{"Type": "volume", "Source": "a", "Target": "/a"}])
+        );
+        assert_eq!(
+            spec["EndpointSpec"]["Ports"],
+            json!([{"Protocol": "tcp", "TargetPort": 90, "PublishedPort": 9090, "PublishMode": "ingress"}])
+        );
+    }
+
+    #[test]
+    fn update_errors_in_dockers_words() {
+        let bad = |spec: &mut Value, args: &[&str]| {
+            let argv = std::iter::once("update")
+                .chain(args.iter().copied())
+                .chain(std::iter::once("svc"));
+            let u = Update::try_parse_from(argv).unwrap().a;
+            apply_update(spec, &u.update, &u.common, &lookups())
+                .unwrap_err()
+                .to_string()
+        };
+        let mut spec = create(&["--network", "front", "--mode", "global", "img"]);
+        assert_eq!(
+            bad(&mut spec, &["--network-add", "front"]),
+            "service is already attached to network front"
+        );
+        assert_eq!(
+            bad(&mut spec, &["--replicas", "2"]),
+            "replicas can only be used with replicated mode"
+        );
+        assert_eq!(
+            bad(
+                &mut spec,
+                &["--mount-add", "dst=/a", "--mount-add", "type=tmpfs,dst=/a"]
+            ),
+            "duplicate mount target"
+        );
+        assert_eq!(
+            bad(&mut spec, &["--secret-add", "nope"]),
+            "secret not found: nope"
         );
     }
 }

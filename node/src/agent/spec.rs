@@ -29,6 +29,43 @@ pub fn health_config(h: &Healthcheck) -> HealthConfig {
     }
 }
 
+/// The health check a task's container runs: the spec's, with what it leaves out
+/// (an empty test, zero durations or retries) taken from the image's, as dockerd
+/// merges a container's config with its image's. `--no-healthcheck` is the spec's
+/// `Test: ["NONE"]` and stays so; no check anywhere gives `None`.
+pub fn effective_health(
+    spec: Option<&Healthcheck>,
+    image: Option<&HealthConfig>,
+) -> Option<HealthConfig> {
+    let Some(h) = spec else {
+        return image.cloned();
+    };
+    let mut cfg = health_config(h);
+    if let Some(img) = image {
+        if cfg.test.is_empty() {
+            cfg.test = img.test.clone();
+        }
+        if cfg.interval.is_zero() {
+            cfg.interval = img.interval;
+        }
+        if cfg.timeout.is_zero() {
+            cfg.timeout = img.timeout;
+        }
+        if cfg.start_period.is_zero() {
+            cfg.start_period = img.start_period;
+        }
+        if cfg.retries == 0 {
+            cfg.retries = img.retries;
+        }
+    }
+    Some(cfg)
+}
+
+/// A ulimit value: Docker's -1 is "unlimited" (RLIM_INFINITY).
+fn rlim(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
 /// Who a task is, for its container's labels and hostname.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskIdentity {
@@ -61,6 +98,7 @@ fn ns(n: i64) -> Duration {
 /// The runtime's container for a task: container ID = task ID.
 pub fn container_spec(who: &TaskIdentity, spec: &TaskSpec, image: Image) -> ContainerSpec {
     let c = container_of(spec);
+    let image_health = image.config.healthcheck.clone();
     let mut labels = c.labels.clone();
     labels.insert(LABEL_TASK_ID.into(), who.task_id.clone());
     labels.insert(LABEL_SERVICE_ID.into(), who.service_id.clone());
@@ -124,15 +162,15 @@ pub fn container_spec(who: &TaskIdentity, spec: &TaskSpec, image: Image) -> Cont
             .iter()
             .map(|u| container::Ulimit {
                 name: u.name.clone(),
-                soft: u.soft.max(0) as u64,
-                hard: u.hard.max(0) as u64,
+                soft: rlim(u.soft),
+                hard: rlim(u.hard),
             })
             .collect(),
         shm_size: 0,
         netns: None,
         stop_signal: nonempty(&c.stop_signal),
         stop_grace_period: c.stop_grace_period.map(ns),
-        healthcheck: c.healthcheck.as_ref().map(health_config),
+        healthcheck: effective_health(c.healthcheck.as_ref(), image_health.as_ref()),
         log: Default::default(),
     }
 }
@@ -214,5 +252,111 @@ mod tests {
             c.labels["com.docker.swarm.task.name"],
             format!("web.2.{}", who.task_id)
         );
+    }
+
+    fn task(container: serde_json::Value) -> TaskSpec {
+        serde_json::from_value(serde_json::json!({ "ContainerSpec": container })).unwrap()
+    }
+
+    fn who() -> TaskIdentity {
+        TaskIdentity {
+            task_id: "t1".into(),
+            service_id: "s".into(),
+            service_name: "web".into(),
+            node_id: "n".into(),
+            slot: 1,
+        }
+    }
+
+    fn image_with_health() -> Image {
+        let mut img = image();
+        img.config.healthcheck = Some(HealthConfig {
+            test: vec!["CMD".into(), "probe".into()],
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
+            start_period: Duration::from_secs(1),
+            retries: 4,
+        });
+        img
+    }
+
+    #[test]
+    fn flag_options_reach_the_runtime() {
+        // What `swarm service create --cap-add net_admin --sysctl ... --ulimit ...
+        // --hostname h --container-label l=v --mount ... --read-only --init` sends.
+        let spec = task(serde_json::json!({
+            "Image": "img", "Hostname": "h", "Labels": {"l": "v"},
+            "Env": ["A=1", "B=2"],
+            "CapabilityAdd": ["CAP_NET_ADMIN"], "CapabilityDrop": ["CAP_MKNOD"],
+            "Sysctls": {"net.core.somaxconn": "1024"},
+            "Ulimits": [{"Name": "nofile", "Hard": 2048, "Soft": 1024}, {"Name": "core", "Hard": -1, "Soft": -1}],
+            "Mounts": [
+                {"Type": "bind", "Source": "/tmp", "Target": "/h", "ReadOnly": true},
+                {"Type": "volume", "Source": "data", "Target": "/data"}
+            ],
+            "ReadOnly": true, "Init": true,
+            "DNSConfig": {"Nameservers": ["8.8.8.8"]}
+        }));
+        let c = container_spec(&who(), &spec, image());
+        assert_eq!(c.hostname.as_deref(), Some("h"));
+        assert_eq!(c.labels["l"], "v");
+        assert_eq!(c.env, ["A=1", "B=2"]);
+        assert_eq!(c.cap_add, ["CAP_NET_ADMIN"]);
+        assert_eq!(c.cap_drop, ["CAP_MKNOD"]);
+        assert_eq!(c.sysctls["net.core.somaxconn"], "1024");
+        assert_eq!(
+            c.ulimits,
+            [
+                container::Ulimit {
+                    name: "nofile".into(),
+                    soft: 1024,
+                    hard: 2048
+                },
+                container::Ulimit {
+                    name: "core".into(),
+                    soft: u64::MAX,
+                    hard: u64::MAX
+                },
+            ]
+        );
+        assert_eq!(c.mounts[0].kind, MountKind::Bind);
+        assert!(c.mounts[0].read_only);
+        assert_eq!(
+            (c.mounts[1].kind.clone(), c.mounts[1].source.as_str()),
+            (MountKind::Volume, "data")
+        );
+        assert!(c.read_only && c.init);
+        assert_eq!(c.stop_grace_period, None);
+        assert!(c.healthcheck.is_none());
+    }
+
+    #[test]
+    fn health_check_merges_with_the_image_like_dockerd() {
+        // `--no-healthcheck`: disabled whatever the image says.
+        let off = task(serde_json::json!({"Image": "img", "Healthcheck": {"Test": ["NONE"]}}));
+        let c = container_spec(&who(), &off, image_with_health());
+        assert_eq!(c.healthcheck.unwrap().test, ["NONE"]);
+        // `--health-interval 2s` alone: the image's test, the flag's interval.
+        let partial = task(
+            serde_json::json!({"Image": "img", "Healthcheck": {"Interval": 2_000_000_000i64}}),
+        );
+        let h = container_spec(&who(), &partial, image_with_health())
+            .healthcheck
+            .unwrap();
+        assert_eq!(h.test, ["CMD", "probe"]);
+        assert_eq!(h.interval, Duration::from_secs(2));
+        assert_eq!((h.timeout, h.retries), (Duration::from_secs(5), 4));
+        // No flag: the image's check.
+        let none = task(serde_json::json!({"Image": "img"}));
+        let h = container_spec(&who(), &none, image_with_health())
+            .healthcheck
+            .unwrap();
+        assert_eq!(h.interval, Duration::from_secs(30));
+        // `--health-cmd` on an image without one.
+        let cmd = task(
+            serde_json::json!({"Image": "img", "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Retries": 2}}),
+        );
+        let h = container_spec(&who(), &cmd, image()).healthcheck.unwrap();
+        assert_eq!((h.test.len(), h.retries), (2, 2));
     }
 }
