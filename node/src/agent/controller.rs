@@ -202,7 +202,7 @@ async fn start(
     let st = ctx.rt.state(id).await.ok();
     let pid = st.as_ref().and_then(|s| s.pid);
     // With a health check, RUNNING waits for the first healthy probe (as Docker).
-    if let Some(cfg) = health_config(ctx, a, id).await {
+    if let Some(cfg) = health_config(ctx, a).await {
         let monitor = HealthMonitor::spawn(ctx.rt.clone(), id.clone(), cfg);
         let mut health = monitor.watch();
         loop {
@@ -239,19 +239,12 @@ async fn start(
     Phase::Running(pid)
 }
 
-async fn health_config(
-    ctx: &Ctx,
-    a: &Assignment,
-    id: &str,
-) -> Option<swarm_runtime::image::HealthConfig> {
+async fn health_config(ctx: &Ctx, a: &Assignment) -> Option<swarm_runtime::image::HealthConfig> {
     let container = super::spec::container_of(&a.spec);
-    let cfg = match container.healthcheck.as_ref() {
-        Some(h) => super::spec::health_config(h),
-        None => {
-            let _ = id;
-            ctx.images.get(&container.image).ok()?.config.healthcheck?
-        }
-    };
+    // The spec's check completed from the image's, as the container was built with it.
+    let image = ctx.images.get(&container.image).ok();
+    let image_health = image.as_ref().and_then(|i| i.config.healthcheck.as_ref());
+    let cfg = super::spec::effective_health(container.healthcheck.as_ref(), image_health)?;
     probe_args(&cfg).map(|_| cfg)
 }
 
