@@ -29,6 +29,10 @@ pub mod place;
 pub mod spread;
 
 #[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod scale;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, HashSet};
