@@ -1,11 +1,16 @@
 //! The filters a node must pass to take a task, in swarmkit's order, each with the
 //! words Docker uses when it fails on some nodes.
+//!
+//! Ready, Constraints and Platform depend on the node alone; Resources, HostPorts and
+//! MaxReplicas only get stricter as tasks are placed on the node. So a node that fails
+//! a filter for a task fails it for every later task of the same group: the placement
+//! loop drops it for good and never looks at it again.
 
 use crate::model::{NodeAvailability, NodeState, Platform, Task};
 use crate::scheduler::constraint::{self, Constraint};
-use crate::scheduler::node_info::{reservations, NodeInfo};
+use crate::scheduler::node_info::{reservations, HostPort, NodeInfo};
 
-/// One filter, set up for one task.
+/// One filter, set up for one task (or a group of tasks with the same placement).
 #[derive(Debug, Clone)]
 pub enum Filter {
     /// Node Ready and availability Active.
@@ -16,14 +21,17 @@ pub enum Filter {
     Constraints(Vec<Constraint>),
     /// The node's OS/architecture is one of the task's platforms.
     Platform(Vec<Platform>),
+    /// None of the task's host-mode ports is held by a task already on the node.
+    HostPorts(Vec<HostPort>),
     /// Fewer than `max` tasks of the service already on the node.
-    MaxReplicas { service_id: String, max: u64 },
+    MaxReplicas { max: u64 },
 }
 
 impl Filter {
-    /// The filters that apply to `task`, in order (a filter with nothing to check is
-    /// left out, so it never appears in an explanation).
-    pub fn for_task(task: &Task) -> Vec<Filter> {
+    /// The filters that apply to `task`, whose service publishes `host_ports`, in
+    /// order (a filter with nothing to check is left out, so it never appears in an
+    /// explanation).
+    pub fn for_task(task: &Task, host_ports: &[HostPort]) -> Vec<Filter> {
         let mut filters = vec![Filter::Ready];
         let (nano_cpus, memory_bytes) = reservations(task);
         if nano_cpus > 0 || memory_bytes > 0 {
@@ -43,17 +51,21 @@ impl Filter {
             if !p.platforms.is_empty() {
                 filters.push(Filter::Platform(p.platforms.clone()));
             }
-            if p.max_replicas > 0 {
-                filters.push(Filter::MaxReplicas {
-                    service_id: task.service_id.clone(),
-                    max: p.max_replicas,
-                });
+        }
+        if !host_ports.is_empty() {
+            filters.push(Filter::HostPorts(host_ports.to_vec()));
+        }
+        if let Some(max) = task.spec.placement.as_ref().map(|p| p.max_replicas) {
+            if max > 0 {
+                filters.push(Filter::MaxReplicas { max });
             }
         }
         filters
     }
 
-    pub fn check(&self, n: &NodeInfo<'_>) -> bool {
+    /// Whether node `n`, which runs `of_service` active tasks of the task's service,
+    /// passes.
+    pub fn check(&self, n: &NodeInfo<'_>, of_service: u32) -> bool {
         match self {
             Filter::Ready => {
                 n.node.status.state == Some(NodeState::Ready)
@@ -73,9 +85,8 @@ impl Filter {
                 let node = &n.node.description.platform;
                 platforms.iter().any(|p| platform_matches(p, node))
             }
-            Filter::MaxReplicas { service_id, max } => {
-                (n.active_of_service(service_id) as u64) < *max
-            }
+            Filter::HostPorts(ports) => !ports.iter().any(|p| n.holds_port(p)),
+            Filter::MaxReplicas { max } => u64::from(of_service) < *max,
         }
     }
 
@@ -95,6 +106,10 @@ impl Filter {
                 "scheduling constraints not satisfied on",
             ),
             Filter::Platform(_) => ("unsupported platform on 1 node", "unsupported platform on"),
+            Filter::HostPorts(_) => (
+                "host-mode port already in use on 1 node",
+                "host-mode port already in use on",
+            ),
             Filter::MaxReplicas { .. } => return "max replicas per node limit exceed".to_string(),
         };
         match (nodes, self) {

@@ -2,27 +2,40 @@
 //!
 //! ```text
 //! schedule(view, now)
-//!   tasks PENDING, no node, desired <= RUNNING (oldest first)
-//!     └─ for each: nodes ──pipeline (filters)──> fits ──rank──> Assign{task, node}
-//!                                   └─ none fits ──> NoSuitableNode{task, explanation}
-//! decisions_to_actions(view, decisions, now) ──> [StoreAction::UpdateTask]
+//!   Cluster::build: nodes by ID, what their tasks hold (resources, host ports, counts)
+//!   tasks PENDING, no node, desired <= RUNNING ──group_pending──> groups (service,
+//!                                                   resources, placement), oldest first
+//!     └─ for each group: place_group
+//!          filters once per node ──> Tree (spread levels, heaps of fitting nodes)
+//!          ──fill──> Assign{task, node} ... | NoSuitableNode{task, explanation}
+//! decisions_to_actions(view, decisions, now) ──> [StoreAction::AssignTask | SetTaskStatus]
 //! ```
 //!
-//! Ranking spreads: the node with the fewest tasks of the task's service, then the
+//! Ranking, as swarmkit: spread preferences first (even counts of the service's tasks
+//! per label value), then the node with the fewest tasks of the service, then the
 //! fewest tasks, then the lowest node ID (so a plan is deterministic). Each placement
 //! counts at once, so one pass spreads a whole batch. A task with no node keeps its
 //! explanation in `Status.Err` and is looked at again on the next pass (run on any
-//! change to nodes or tasks), not by polling.
+//! change to nodes or tasks), not by polling. A pass costs about O(groups × nodes +
+//! tasks × log nodes).
 
+pub mod cluster;
 pub mod constraint;
 pub mod filter;
+pub mod group;
 pub mod node_info;
 pub mod pipeline;
+pub mod place;
+pub mod spread;
 
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod scale;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -30,8 +43,7 @@ use crate::model::Task;
 use crate::orchestrator::ClusterView;
 use crate::state::TaskState;
 use crate::store::{task_status, StoreAction};
-use node_info::{holds_resources, NodeInfo};
-use pipeline::Pipeline;
+use cluster::Cluster;
 
 /// Docker's message for an assigned task.
 pub const ASSIGNED_MESSAGE: &str = "scheduler assigned task to node";
@@ -56,58 +68,16 @@ pub fn is_schedulable(task: &Task) -> bool {
         && task.desired_state <= TaskState::Running
 }
 
-/// Decides a node for every task waiting for one.
+/// Decides a node for every task waiting for one: groups in the order of their oldest
+/// task, the tasks of a group oldest first.
 pub fn schedule(view: &dyn ClusterView, _now: DateTime<Utc>) -> Vec<Decision> {
-    let mut nodes: Vec<NodeInfo<'_>> = {
-        let mut ns = view.nodes();
-        ns.sort_by(|a, b| a.id().cmp(b.id()));
-        ns.into_iter().map(NodeInfo::new).collect()
-    };
-    let index: BTreeMap<String, usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.node.id().to_string(), i))
-        .collect();
     let tasks = view.tasks();
-    for t in tasks.iter().filter(|t| holds_resources(t)) {
-        if let Some(&i) = index.get(&t.node_id) {
-            nodes[i].add_task(t);
-        }
-    }
-
-    let mut pending: Vec<&Task> = tasks.into_iter().filter(|t| is_schedulable(t)).collect();
-    pending.sort_by(|a, b| (a.meta.created_at, a.id()).cmp(&(b.meta.created_at, b.id())));
-
+    let mut cluster = Cluster::build(view, &tasks);
+    let pending: Vec<&Task> = tasks.into_iter().filter(|t| is_schedulable(t)).collect();
     let mut decisions = Vec::with_capacity(pending.len());
-    for task in pending {
-        let mut pipeline = Pipeline::for_task(task);
-        let best = (0..nodes.len())
-            .filter(|&i| pipeline.process(&nodes[i]))
-            .min_by_key(|&i| {
-                let n = &nodes[i];
-                (n.active_of_service(&task.service_id), n.active_tasks, i)
-            });
-        match best {
-            Some(i) => {
-                nodes[i].add_task(task);
-                decisions.push(Decision::Assign {
-                    task_id: task.id().to_string(),
-                    node_id: nodes[i].node.id().to_string(),
-                });
-            }
-            None => {
-                let why = pipeline.explain();
-                let explanation = if why.is_empty() {
-                    "no suitable node".to_string()
-                } else {
-                    format!("no suitable node ({why})")
-                };
-                decisions.push(Decision::NoSuitableNode {
-                    task_id: task.id().to_string(),
-                    explanation,
-                });
-            }
-        }
+    let groups = group::group_pending(pending, |id| cluster.service(id));
+    for g in &groups {
+        place::place_group(&mut cluster, g, &mut decisions);
     }
     decisions
 }
@@ -120,9 +90,24 @@ pub fn decisions_to_actions(
     decisions: &[Decision],
     now: DateTime<Utc>,
 ) -> Vec<StoreAction> {
-    let tasks = view.tasks();
-    let by_id: BTreeMap<&str, &Task> = tasks.iter().map(|t| (t.id(), *t)).collect();
-    let mut actions = Vec::new();
+    // Only unplaced tasks need their current status; look just those up.
+    let unplaced: HashSet<&str> = decisions
+        .iter()
+        .filter_map(|d| match d {
+            Decision::NoSuitableNode { task_id, .. } => Some(task_id.as_str()),
+            Decision::Assign { .. } => None,
+        })
+        .collect();
+    let by_id: HashMap<&str, &Task> = if unplaced.is_empty() {
+        HashMap::new()
+    } else {
+        view.tasks()
+            .into_iter()
+            .filter(|t| unplaced.contains(t.id()))
+            .map(|t| (t.id(), t))
+            .collect()
+    };
+    let mut actions = Vec::with_capacity(decisions.len());
     for d in decisions {
         match d {
             Decision::Assign { task_id, node_id } => actions.push(StoreAction::AssignTask {

@@ -1,14 +1,13 @@
-//! Runs a task's filters over the nodes and explains why none fit.
+//! Runs a task group's filters over the nodes and explains why none fit.
 //!
 //! ```text
-//! node ──Ready──Resources──Constraints──Platform──MaxReplicas──> fits
+//! node ──Ready──Resources──Constraints──Platform──HostPorts──MaxReplicas──> fits
 //!          │ the first failing filter counts the node against itself
 //!          v
 //! explain: "insufficient resources on 2 nodes; 1 node not available for new tasks"
 //! ```
 //! Filters are listed most failures first (ties in filter order).
 
-use crate::model::Task;
 use crate::scheduler::filter::Filter;
 use crate::scheduler::node_info::NodeInfo;
 
@@ -18,17 +17,24 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn for_task(task: &Task) -> Self {
+    pub fn new(filters: Vec<Filter>) -> Self {
         Pipeline {
-            checklist: Filter::for_task(task).into_iter().map(|f| (f, 0)).collect(),
+            checklist: filters.into_iter().map(|f| (f, 0)).collect(),
         }
     }
 
-    /// Whether the node passes every filter; a failure is counted against the first
-    /// filter that refused it.
-    pub fn process(&mut self, node: &NodeInfo<'_>) -> bool {
+    /// Whether the node, running `of_service` tasks of the service, passes every
+    /// filter. Counts nothing.
+    pub fn fits(&self, node: &NodeInfo<'_>, of_service: u32) -> bool {
+        self.checklist
+            .iter()
+            .all(|(f, _)| f.check(node, of_service))
+    }
+
+    /// As `fits`, and a failure is counted against the first filter that refused.
+    pub fn process(&mut self, node: &NodeInfo<'_>, of_service: u32) -> bool {
         for (filter, failures) in &mut self.checklist {
-            if !filter.check(node) {
+            if !filter.check(node, of_service) {
                 *failures += 1;
                 return false;
             }

@@ -1,5 +1,11 @@
 //! Scheduler tests: constraint parsing with Docker's errors, each filter, spread, and
-//! the explanation of an unplaceable task, word for word.
+//! the explanation of an unplaceable task, word for word. Here through the store and
+//! the orchestrator; `filters` and `spread` on a plain view; `properties` with
+//! proptest.
+
+mod filters;
+mod properties;
+mod spread;
 
 use super::constraint::{parse, parse_all, ConstraintError};
 use super::{decisions_to_actions, schedule, Decision};
