@@ -383,6 +383,10 @@ fn bench_ours(replicas: usize, tmp: &Path, pinned: bool) -> Result<Figures> {
         .arg("--socket")
         .arg(&socket)
         .args(["--cgroup-parent", &cgroup, "--hostname", "bench-node"])
+        .args([
+            "--listen-addr",
+            &format!("127.0.0.1:{}", rootfs_tests::registry::free_port()?),
+        ])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()?;
@@ -395,11 +399,7 @@ fn bench_ours(replicas: usize, tmp: &Path, pinned: bool) -> Result<Figures> {
     wait_for("the API", || {
         Ok(api.call("GET", "/_ping", None).is_ok().then_some(()))
     })?;
-    api.ok(
-        "POST",
-        "/swarm/init",
-        Some(&json!({"ListenAddr": "0.0.0.0:2377"})),
-    )?;
+    api.ok("POST", "/swarm/init", Some(&json!({})))?;
 
     let containers = || {
         Ok(std::fs::read_dir(data.join("containers"))

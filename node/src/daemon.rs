@@ -13,11 +13,18 @@ use swarm_runtime::container::{ContainerRuntime, RuntimeConfig, Status};
 use swarm_runtime::image::{ImageStore, RegistryOptions};
 use tokio::sync::mpsc;
 
+use swarm_identity::{ClientTls, ClusterTls, JoinToken, NodeIdentity, NodeKey, Role};
+
+use crate::agent::session::{Managers, Session};
 use crate::agent::{Agent, StatusReport};
 use crate::api::{self, ApiError, Reply, Request, API_VERSION, MIN_API_VERSION};
+use crate::certs;
+use crate::cluster::{self, proto::ca_client::CaClient};
 use crate::config::{Config, RuntimeKind};
 use crate::error::{Error, Result};
 use crate::manager::{self, Manager};
+
+const ALREADY_IN_SWARM: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
 
 pub struct Node {
     cfg: Config,
@@ -26,7 +33,9 @@ pub struct Node {
     agent: Arc<Agent>,
     images: Arc<ImageStore>,
     manager: RwLock<Option<Arc<Manager>>>,
-    /// The agent's reports, until the manager's status loop takes them.
+    /// This node's certificate once it initialized or joined a swarm.
+    identity: RwLock<Option<NodeIdentity>>,
+    /// The agent's reports, until its dispatcher session takes them.
     reports: Mutex<Option<mpsc::UnboundedReceiver<StatusReport>>>,
     init_lock: tokio::sync::Mutex<()>,
 }
@@ -59,13 +68,27 @@ pub async fn run(cfg: Config) -> Result<()> {
         agent,
         images,
         manager: RwLock::new(None),
+        identity: RwLock::new(None),
         reports: Mutex::new(Some(rx)),
         init_lock: tokio::sync::Mutex::new(()),
         cfg: cfg.clone(),
     });
-    if let Some(m) = Manager::open(&cfg, &node_id, rt).await? {
-        tracing::info!(node = %node_id, "manager reopened its raft log");
-        node.start_manager(m);
+    if let Some(identity) = certs::load(&cfg.data_dir)? {
+        let tls = ClusterTls::new(&identity)?;
+        let addrs = ClusterAddrs::load(&cfg.data_dir).unwrap_or_else(|| ClusterAddrs {
+            listen: cfg.listen_addr.clone(),
+            advertise: cfg.advertise_addr.clone(),
+        });
+        if identity.role == Role::Manager {
+            if let Some(m) =
+                Manager::open(&cfg, &node_id, rt.clone(), &identity, tls.clone()).await?
+            {
+                tracing::info!(node = %node_id, "manager reopened its raft log");
+                let listener = cluster::bind(&addrs.listen).await?;
+                node.start_manager(m, listener);
+            }
+        }
+        node.start_session(identity, tls, &addrs.advertise, &[]);
     }
     tracing::info!(socket = %cfg.socket.display(), node = %node_id, "swarmd serving");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -95,13 +118,65 @@ fn node_id(cfg: &Config) -> Result<String> {
     }
 }
 
+/// Where this node's cluster port listens and what it tells others, as given at init or
+/// join (`<data>/cluster-addrs.json`), so a restart serves the same port.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ClusterAddrs {
+    listen: String,
+    advertise: String,
+}
+
+impl ClusterAddrs {
+    fn path(data_dir: &std::path::Path) -> std::path::PathBuf {
+        data_dir.join("cluster-addrs.json")
+    }
+
+    fn load(data_dir: &std::path::Path) -> Option<ClusterAddrs> {
+        serde_json::from_slice(&std::fs::read(Self::path(data_dir)).ok()?).ok()
+    }
+
+    fn save(&self, data_dir: &std::path::Path) -> Result<()> {
+        let path = Self::path(data_dir);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(self)?)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(Error::io(format!("write {}", path.display())))
+    }
+}
+
 impl Node {
-    fn start_manager(&self, m: Manager) {
+    fn start_manager(&self, m: Manager, listener: tokio::net::TcpListener) {
         let m = Arc::new(m);
         *self.manager.write().expect("manager lock") = Some(m.clone());
-        if let Some(rx) = self.reports.lock().expect("reports lock").take() {
-            manager::loops::spawn(m, self.agent.clone(), rx);
+        cluster::serve(listener, m.clone());
+        manager::loops::spawn(m);
+    }
+
+    /// The agent's dispatcher session, for as long as the process lives.
+    fn start_session(
+        &self,
+        identity: NodeIdentity,
+        tls: Arc<ClusterTls>,
+        advertise: &str,
+        seed: &[String],
+    ) {
+        let mut seed = seed.to_vec();
+        if identity.role == Role::Manager {
+            seed.insert(0, advertise.to_string());
         }
+        *self.identity.write().expect("identity lock") = Some(identity);
+        let Some(rx) = self.reports.lock().expect("reports lock").take() else {
+            return;
+        };
+        let session = Session {
+            agent: self.agent.clone(),
+            tls,
+            managers: Managers::load(self.cfg.data_dir.join("managers.json"), &seed),
+            description: serde_json::to_vec(&manager::node_description(&self.cfg.hostname))
+                .unwrap_or_default(),
+            addr: advertise.to_string(),
+        };
+        tokio::spawn(session.run(rx));
     }
 
     fn manager(&self) -> Option<Arc<Manager>> {
@@ -114,7 +189,26 @@ impl Node {
             .iter()
             .filter(|c| c.status == Status::Running)
             .count();
+        let worker = self.identity.read().expect("identity lock").is_some();
         let swarm = match self.manager() {
+            None if worker => {
+                let managers: Vec<String> = std::fs::read(self.cfg.data_dir.join("managers.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default();
+                let addr = ClusterAddrs::load(&self.cfg.data_dir)
+                    .map(|a| {
+                        a.advertise
+                            .rsplit_once(':')
+                            .map_or(a.advertise.clone(), |(h, _)| h.to_string())
+                    })
+                    .unwrap_or_default();
+                json!({
+                    "NodeID": self.node_id, "NodeAddr": addr, "LocalNodeState": "active",
+                    "ControlAvailable": false, "Error": "",
+                    "RemoteManagers": managers.iter().map(|a| json!({"NodeID": "", "Addr": a})).collect::<Vec<_>>(),
+                })
+            }
             None => json!({
                 "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
                 "ControlAvailable": false, "Error": "", "RemoteManagers": null
@@ -167,14 +261,133 @@ impl Node {
     async fn swarm_init(&self, req: Value) -> Result<Reply, ApiError> {
         let _g = self.init_lock.lock().await;
         if self.manager().is_some() {
-            return Err(ApiError::Unavailable(
-                "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.".into(),
-            ));
+            return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into()));
         }
+        if self.identity.read().expect("identity lock").is_some() {
+            return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into()));
+        }
+        let addrs = self.cluster_addrs(&req);
+        let listener = cluster::bind(&addrs.listen)
+            .await
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
+        let mut req = req;
+        req["AdvertiseAddr"] = json!(addrs.advertise);
         let rt = self.rt.clone();
         let m = Manager::init(&self.cfg, &self.node_id, rt, &req).await?;
-        self.start_manager(m);
+        addrs.save(&self.cfg.data_dir).map_err(ApiError::internal)?;
+        let identity = certs::load(&self.cfg.data_dir)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::internal("the new identity is missing"))?;
+        let tls = m.tls.clone();
+        self.start_manager(m, listener);
+        self.start_session(identity, tls, &addrs.advertise, &[]);
         Ok(Reply::Json(200, json!(self.node_id)))
+    }
+
+    /// The cluster port's listen and advertise addresses of an init or join request:
+    /// the request's, else swarmd's flags. Docker's CLI always sends its default
+    /// `0.0.0.0:2377`; that one yields to `swarmd --listen-addr`.
+    fn cluster_addrs(&self, req: &Value) -> ClusterAddrs {
+        let given = |k: &str| {
+            req[k]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let listen = given("ListenAddr")
+            .filter(|l| l != "0.0.0.0:2377")
+            .map(|l| manager::cluster_addr(&l))
+            .unwrap_or_else(|| self.cfg.listen_addr.clone());
+        let advertise = given("AdvertiseAddr")
+            .map(|a| manager::cluster_addr(&a))
+            .unwrap_or_else(|| {
+                if self.cfg.advertise_addr == self.cfg.listen_addr {
+                    listen.clone()
+                } else {
+                    self.cfg.advertise_addr.clone()
+                }
+            });
+        ClusterAddrs { listen, advertise }
+    }
+
+    /// `POST /swarm/join`: check the manager's CA against the token (no trust on first
+    /// use), trade the token for a certificate, then run as a worker or a manager.
+    async fn swarm_join(&self, req: Value) -> Result<Reply, ApiError> {
+        let _g = self.init_lock.lock().await;
+        if self.manager().is_some() || self.identity.read().expect("identity lock").is_some() {
+            return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into()));
+        }
+        let token = req["JoinToken"].as_str().unwrap_or_default().to_string();
+        let parsed = JoinToken::parse(&token).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let remote = req["RemoteAddrs"]
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(|v| v.as_str())
+            .map(manager::cluster_addr)
+            .ok_or_else(|| ApiError::invalid("at least 1 RemoteAddr is required to join"))?;
+        let addrs = self.cluster_addrs(&req);
+        let fail = |e: String| ApiError::invalid(e);
+        // 1. The root, fetched over TLS that trusts nothing, checked against the token.
+        let ch = swarm_identity::connect(&remote, ClientTls::FetchRoot)
+            .await
+            .map_err(|e| fail(format!("could not connect to {remote}: {e}")))?;
+        let pem = CaClient::new(ch)
+            .get_root_ca_certificate(cluster::proto::Empty {})
+            .await
+            .map_err(|st| fail(st.message().to_string()))?
+            .into_inner()
+            .cert_pem;
+        parsed.verify_root(&pem).map_err(|e| fail(e.to_string()))?;
+        // 2. A certificate for the token, asked of a manager that root vouches for.
+        let tls = ClientTls::trust_root(&pem).map_err(|e| fail(e.to_string()))?;
+        let ch = swarm_identity::connect(&remote, tls)
+            .await
+            .map_err(|e| fail(format!("could not connect to {remote}: {e}")))?;
+        let key = NodeKey::generate().map_err(ApiError::internal)?;
+        let issued = CaClient::new(ch)
+            .issue_node_certificate(cluster::proto::IssueRequest {
+                csr_pem: key.csr_pem().map_err(ApiError::internal)?,
+                token,
+                node_id: self.node_id.clone(),
+                addr: addrs.advertise.clone(),
+                description: serde_json::to_vec(&manager::node_description(&self.cfg.hostname))
+                    .unwrap_or_default(),
+                availability: req["Availability"].as_str().unwrap_or_default().to_string(),
+            })
+            .await
+            .map_err(|st| fail(st.message().to_string()))?
+            .into_inner();
+        let identity = NodeIdentity::new(issued.cert_pem, key.key_pem(), issued.ca_pem)
+            .map_err(ApiError::internal)?;
+        identity
+            .save(&certs::dir(&self.cfg.data_dir))
+            .map_err(ApiError::internal)?;
+        addrs.save(&self.cfg.data_dir).map_err(ApiError::internal)?;
+        let tls = ClusterTls::new(&identity).map_err(ApiError::internal)?;
+        if identity.role == Role::Manager {
+            let listener = cluster::bind(&addrs.listen)
+                .await
+                .map_err(|e| ApiError::invalid(e.to_string()))?;
+            let m = Manager::open_joining(
+                &self.cfg,
+                &self.node_id,
+                self.rt.clone(),
+                &identity,
+                tls.clone(),
+                &addrs.advertise,
+            )
+            .await
+            .map_err(ApiError::internal)?;
+            let m = {
+                self.start_manager(m, listener);
+                self.manager().expect("just started")
+            };
+            m.join_raft(&remote).await.map_err(ApiError::internal)?;
+        }
+        let mut seed = issued.managers;
+        seed.push(remote);
+        self.start_session(identity, tls, &addrs.advertise, &seed);
+        Ok(Reply::Empty(200))
     }
 }
 
@@ -235,6 +448,7 @@ impl api::Backend for Node {
             )),
             Request::Info => Ok(Reply::Json(200, self.info().await)),
             Request::SwarmInit(body) => self.swarm_init(body).await,
+            Request::SwarmJoin(body) => self.swarm_join(body).await,
             Request::ImageLoad { archive } => self.image_load(archive).await,
             other => match self.manager() {
                 Some(m) => manager::control::handle(&m, other).await,
@@ -246,6 +460,8 @@ impl api::Backend for Node {
     fn swarm_state(&self) -> &'static str {
         if self.manager().is_some() {
             "active/manager"
+        } else if self.identity.read().expect("identity lock").is_some() {
+            "active/worker"
         } else {
             "inactive"
         }

@@ -21,6 +21,9 @@ pub enum Error {
     #[error(transparent)]
     Raft(#[from] swarm_raft::RaftError),
 
+    #[error(transparent)]
+    Identity(#[from] swarm_identity::Error),
+
     #[error("{0}")]
     Other(String),
 }

@@ -15,6 +15,8 @@
 
 pub mod agent;
 pub mod api;
+pub mod certs;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod error;

@@ -232,6 +232,11 @@ impl Swarmd {
             .args(["--cgroup-parent", &self.cgroup])
             .args(["--insecure-registry", &self.registry])
             .args(["--hostname", &self.config.hostname]);
+        // Each swarmd its own cluster port (tests run side by side): a free loopback port,
+        // kept for restarts.
+        if self.config.addr.is_none() {
+            self.config.addr = Some(format!("127.0.0.1:{}", crate::registry::free_port()?));
+        }
         if let Some(addr) = &self.config.addr {
             cmd.args(["--listen-addr", addr, "--advertise-addr", addr]);
         }

@@ -20,6 +20,7 @@ struct Swarmd {
     socket: PathBuf,
     cgroup: String,
     registry: String,
+    cluster_addr: String,
 }
 
 impl Swarmd {
@@ -36,6 +37,7 @@ impl Swarmd {
             .args(["--cgroup-parent", &self.cgroup])
             .args(["--insecure-registry", &self.registry])
             .args(["--hostname", "node-test"])
+            .args(["--listen-addr", &self.cluster_addr])
             .env("RUST_LOG", "swarm_node=debug,info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -192,6 +194,7 @@ fn replicated_service_lifecycle() -> Result<()> {
         socket: tmp.path().join("swarm.sock"),
         cgroup: format!("swarm-node-test-{}", std::process::id()),
         registry: registry.host(),
+        cluster_addr: format!("127.0.0.1:{}", rootfs_tests::registry::free_port()?),
     };
     std::fs::create_dir_all(&d.data)?;
     d.start()?;

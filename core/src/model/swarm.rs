@@ -19,11 +19,27 @@ pub struct Swarm {
     pub cluster: ClusterInfo,
     #[serde(default)]
     pub join_tokens: JoinTokens,
+    /// The root CA's private key (PEM), replicated to every manager through Raft (sealed
+    /// at rest). Never in an API answer: the control API clears it ([`Swarm::public`]).
+    #[serde(
+        rename = "RootCAKey",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub root_ca_key: String,
 }
 
 impl Swarm {
     pub fn id(&self) -> &str {
         &self.cluster.meta.id
+    }
+
+    /// What `GET /swarm` shows: everything but the CA's key.
+    pub fn public(&self) -> Swarm {
+        Swarm {
+            root_ca_key: String::new(),
+            ..self.clone()
+        }
     }
 }
 

@@ -346,6 +346,7 @@ fn swarm_object_flattens_cluster_info() {
             worker: "SWMTKN-1-w".into(),
             manager: "SWMTKN-1-m".into(),
         },
+        root_ca_key: String::new(),
     };
     let v = serde_json::to_value(&swarm).unwrap();
     assert_eq!(v["ID"], json!("c1"));

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::object::{Object, ObjectKind};
-use crate::model::TaskStatus;
+use crate::model::{NodeStatus, TaskStatus};
 use crate::state::TaskState;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +37,10 @@ pub enum StoreAction {
         id: String,
         desired_state: TaskState,
     },
+    /// The dispatcher's view of a node (Ready on a session, Down on missed heartbeats),
+    /// and its address. Unversioned, as the node's spec may change meanwhile; ignored
+    /// when the node is gone or nothing changes.
+    SetNodeStatus { id: String, status: NodeStatus },
 }
 
 impl StoreAction {
@@ -48,6 +52,7 @@ impl StoreAction {
             StoreAction::SetTaskStatus { .. }
             | StoreAction::AssignTask { .. }
             | StoreAction::SetTaskDesiredState { .. } => ObjectKind::Task,
+            StoreAction::SetNodeStatus { .. } => ObjectKind::Node,
         }
     }
 }

@@ -145,6 +145,22 @@ impl Store {
                     Ok(true)
                 })?;
             }
+            StoreAction::SetNodeStatus { id, status } => {
+                let Some(old) = self.nodes.get(id) else {
+                    return Ok(());
+                };
+                if old.status == *status {
+                    return Ok(());
+                }
+                let mut node = old.clone();
+                node.status = status.clone();
+                node.meta.version = Version::new(index);
+                node.meta.updated_at = now;
+                let old = self
+                    .insert_object(Object::Node(Box::new(node)))
+                    .expect("exists");
+                undo.push(Undo::Updated(old));
+            }
         }
         Ok(())
     }

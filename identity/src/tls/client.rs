@@ -28,6 +28,25 @@ pub enum ClientTls {
 }
 
 impl ClientTls {
+    /// Trust `ca_pem` (a root the caller verified against a join token), present no
+    /// certificate: how a joining node asks for its first certificate without sending its
+    /// token to anyone but a manager of that cluster.
+    pub fn trust_root(ca_pem: &str) -> Result<ClientTls> {
+        let mut roots = rustls::RootCertStore::empty();
+        for der in
+            crate::pem::certs(ca_pem).map_err(|e| crate::Error::InvalidRootCa(e.to_string()))?
+        {
+            roots.add(der)?;
+        }
+        let mut config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![super::ALPN_H2.to_vec()];
+        config.resumption = rustls::client::Resumption::disabled();
+        Ok(ClientTls::Node(Arc::new(config)))
+    }
+
     fn config(&self) -> Result<Arc<ClientConfig>> {
         match self {
             ClientTls::Node(config) => Ok(config.clone()),

@@ -13,12 +13,14 @@
 //! ones are not restarted), the others are removed.
 
 pub mod controller;
+pub mod session;
 pub mod spec;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use swarm_runtime::container::{ContainerRuntime, ContainerState};
 use swarm_runtime::image::{ImageStore, RegistryOptions};
 use tokio::sync::{mpsc, watch};
@@ -28,7 +30,7 @@ pub use self::spec::TaskIdentity;
 use crate::error::Result;
 
 /// What the manager wants of a task on this node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Desired {
     Running,
     Shutdown,
@@ -36,7 +38,7 @@ pub enum Desired {
 }
 
 /// One task assigned to this node.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Assignment {
     pub who: TaskIdentity,
     pub spec: swarm_core::model::TaskSpec,
@@ -44,7 +46,7 @@ pub struct Assignment {
 }
 
 /// The task states an agent reports (Docker's names, lowercase on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReportedState {
     Accepted,
     Preparing,
@@ -74,7 +76,7 @@ impl ReportedState {
 }
 
 /// A task status update, as the dispatcher receives it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
     pub task_id: String,
     pub state: ReportedState,

@@ -67,7 +67,7 @@ fn rlim(v: i64) -> u64 {
 }
 
 /// Who a task is, for its container's labels and hostname.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TaskIdentity {
     pub task_id: String,
     pub service_id: String,

@@ -18,6 +18,7 @@ pub enum Request {
     Version,
     Info,
     SwarmInit(Value),
+    SwarmJoin(Value),
     SwarmInspect,
     SwarmLeave {
         force: bool,
@@ -126,6 +127,7 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
         ("GET", ["version"]) => Request::Version,
         ("GET", ["info"]) => Request::Info,
         ("POST", ["swarm", "init"]) => Request::SwarmInit(json()?),
+        ("POST", ["swarm", "join"]) => Request::SwarmJoin(json()?),
         ("GET", ["swarm"]) => Request::SwarmInspect,
         ("POST", ["swarm", "leave"]) => Request::SwarmLeave {
             force: flag("force"),

@@ -12,8 +12,8 @@ use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use swarm_core::model::{
-    Endpoint, Meta, ModeKind, NodeRole, NodeSpec, NodeState, Service, ServiceMode, ServiceSpec,
-    ServiceStatus, Task, UpdateState, UpdateStatus, Version,
+    Endpoint, Meta, ModeKind, Node, NodeRole, NodeSpec, NodeState, Reachability, Service,
+    ServiceMode, ServiceSpec, ServiceStatus, Task, UpdateState, UpdateStatus, Version,
 };
 use swarm_core::orchestrator::task::is_dirty;
 use swarm_core::store::{
@@ -42,17 +42,34 @@ fn decode<T: DeserializeOwned>(what: &str, v: Value) -> Result<T, ApiError> {
     serde_json::from_value(v).map_err(|e| ApiError::invalid(format!("invalid {what}: {e}")))
 }
 
+/// A node as the API shows it: a manager's `Leader` and `Reachability` are Raft's view
+/// now (the leader this manager knows of; reachable while its node is Ready), not what
+/// was stored when it joined.
+fn live_manager_status(n: &Node, leader: Option<u64>) -> Node {
+    let mut n = n.clone();
+    let ready = n.status.state == Some(NodeState::Ready);
+    if let Some(ms) = n.manager_status.as_mut() {
+        ms.leader = leader == Some(super::store::raft_id(&n.meta.id));
+        ms.reachability = Some(if ms.leader || ready {
+            Reachability::Reachable
+        } else {
+            Reachability::Unreachable
+        });
+    }
+    n
+}
+
 pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
     match req {
         Request::SwarmInspect => {
             m.store
                 .read(|s| match s.cluster() {
-                    Some(c) => ok(c),
+                    Some(c) => ok(c.public()),
                     None => Err(ApiError::NotManager),
                 })
                 .await
         }
-        Request::SwarmInit(_) => Err(ApiError::Unavailable(
+        Request::SwarmInit(_) | Request::SwarmJoin(_) => Err(ApiError::Unavailable(
             "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.".into(),
         )),
         Request::SwarmLeave { .. } => Err(ApiError::Unavailable(
@@ -61,16 +78,26 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
         Request::NodeList { filters } => {
             filters.validate(&["id", "label", "membership", "name", "node.label", "role"])?;
             let f = node_filter(&filters);
-            // Every node here was accepted (no joins yet).
+            // Every node in the store was accepted (its join token checked).
             let accepted = filters.matches("membership", |v| v == "accepted");
+            let leader = m.store.leader();
             m.store
                 .read(|s| match (f, accepted) {
-                    (Some(f), true) => ok(s.list_nodes(&f)),
+                    (Some(f), true) => ok(s
+                        .list_nodes(&f)
+                        .into_iter()
+                        .map(|n| live_manager_status(n, leader))
+                        .collect::<Vec<_>>()),
                     _ => ok(Vec::<()>::new()),
                 })
                 .await
         }
-        Request::NodeInspect { id } => m.store.read(|s| ok(s.find_node(&id)?)).await,
+        Request::NodeInspect { id } => {
+            let leader = m.store.leader();
+            m.store
+                .read(|s| ok(live_manager_status(s.find_node(&id)?, leader)))
+                .await
+        }
         Request::NodeUpdate { id, version, spec } => {
             let spec: NodeSpec = decode("node spec", spec)?;
             validate_node_spec(&spec)?;

@@ -1,12 +1,13 @@
-//! The leader's loops and the local dispatcher.
+//! The leader's loops.
 //!
 //! ```text
 //!   applied index changed ─┐                  per service
 //!   requeue_after elapsed ─┴─▶ core::orchestrator::reconcile ─▶ propose (one entry each)
 //!                              core::scheduler::schedule + decisions_to_actions ─▶ propose
-//!                              assignments of this node ─▶ agent
-//!   agent StatusReports ─▶ batch ─▶ StoreAction::SetTaskStatus ─▶ propose
 //! ```
+//!
+//! Assignments reach agents, and their reports come back, through the dispatcher
+//! ([`super::dispatcher`]), the manager's own agent included.
 //!
 //! Level-triggered: each pass reads the whole store, so a restarted manager needs no
 //! memory of what it did before. Time is read once per pass and handed to the core; the
@@ -22,21 +23,20 @@ use swarm_core::orchestrator::reconcile;
 use swarm_core::scheduler::{decisions_to_actions, schedule};
 use swarm_core::store::{Store as CoreStore, StoreAction};
 use swarm_core::TaskState;
-use tokio::sync::mpsc;
 
 use super::Manager;
-use crate::agent::{Agent, Assignment, Desired, ReportedState, StatusReport, TaskIdentity};
+use crate::agent::{Assignment, Desired, ReportedState, StatusReport, TaskIdentity};
 
 /// After a write Raft refused (no leader yet, stopping), look again this much later.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Run the loops until the process ends.
-pub fn spawn(m: Arc<Manager>, agent: Arc<Agent>, reports: mpsc::UnboundedReceiver<StatusReport>) {
-    tokio::spawn(leader_loop(m.clone(), agent));
-    tokio::spawn(status_loop(m, reports));
+pub fn spawn(m: Arc<Manager>) {
+    tokio::spawn(leader_loop(m.clone()));
+    tokio::spawn(super::dispatcher::node_status_loop(m));
 }
 
-async fn leader_loop(m: Arc<Manager>, agent: Arc<Agent>) {
+async fn leader_loop(m: Arc<Manager>) {
     let mut applied = m.store.subscribe();
     loop {
         applied.borrow_and_update();
@@ -46,7 +46,6 @@ async fn leader_loop(m: Arc<Manager>, agent: Arc<Agent>) {
         } else {
             None
         };
-        agent.assign(m.store.read(|s| assignments(s, &m.node_id)).await);
         match wake {
             Some(after) => tokio::select! {
                 r = applied.changed() => if r.is_err() { return },
@@ -112,7 +111,7 @@ fn service_ids(s: &CoreStore) -> BTreeSet<String> {
 /// The tasks this node runs, as the agent sees them. A task desired READY (a
 /// replacement waiting for its restart delay or for the old task to stop) is not handed
 /// over until it is desired RUNNING.
-fn assignments(s: &CoreStore, node_id: &str) -> Vec<Assignment> {
+pub(crate) fn assignments(s: &CoreStore, node_id: &str) -> Vec<Assignment> {
     s.tasks_on_node(node_id)
         .filter(|x| x.status.state >= TaskState::Assigned && x.desired_state >= TaskState::Running)
         .map(|x| Assignment {
@@ -154,7 +153,7 @@ fn task_state(r: ReportedState) -> TaskState {
 /// (the store drops any that would move a task backwards, and those of tasks gone). The
 /// container's status carries over from earlier reports (the PID stays known until the
 /// exit code arrives).
-fn status_actions(s: &CoreStore, reports: Vec<StatusReport>) -> Vec<StoreAction> {
+pub(crate) fn status_actions(s: &CoreStore, reports: Vec<StatusReport>) -> Vec<StoreAction> {
     let mut last: BTreeMap<String, Option<ContainerStatus>> = BTreeMap::new();
     let mut actions = Vec::with_capacity(reports.len());
     for r in reports {
@@ -191,19 +190,6 @@ fn status_actions(s: &CoreStore, reports: Vec<StatusReport>) -> Vec<StoreAction>
         });
     }
     actions
-}
-
-async fn status_loop(m: Arc<Manager>, mut reports: mpsc::UnboundedReceiver<StatusReport>) {
-    while let Some(first) = reports.recv().await {
-        let mut batch = vec![first];
-        while let Ok(more) = reports.try_recv() {
-            batch.push(more);
-        }
-        let actions = m.store.read(|s| status_actions(s, batch)).await;
-        if let Err(e) = m.propose(actions).await {
-            tracing::error!("propose task status updates: {e}");
-        }
-    }
 }
 
 #[cfg(test)]

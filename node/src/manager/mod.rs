@@ -11,7 +11,9 @@
 //! `<data>/raft` are the manager's only state on disk. The loops run `swarm-core`'s
 //! orchestrator and scheduler and propose what they decide.
 
+pub mod ca;
 pub mod control;
+pub mod dispatcher;
 pub mod loops;
 pub mod store;
 
@@ -25,19 +27,28 @@ use swarm_runtime::container::ContainerRuntime;
 use swarm_core::model::{
     ClusterInfo, EngineDescription, JoinTokens, ManagerStatus, Meta, Node, NodeAvailability,
     NodeDescription, NodeRole, NodeSpec, NodeState, NodeStatus, Platform, Reachability, Resources,
-    Swarm, SwarmSpec,
+    Swarm, SwarmSpec, TlsInfo,
 };
 use swarm_core::store::{Object, StoreAction};
 
+use swarm_identity::{ClusterTls, NodeIdentity};
+
 use self::store::{Applied, Store};
 use crate::api::ApiError;
+use crate::certs;
 use crate::config::Config;
 use crate::error::Result;
 
 pub struct Manager {
     pub store: Store,
     pub node_id: String,
+    /// The cluster's ID (the organization of every node certificate).
+    pub cluster_id: String,
     pub runtime: Arc<dyn ContainerRuntime>,
+    /// This node's TLS on the cluster port (its certificate, the cluster's roots).
+    pub tls: Arc<ClusterTls>,
+    /// The agents' sessions with this manager (served while it leads).
+    pub dispatcher: dispatcher::Dispatcher,
 }
 
 impl Manager {
@@ -48,25 +59,61 @@ impl Manager {
         cfg: &Config,
         node_id: &str,
         runtime: Arc<dyn ContainerRuntime>,
+        identity: &NodeIdentity,
+        tls: Arc<ClusterTls>,
     ) -> Result<Option<Manager>> {
         let dir = raft_dir(&cfg.data_dir);
         if !dir.exists() {
             return Ok(None);
         }
-        let store = open_store(cfg, node_id, &cfg.advertise_addr).await?;
-        if store.read(|t| t.cluster().is_none()).await {
-            // `swarm init` died before its first write: the next init starts over.
-            store.shutdown().await?;
-            return Ok(None);
-        }
-        Ok(Some(Manager::new(store, node_id, runtime)))
+        let store = open_store(cfg, node_id, &cluster_addr(&cfg.advertise_addr), &tls).await?;
+        Ok(Some(Manager::new(
+            store,
+            node_id,
+            &identity.cluster_id,
+            runtime,
+            tls,
+        )))
     }
 
-    fn new(store: Store, node_id: &str, runtime: Arc<dyn ContainerRuntime>) -> Manager {
+    /// A manager that joins an existing cluster: its Raft starts empty and is filled by
+    /// the leader once [`Manager::join_raft`] (after the cluster port serves it).
+    pub async fn open_joining(
+        cfg: &Config,
+        node_id: &str,
+        runtime: Arc<dyn ContainerRuntime>,
+        identity: &NodeIdentity,
+        tls: Arc<ClusterTls>,
+        advertise: &str,
+    ) -> Result<Manager> {
+        let store = open_store(cfg, node_id, advertise, &tls).await?;
+        Ok(Manager::new(
+            store,
+            node_id,
+            &identity.cluster_id,
+            runtime,
+            tls,
+        ))
+    }
+
+    pub async fn join_raft(&self, remote: &str) -> Result<()> {
+        self.store.join(remote).await
+    }
+
+    fn new(
+        store: Store,
+        node_id: &str,
+        cluster_id: &str,
+        runtime: Arc<dyn ContainerRuntime>,
+        tls: Arc<ClusterTls>,
+    ) -> Manager {
         Manager {
             store,
             node_id: node_id.to_string(),
+            cluster_id: cluster_id.to_string(),
             runtime,
+            tls,
+            dispatcher: dispatcher::Dispatcher::default(),
         }
     }
 
@@ -100,30 +147,32 @@ impl Manager {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .unwrap_or_else(|| cfg.advertise_addr.clone());
-        let advertise = if advertise.contains(':') {
-            advertise
-        } else {
-            format!("{advertise}:2377")
-        };
+        let advertise = cluster_addr(&advertise);
         let addr = advertise
             .rsplit_once(':')
             .map_or(advertise.clone(), |(h, _)| h.to_string());
         let spec: SwarmSpec = serde_json::from_value(spec)
             .map_err(|e| ApiError::invalid(format!("invalid swarm spec: {e}")))?;
+        let cluster_id = crate::ids::new_id();
+        let new = certs::new_cluster(&cluster_id, node_id).map_err(ApiError::internal)?;
         let swarm = Swarm {
             cluster: ClusterInfo {
-                meta: Meta::with_id(crate::ids::new_id()),
+                meta: Meta::with_id(cluster_id.clone()),
+                tls_info: TlsInfo {
+                    trust_root: new.root.cert_pem().to_string(),
+                    ..TlsInfo::default()
+                },
                 spec,
                 root_rotation_in_progress: false,
                 default_addr_pool: vec!["10.0.0.0/8".into()],
                 subnet_size: 24,
                 data_path_port: 4789,
-                ..ClusterInfo::default()
             },
             join_tokens: JoinTokens {
-                worker: join_token(),
-                manager: join_token(),
+                worker: new.worker_token.clone(),
+                manager: new.manager_token.clone(),
             },
+            root_ca_key: new.root.key_pem().unwrap_or_default(),
         };
         let node = Node {
             meta: Meta::with_id(node_id),
@@ -144,7 +193,12 @@ impl Manager {
                 addr: advertise.clone(),
             }),
         };
-        let store = open_store(cfg, node_id, &advertise)
+        // The identity first: a manager's Raft is opened with its certificate's TLS.
+        new.identity
+            .save(&certs::dir(&cfg.data_dir))
+            .map_err(ApiError::internal)?;
+        let tls = ClusterTls::new(&new.identity).map_err(ApiError::internal)?;
+        let store = open_store(cfg, node_id, &advertise, &tls)
             .await
             .map_err(ApiError::internal)?;
         let first = async {
@@ -164,7 +218,7 @@ impl Manager {
             }
             return Err(e);
         }
-        Ok(Manager::new(store, node_id, runtime))
+        Ok(Manager::new(store, node_id, &cluster_id, runtime, tls))
     }
 
     /// Proposes a batch; the store's refusal (a stale version, a taken name) is an
@@ -178,21 +232,33 @@ fn raft_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("raft")
 }
 
-async fn open_store(cfg: &Config, node_id: &str, addr: &str) -> Result<Store> {
+async fn open_store(
+    cfg: &Config,
+    node_id: &str,
+    addr: &str,
+    tls: &Arc<ClusterTls>,
+) -> Result<Store> {
+    let config = RaftConfig {
+        data_key: Some(certs::data_key(&cfg.data_dir)?),
+        ..RaftConfig::default()
+    };
     Store::open(
         &raft_dir(&cfg.data_dir),
         store::raft_id(node_id),
         addr.to_string(),
-        RaftConfig::default(),
+        config,
+        certs::connector(tls.clone()),
     )
     .await
 }
 
-/// `SWMTKN-1-<secret>-<secret>`: the form of Docker's tokens. Placeholders: the CA that
-/// gives them meaning comes with the cluster issue.
-fn join_token() -> String {
-    let a = crate::ids::new_id() + &crate::ids::new_id();
-    format!("SWMTKN-1-{}-{}", &a[..50], crate::ids::new_id())
+/// A cluster address with Docker's default port when none is given.
+pub fn cluster_addr(addr: &str) -> String {
+    if addr.contains(':') {
+        addr.to_string()
+    } else {
+        format!("{addr}:2377")
+    }
 }
 
 /// This machine as Docker describes a node: hostname, platform, capacity.

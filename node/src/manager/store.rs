@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use swarm_core::store::{Event, Store as CoreStore, StoreAction};
 use swarm_core::ErrorKind;
-use swarm_raft::network::NoPeers;
+use swarm_raft::network::Connect;
 use swarm_raft::{ProposeError, RaftConfig, RaftNode, StateMachine};
 use tokio::sync::watch;
 
@@ -116,17 +116,57 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) Raft under `dir`; the store is rebuilt from its snapshot and log
     /// before this returns.
-    pub async fn open(dir: &Path, raft_id: u64, addr: String, config: RaftConfig) -> Result<Store> {
-        let raft = RaftNode::open(
+    /// Peers are reached through `connector` (the daemon's mutual TLS); followers
+    /// forward writes to the leader.
+    pub async fn open(
+        dir: &Path,
+        raft_id: u64,
+        addr: String,
+        config: RaftConfig,
+        connector: impl Connect,
+    ) -> Result<Store> {
+        let raft = RaftNode::open_grpc(
             dir,
             raft_id,
             addr,
             StoreMachine::default(),
             config,
-            NoPeers { from: raft_id },
+            connector,
         )
         .await?;
         Ok(Store { raft })
+    }
+
+    /// Joins the Raft cluster of the manager at `addr` (any manager; it redirects to the
+    /// leader): added as a learner, caught up, then made a voter.
+    pub async fn join(&self, addr: &str) -> Result<()> {
+        Ok(self.raft.join(addr).await?)
+    }
+
+    /// Removes manager `raft_id` from the Raft membership (refused when it would lose
+    /// quorum, unless `force`).
+    pub async fn remove_member(&self, raft_id: u64, force: bool) -> Result<()> {
+        Ok(self.raft.remove_member(raft_id, force).await?)
+    }
+
+    /// The handle the cluster port's Raft service serves.
+    pub fn handle(&self) -> swarm_raft::RaftHandle<StoreMachine> {
+        self.raft.handle()
+    }
+
+    /// The cluster address of the leader this manager knows of.
+    pub fn leader_addr(&self) -> Option<String> {
+        self.raft.leader_addr()
+    }
+
+    /// The Raft ID of the leader this manager knows of.
+    pub fn leader(&self) -> Option<u64> {
+        self.raft.leader()
+    }
+
+    /// Raft's view: members and, on the leader, when each was last heard from.
+    pub fn metrics(&self) -> swarm_raft::RaftMetrics<u64, swarm_raft::BasicNode> {
+        self.raft.metrics().borrow().clone()
     }
 
     /// `swarm init`: this manager becomes the only member and the leader.
@@ -212,6 +252,7 @@ mod tests {
             raft_id("n1"),
             "127.0.0.1:2377".into(),
             RaftConfig::fast(),
+            swarm_raft::network::PlainTcp::default(),
         )
         .await
         .unwrap();

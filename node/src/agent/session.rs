@@ -1,0 +1,217 @@
+//! The agent's side of the dispatcher: one session at a time with the leader, over the
+//! cluster port's mutual TLS, the manager's own agent included.
+//!
+//! ```text
+//!  loop: dial a manager (the leader it named, else the next known one)
+//!        Session ─▶ first message: the full set ─▶ Agent::assign
+//!                   increments ─▶ merged into the set ─▶ Agent::assign
+//!        every period: Heartbeat
+//!        reports (batched) ─▶ UpdateTaskStatus; kept and re-sent after a reconnect
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use swarm_identity::ClusterTls;
+use tokio::sync::mpsc;
+
+use super::{Agent, Assignment, StatusReport};
+use crate::cluster::proto::dispatcher_client::DispatcherClient;
+use crate::cluster::proto::{HeartbeatRequest, SessionRequest, StatusRequest};
+use crate::cluster::LEADER_KEY;
+
+/// Where the agent finds managers, kept across restarts (`<data>/managers.json`).
+pub struct Managers {
+    path: PathBuf,
+    addrs: Vec<String>,
+}
+
+impl Managers {
+    pub fn load(path: PathBuf, seed: &[String]) -> Managers {
+        let mut addrs: Vec<String> = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let known = addrs.len();
+        for a in seed {
+            if !addrs.contains(a) {
+                addrs.insert(0, a.clone());
+            }
+        }
+        let m = Managers { path, addrs };
+        if m.addrs.len() != known {
+            m.save();
+        }
+        m
+    }
+
+    fn set(&mut self, addrs: Vec<String>) {
+        if addrs.is_empty() || addrs == self.addrs {
+            return;
+        }
+        self.addrs = addrs;
+        self.save();
+    }
+
+    fn save(&self) {
+        if let Ok(b) = serde_json::to_vec(&self.addrs) {
+            let tmp = self.path.with_extension("tmp");
+            if std::fs::write(&tmp, b).is_ok() {
+                let _ = std::fs::rename(&tmp, &self.path);
+            }
+        }
+    }
+}
+
+pub struct Session {
+    pub agent: Arc<Agent>,
+    pub tls: Arc<ClusterTls>,
+    pub managers: Managers,
+    /// This node's description (Docker's NodeDescription) and cluster address.
+    pub description: Vec<u8>,
+    pub addr: String,
+}
+
+enum End {
+    /// Try this manager next (a follower named the leader).
+    Redirect(String),
+    Failed(String),
+}
+
+impl Session {
+    /// Runs until the process ends.
+    pub async fn run(mut self, mut reports: mpsc::UnboundedReceiver<StatusReport>) {
+        let mut pending: Vec<StatusReport> = Vec::new();
+        let mut next: Option<String> = None;
+        let mut i = 0usize;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let addr = match next.take() {
+                Some(a) => a,
+                None if self.managers.addrs.is_empty() => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                None => {
+                    i += 1;
+                    self.managers.addrs[i % self.managers.addrs.len()].clone()
+                }
+            };
+            match self.once(&addr, &mut reports, &mut pending).await {
+                End::Redirect(leader) => {
+                    tracing::debug!(%addr, %leader, "dispatcher: redirected to the leader");
+                    next = Some(leader);
+                    continue;
+                }
+                End::Failed(e) => {
+                    tracing::debug!(%addr, "dispatcher session ended: {e}");
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    async fn once(
+        &mut self,
+        addr: &str,
+        reports: &mut mpsc::UnboundedReceiver<StatusReport>,
+        pending: &mut Vec<StatusReport>,
+    ) -> End {
+        let channel = match swarm_identity::connect(addr, self.tls.client()).await {
+            Ok(c) => c,
+            Err(e) => return End::Failed(e.to_string()),
+        };
+        let mut client = DispatcherClient::new(channel);
+        let req = SessionRequest {
+            description: self.description.clone(),
+            addr: self.addr.clone(),
+        };
+        let mut stream = match client.session(req).await {
+            Ok(r) => r.into_inner(),
+            Err(st) => return end_of(st),
+        };
+        let mut set: BTreeMap<String, Assignment> = BTreeMap::new();
+        let first = match stream.message().await {
+            Ok(Some(m)) => m,
+            Ok(None) => return End::Failed("session closed".into()),
+            Err(st) => return end_of(st),
+        };
+        let session_id = first.session_id.clone();
+        tracing::info!(manager = addr, session = %session_id, "dispatcher session");
+        let mut period = Duration::from_millis(first.heartbeat_period_ms.max(100));
+        self.apply(&mut set, first);
+        let mut beat = tokio::time::interval(period);
+        beat.tick().await;
+        loop {
+            if !pending.is_empty() {
+                let req = StatusRequest {
+                    session_id: session_id.clone(),
+                    reports: serde_json::to_vec(&pending).unwrap_or_default(),
+                };
+                match client.update_task_status(req).await {
+                    Ok(_) => pending.clear(),
+                    Err(st) => return end_of(st),
+                }
+            }
+            tokio::select! {
+                msg = stream.message() => match msg {
+                    Ok(Some(m)) => {
+                        let p = Duration::from_millis(m.heartbeat_period_ms.max(100));
+                        if p != period {
+                            period = p;
+                            beat = tokio::time::interval(period);
+                            beat.tick().await;
+                        }
+                        self.apply(&mut set, m);
+                    }
+                    Ok(None) => return End::Failed("session closed".into()),
+                    Err(st) => return end_of(st),
+                },
+                _ = beat.tick() => {
+                    let req = HeartbeatRequest { session_id: session_id.clone() };
+                    if let Err(st) = client.heartbeat(req).await {
+                        return end_of(st);
+                    }
+                }
+                r = reports.recv() => {
+                    let Some(r) = r else { return End::Failed("agent stopped".into()) };
+                    pending.push(r);
+                    // A short batch: reports that come together travel together.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    while let Ok(more) = reports.try_recv() {
+                        pending.push(more);
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply(
+        &mut self,
+        set: &mut BTreeMap<String, Assignment>,
+        m: crate::cluster::proto::SessionMessage,
+    ) {
+        let list: Vec<Assignment> = serde_json::from_slice(&m.assignments).unwrap_or_default();
+        if m.full {
+            set.clear();
+        }
+        for id in &m.removed {
+            set.remove(id);
+        }
+        for a in list {
+            set.insert(a.who.task_id.clone(), a);
+        }
+        self.managers.set(m.managers);
+        self.agent.assign(set.values().cloned().collect());
+    }
+}
+
+fn end_of(st: tonic::Status) -> End {
+    if let Some(leader) = st.metadata().get(LEADER_KEY).and_then(|v| v.to_str().ok()) {
+        return End::Redirect(leader.to_string());
+    }
+    End::Failed(st.to_string())
+}
