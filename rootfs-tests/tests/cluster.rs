@@ -1,0 +1,349 @@
+//! Issue 4 acceptance on netns hosts (`rootfs_tests::cluster`): three managers and two
+//! workers join over mutual TLS, tasks spread, the leader's swarmd is killed and a write
+//! commits through a follower, a killed worker's tasks move and its stale containers stop
+//! when it returns, wrong tokens and a foreign CA are refused, and the managers' data dirs
+//! hold no join token or CA key in plain text.
+//!
+//! Hosts 0-2 are managers (0 inits), 3-4 workers. Heartbeat period: Swarm's default 5 s,
+//! so a node is Down about 15 s after its swarmd dies.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use rootfs_tests::cluster::Cluster;
+use rootfs_tests::swarmd::wait_for;
+use serde_json::{json, Value};
+
+const MANAGERS: usize = 3;
+const HOSTS: usize = 5;
+
+fn join(cluster: &Cluster, i: usize, token: &str, via: usize) -> Result<(u16, Value)> {
+    let h = cluster.host(i);
+    h.call(
+        "POST",
+        "/swarm/join",
+        Some(&json!({
+            "ListenAddr": h.addr(),
+            "AdvertiseAddr": h.addr(),
+            "RemoteAddrs": [cluster.host(via).addr()],
+            "JoinToken": token,
+        })),
+    )
+}
+
+/// `node ls` on host `i`: hostname -> (status, manager status).
+fn nodes(cluster: &Cluster, i: usize) -> Result<BTreeMap<String, (String, String)>> {
+    let out = cluster.host(i).swarm_ok(&[
+        "node",
+        "ls",
+        "--format",
+        "{{.Hostname}} {{.Status}} {{.ManagerStatus}}",
+    ])?;
+    Ok(out
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let name = f.next()?.to_string();
+            let status = f.next()?.to_string();
+            let ms = f.next().unwrap_or("").to_string();
+            Some((name, (status, ms)))
+        })
+        .collect())
+}
+
+fn wait_nodes(
+    cluster: &Cluster,
+    i: usize,
+    what: &str,
+    ok: impl Fn(&BTreeMap<String, (String, String)>) -> bool,
+) -> Result<BTreeMap<String, (String, String)>> {
+    wait_for(what, Duration::from_secs(60), || {
+        let n = nodes(cluster, i)?;
+        Ok(ok(&n).then_some(n))
+    })
+}
+
+/// Running tasks of `service` per node hostname, as host `i` sees them.
+fn spread(cluster: &Cluster, i: usize, service: &str) -> Result<BTreeMap<String, usize>> {
+    let h = cluster.host(i);
+    let names: BTreeMap<String, String> = h
+        .ok("GET", "/nodes", None)?
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|n| {
+            (
+                n["ID"].as_str().unwrap_or("").to_string(),
+                n["Description"]["Hostname"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect();
+    let mut out = BTreeMap::new();
+    for t in h.tasks(service)? {
+        if t["DesiredState"] == "running" && t["Status"]["State"] == "running" {
+            let node = t["NodeID"].as_str().unwrap_or("");
+            *out.entry(names.get(node).cloned().unwrap_or_default())
+                .or_insert(0) += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn leader_of(n: &BTreeMap<String, (String, String)>) -> Option<usize> {
+    n.iter()
+        .find(|(_, (_, ms))| ms == "Leader")
+        .and_then(|(name, _)| name.strip_prefix('h')?.parse().ok())
+}
+
+/// Every file under `dir`, read whole (the data dirs are small apart from layers).
+fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                // Image layers and container rootfs hold no cluster state.
+                if !p.ends_with("image") && !p.ends_with("containers") {
+                    stack.push(p);
+                }
+            } else if ft.is_file() {
+                if let Ok(b) = std::fs::read(&p) {
+                    if b.windows(needle.len()).any(|w| w == needle) {
+                        hits.push(p.display().to_string());
+                    }
+                }
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn three_managers_two_workers_failover_and_worker_loss() -> Result<()> {
+    let mut cluster = Cluster::new(HOSTS)?;
+    let m0 = cluster.host(0);
+    let addr0 = m0.addr();
+    m0.swarm_ok(&["init", "--advertise-addr", &addr0])?;
+    let swarm = m0.ok("GET", "/swarm", None)?;
+    ensure!(
+        swarm.get("RootCAKey").is_none(),
+        "GET /swarm must not show the CA key"
+    );
+    let worker_token = swarm["JoinTokens"]["Worker"]
+        .as_str()
+        .context("token")?
+        .to_string();
+    let manager_token = swarm["JoinTokens"]["Manager"]
+        .as_str()
+        .context("token")?
+        .to_string();
+
+    // 7. Refused: a wrong secret, and a token whose CA digest is not this swarm's.
+    let mut wrong = worker_token.clone();
+    let last = wrong.pop().context("token")?;
+    wrong.push(if last == 'a' { 'b' } else { 'a' });
+    let (code, v) = join(&cluster, 3, &wrong, 0)?;
+    ensure!(
+        code >= 400
+            && v["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("A valid join token is necessary to join this cluster"),
+        "wrong token: {code} {v}"
+    );
+    let parts: Vec<&str> = worker_token.split('-').collect();
+    let foreign = format!("SWMTKN-1-{}-{}", "1".repeat(parts[2].len()), parts[3]);
+    let (code, v) = join(&cluster, 3, &foreign, 0)?;
+    ensure!(
+        code >= 400
+            && v["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("remote CA does not match fingerprint"),
+        "foreign CA digest: {code} {v}"
+    );
+    ensure!(
+        cluster.host(3).ok("GET", "/info", None)?["Swarm"]["LocalNodeState"] == "inactive",
+        "a refused join leaves the node out of the swarm"
+    );
+
+    // 1. Joins: managers through different managers, workers through a follower.
+    for i in 1..MANAGERS {
+        let (code, v) = join(&cluster, i, &manager_token, i - 1)?;
+        ensure!(code == 200, "manager h{i} join: {code} {v}");
+    }
+    for i in MANAGERS..HOSTS {
+        let (code, v) = join(&cluster, i, &worker_token, 1)?;
+        ensure!(code == 200, "worker h{i} join: {code} {v}");
+    }
+    for i in 0..MANAGERS {
+        let n = wait_nodes(&cluster, i, "5 Ready nodes, 1 Leader, 2 Reachable", |n| {
+            n.len() == HOSTS
+                && n.values().all(|(s, _)| s == "Ready")
+                && n.values().filter(|(_, m)| m == "Leader").count() == 1
+                && n.values().filter(|(_, m)| m == "Reachable").count() == 2
+        })?;
+        ensure!(leader_of(&n) == Some(0), "h0 leads: {n:?}");
+    }
+    let out = cluster.host(3).swarm(&["node", "ls"])?;
+    ensure!(
+        !out.ok && out.stderr.contains("This node is not a swarm manager"),
+        "a worker cannot list nodes: {out:?}"
+    );
+
+    // 2. Six replicas over five nodes, none with more than two.
+    let image = cluster.image("1");
+    cluster.host(1).swarm_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "--replicas",
+        "6",
+        "--stop-signal",
+        "SIGKILL",
+        &image,
+        "sleep",
+        "1d",
+    ])?;
+    cluster.host(0).wait_running("web", 6)?;
+    let s = spread(&cluster, 0, "web")?;
+    ensure!(
+        s.values().sum::<usize>() == 6 && s.values().all(|&n| n <= 2) && s.len() >= 3,
+        "spread: {s:?}"
+    );
+
+    // 3. kill -9 the leader: a write commits through a follower; h0 goes Down and its
+    // tasks are replaced; restarted, it is Ready and Reachable again.
+    let had_tasks_on_h0 = s.get("h0").copied().unwrap_or(0);
+    cluster.kill9(0)?;
+    let killed = Instant::now();
+    let scaled = wait_for("scale through a follower", Duration::from_secs(30), || {
+        let r = cluster
+            .host(1)
+            .swarm(&["service", "scale", "-d", "web=7"])?;
+        Ok(r.ok.then_some(()))
+    });
+    scaled?;
+    let failover = killed.elapsed();
+    eprintln!("leader kill -9 -> write committed through a follower: {failover:?}");
+    let n = wait_nodes(&cluster, 1, "h0 Down, a new leader", |n| {
+        n.get("h0").is_some_and(|(s, _)| s == "Down") && leader_of(n).is_some_and(|l| l != 0)
+    })?;
+    let new_leader = leader_of(&n).context("leader")?;
+    wait_for("7 running, none on h0", Duration::from_secs(60), || {
+        let s = spread(&cluster, new_leader, "web")?;
+        Ok((s.values().sum::<usize>() == 7 && !s.contains_key("h0")).then_some(()))
+    })?;
+    ensure!(had_tasks_on_h0 <= 2);
+    cluster.restart(0)?;
+    wait_nodes(&cluster, new_leader, "h0 back Ready and Reachable", |n| {
+        n.get("h0")
+            .is_some_and(|(s, m)| s == "Ready" && m == "Reachable")
+    })?;
+    wait_nodes(&cluster, 0, "h0 agrees", |n| {
+        n.len() == HOSTS && leader_of(n) == Some(new_leader)
+    })?;
+
+    // 5. kill -9 a worker: Down after the heartbeat grace, its tasks Running elsewhere;
+    // restarted, its stale containers stop.
+    let s = spread(&cluster, new_leader, "web")?;
+    let worker = if s.contains_key("h3") { 3 } else { 4 };
+    let stale: Vec<i64> = cluster
+        .host(new_leader)
+        .tasks("web")?
+        .iter()
+        .filter(|t| t["Status"]["State"] == "running")
+        .filter(|t| {
+            cluster
+                .host(worker)
+                .ok("GET", "/info", None)
+                .ok()
+                .map(|i| i["Swarm"]["NodeID"].clone())
+                == Some(t["NodeID"].clone())
+        })
+        .filter_map(|t| t["Status"]["ContainerStatus"]["PID"].as_i64())
+        .collect();
+    cluster.kill9(worker)?;
+    let name = format!("h{worker}");
+    wait_nodes(&cluster, new_leader, "the killed worker Down", |n| {
+        n.get(&name).is_some_and(|(s, _)| s == "Down")
+    })?;
+    wait_for(
+        "7 running, none on the dead worker",
+        Duration::from_secs(60),
+        || {
+            let s = spread(&cluster, new_leader, "web")?;
+            Ok((s.values().sum::<usize>() == 7 && !s.contains_key(&name)).then_some(()))
+        },
+    )?;
+    ensure!(
+        stale.iter().all(|&p| rootfs_tests::swarmd::alive(p)),
+        "containers outlive their swarmd"
+    );
+    cluster.restart(worker)?;
+    wait_nodes(&cluster, new_leader, "the worker Ready again", |n| {
+        n.get(&name).is_some_and(|(s, _)| s == "Ready")
+    })?;
+    wait_for(
+        "its stale containers stopped",
+        Duration::from_secs(30),
+        || {
+            Ok(stale
+                .iter()
+                .all(|&p| !rootfs_tests::swarmd::alive(p))
+                .then_some(()))
+        },
+    )?;
+
+    // 7. A worker's certificate calling Raft on a manager: refused (and logged there).
+    let worker_dir = cluster.host(3).data.join("certificates");
+    let refused = tokio::runtime::Runtime::new()?.block_on(async {
+        let id = swarm_identity::NodeIdentity::load(&worker_dir)?;
+        let tls = swarm_identity::ClusterTls::new(&id)?;
+        let addr = cluster.host(1).addr();
+        // From the root namespace, which reaches the hosts over the bridge.
+        let ch = swarm_identity::connect(&addr, tls.client()).await?;
+        let r = swarm_raft::network::grpc::RaftClient::new(ch)
+            .vote(swarm_raft::network::grpc::proto::Payload {
+                json: b"{}".to_vec(),
+            })
+            .await;
+        anyhow::Ok(r)
+    })?;
+    ensure!(
+        refused
+            .as_ref()
+            .is_err_and(|st| st.code() == tonic::Code::PermissionDenied),
+        "a worker certificate calling Raft: {refused:?}"
+    );
+
+    // 8. No join token and no CA key in plain text in the managers' data dirs.
+    for i in 0..MANAGERS {
+        let data = &cluster.host(i).data;
+        for needle in [
+            worker_token.as_bytes(),
+            manager_token.as_bytes(),
+            b"RootCAKey",
+        ] {
+            let hits = files_containing(data, needle);
+            ensure!(
+                hits.is_empty(),
+                "h{i}: {:?} in plain text in {hits:?}",
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+    Ok(())
+}
