@@ -35,8 +35,9 @@ pub struct Node {
     manager: RwLock<Option<Arc<Manager>>>,
     /// This node's certificate once it initialized or joined a swarm.
     identity: RwLock<Option<NodeIdentity>>,
-    /// The agent's reports, until its dispatcher session takes them.
-    reports: Mutex<Option<mpsc::UnboundedReceiver<StatusReport>>>,
+    /// The agent's reports, which the dispatcher session drains while it runs.
+    reports: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<StatusReport>>>,
+    session: Mutex<Option<tokio::task::JoinHandle<()>>>,
     init_lock: tokio::sync::Mutex<()>,
 }
 
@@ -69,7 +70,8 @@ pub async fn run(cfg: Config) -> Result<()> {
         images,
         manager: RwLock::new(None),
         identity: RwLock::new(None),
-        reports: Mutex::new(Some(rx)),
+        reports: Arc::new(tokio::sync::Mutex::new(rx)),
+        session: Mutex::new(None),
         init_lock: tokio::sync::Mutex::new(()),
         cfg: cfg.clone(),
     });
@@ -165,9 +167,6 @@ impl Node {
             seed.insert(0, advertise.to_string());
         }
         *self.identity.write().expect("identity lock") = Some(identity);
-        let Some(rx) = self.reports.lock().expect("reports lock").take() else {
-            return;
-        };
         let session = Session {
             agent: self.agent.clone(),
             tls,
@@ -176,7 +175,10 @@ impl Node {
                 .unwrap_or_default(),
             addr: advertise.to_string(),
         };
-        tokio::spawn(session.run(rx));
+        let join = tokio::spawn(session.run(self.reports.clone()));
+        if let Some(old) = self.session.lock().expect("session lock").replace(join) {
+            old.abort();
+        }
     }
 
     fn manager(&self) -> Option<Arc<Manager>> {
@@ -308,6 +310,34 @@ impl Node {
                 }
             });
         ClusterAddrs { listen, advertise }
+    }
+
+    /// `POST /swarm/leave` on a worker: end the session, remove every task's container,
+    /// forget the identity. The managers see the node Down; `node rm` removes it.
+    async fn worker_leave(&self, _force: bool) -> Result<Reply, ApiError> {
+        let _g = self.init_lock.lock().await;
+        if self
+            .identity
+            .write()
+            .expect("identity lock")
+            .take()
+            .is_none()
+        {
+            return Err(ApiError::Unavailable(
+                "This node is not part of a swarm".into(),
+            ));
+        }
+        if let Some(s) = self.session.lock().expect("session lock").take() {
+            s.abort();
+        }
+        self.agent.assign(Vec::new());
+        let data = &self.cfg.data_dir;
+        for f in ["managers.json", "cluster-addrs.json"] {
+            let _ = std::fs::remove_file(data.join(f));
+        }
+        let _ = std::fs::remove_dir_all(certs::dir(data));
+        tracing::info!("left the swarm");
+        Ok(Reply::Empty(200))
     }
 
     /// `POST /swarm/join`: check the manager's CA against the token (no trust on first
@@ -449,6 +479,9 @@ impl api::Backend for Node {
             Request::Info => Ok(Reply::Json(200, self.info().await)),
             Request::SwarmInit(body) => self.swarm_init(body).await,
             Request::SwarmJoin(body) => self.swarm_join(body).await,
+            Request::SwarmLeave { force } if self.manager().is_none() => {
+                self.worker_leave(force).await
+            }
             Request::ImageLoad { archive } => self.image_load(archive).await,
             other => match self.manager() {
                 Some(m) => manager::control::handle(&m, other).await,

@@ -307,12 +307,99 @@ fn three_managers_two_workers_failover_and_worker_loss() -> Result<()> {
         },
     )?;
 
+    let worker_identity =
+        swarm_identity::NodeIdentity::load(&cluster.host(3).data.join("certificates"))?;
+
+    // 4. Cut a follower manager off: it cannot commit and says so in Docker's words; the
+    // majority goes on; healed, it catches up.
+    let follower = (0..MANAGERS)
+        .find(|&i| i != new_leader)
+        .context("a follower")?;
+    cluster.cut(follower)?;
+    let r = cluster
+        .host(follower)
+        .swarm(&["service", "scale", "-d", "web=5"])?;
+    ensure!(
+        !r.ok && r.stderr.contains("The swarm does not have a leader"),
+        "a cut-off manager's write: {r:?}"
+    );
+    cluster
+        .host(new_leader)
+        .swarm_ok(&["service", "scale", "-d", "web=8"])?;
+    cluster.heal(follower)?;
+    wait_for(
+        "the healed manager catches up",
+        Duration::from_secs(60),
+        || {
+            let v = cluster.host(follower).ok("GET", "/services/web", None)?;
+            Ok((v["Spec"]["Mode"]["Replicated"]["Replicas"] == 8).then_some(()))
+        },
+    )?;
+    let n = wait_nodes(&cluster, follower, "one leader after the heal", |n| {
+        leader_of(n).is_some()
+    })?;
+    let leader = leader_of(&n).context("leader")?;
+
+    // 6. drain moves tasks away; rm refuses a live node and a manager; rm --force works
+    // and the removed node's session is refused.
+    let lh = cluster.host(leader);
+    let id_of = |i: usize| -> Result<String> {
+        Ok(cluster.host(i).ok("GET", "/info", None)?["Swarm"]["NodeID"]
+            .as_str()
+            .context("node id")?
+            .to_string())
+    };
+    let w4 = id_of(4)?;
+    let node = lh.ok("GET", &format!("/nodes/{w4}"), None)?;
+    let mut spec = node["Spec"].clone();
+    spec["Availability"] = json!("drain");
+    let version = node["Version"]["Index"].as_u64().context("version")?;
+    lh.ok(
+        "POST",
+        &format!("/nodes/{w4}/update?version={version}"),
+        Some(&spec),
+    )?;
+    wait_for("h4 drained", Duration::from_secs(60), || {
+        let s = spread(&cluster, leader, "web")?;
+        Ok((s.values().sum::<usize>() == 8 && !s.contains_key("h4")).then_some(()))
+    })?;
+    let (code, v) = lh.call("DELETE", &format!("/nodes/{w4}"), None)?;
+    ensure!(
+        code == 400
+            && v["message"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("is not down and can't be removed"),
+        "rm of a live node: {code} {v}"
+    );
+    let (code, v) = lh.call("DELETE", &format!("/nodes/{}", id_of(follower)?), None)?;
+    ensure!(
+        code == 400
+            && v["message"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("It must be demoted to worker before removal"),
+        "rm of a manager: {code} {v}"
+    );
+    lh.ok("DELETE", &format!("/nodes/{w4}?force=true"), None)?;
+    wait_nodes(&cluster, leader, "4 nodes left", |n| {
+        n.len() == HOSTS - 1 && !n.contains_key("h4")
+    })?;
+
+    // A worker leaves: inactive, its containers gone.
+    cluster.host(3).ok("POST", "/swarm/leave", None)?;
+    ensure!(
+        cluster.host(3).ok("GET", "/info", None)?["Swarm"]["LocalNodeState"] == "inactive",
+        "h3 left"
+    );
+    wait_for("h3's containers removed", Duration::from_secs(30), || {
+        Ok(cluster.host(3).containers().is_empty().then_some(()))
+    })?;
+
     // 7. A worker's certificate calling Raft on a manager: refused (and logged there).
-    let worker_dir = cluster.host(3).data.join("certificates");
     let refused = tokio::runtime::Runtime::new()?.block_on(async {
-        let id = swarm_identity::NodeIdentity::load(&worker_dir)?;
-        let tls = swarm_identity::ClusterTls::new(&id)?;
-        let addr = cluster.host(1).addr();
+        let tls = swarm_identity::ClusterTls::new(&worker_identity)?;
+        let addr = cluster.host(leader).addr();
         // From the root namespace, which reaches the hosts over the bridge.
         let ch = swarm_identity::connect(&addr, tls.client()).await?;
         let r = swarm_raft::network::grpc::RaftClient::new(ch)

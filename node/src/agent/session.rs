@@ -82,7 +82,12 @@ enum End {
 
 impl Session {
     /// Runs until the process ends.
-    pub async fn run(mut self, mut reports: mpsc::UnboundedReceiver<StatusReport>) {
+    pub async fn run(
+        mut self,
+        reports: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<StatusReport>>>,
+    ) {
+        // Held for the session's life; released when it is aborted (`swarm leave`).
+        let mut reports = reports.lock().await;
         let mut pending: Vec<StatusReport> = Vec::new();
         let mut next: Option<String> = None;
         let mut i = 0usize;
@@ -210,6 +215,9 @@ impl Session {
 }
 
 fn end_of(st: tonic::Status) -> End {
+    if st.code() == tonic::Code::PermissionDenied {
+        tracing::error!("the managers refuse this node: {}", st.message());
+    }
     if let Some(leader) = st.metadata().get(LEADER_KEY).and_then(|v| v.to_str().ok()) {
         return End::Redirect(leader.to_string());
     }

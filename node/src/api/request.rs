@@ -19,6 +19,12 @@ pub enum Request {
     Info,
     SwarmInit(Value),
     SwarmJoin(Value),
+    SwarmUpdate {
+        version: u64,
+        spec: Value,
+        rotate_worker_token: bool,
+        rotate_manager_token: bool,
+    },
     SwarmInspect,
     SwarmLeave {
         force: bool,
@@ -128,6 +134,12 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
         ("GET", ["info"]) => Request::Info,
         ("POST", ["swarm", "init"]) => Request::SwarmInit(json()?),
         ("POST", ["swarm", "join"]) => Request::SwarmJoin(json()?),
+        ("POST", ["swarm", "update"]) => Request::SwarmUpdate {
+            version: version()?,
+            spec: json()?,
+            rotate_worker_token: flag("rotateWorkerToken"),
+            rotate_manager_token: flag("rotateManagerToken"),
+        },
         ("GET", ["swarm"]) => Request::SwarmInspect,
         ("POST", ["swarm", "leave"]) => Request::SwarmLeave {
             force: flag("force"),

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use swarm_core::model::{
     Endpoint, Meta, ModeKind, Node, NodeRole, NodeSpec, NodeState, Reachability, Service,
-    ServiceMode, ServiceSpec, ServiceStatus, Task, UpdateState, UpdateStatus, Version,
+    ServiceMode, ServiceSpec, ServiceStatus, SwarmSpec, Task, UpdateState, UpdateStatus, Version,
 };
 use swarm_core::orchestrator::task::is_dirty;
 use swarm_core::store::{
@@ -59,6 +59,23 @@ fn live_manager_status(n: &Node, leader: Option<u64>) -> Node {
     n
 }
 
+/// Docker's refusal for a manager leaving without `--force`.
+async fn manager_leave_warning(m: &Manager) -> String {
+    let managers = m
+        .store
+        .read(|s| s.nodes().filter(|n| n.manager_status.is_some()).count())
+        .await;
+    if managers <= 1 {
+        "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.".to_string()
+    } else {
+        let quorum = managers / 2 + 1;
+        format!(
+            "You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves {} managers out of a potential quorum of {quorum}. The remaining managers may not be able to reach consensus. It is recommended to demote this node first. Use `--force` to suppress this message.",
+            managers - 1
+        )
+    }
+}
+
 pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
     match req {
         Request::SwarmInspect => {
@@ -72,9 +89,39 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
         Request::SwarmInit(_) | Request::SwarmJoin(_) => Err(ApiError::Unavailable(
             "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.".into(),
         )),
-        Request::SwarmLeave { .. } => Err(ApiError::Unavailable(
-            "leaving the swarm is not supported yet".into(),
-        )),
+        Request::SwarmLeave { force } => Err(if force {
+            ApiError::Unavailable(
+                "a manager cannot leave the swarm yet: demoting and removing managers at run time is not implemented".into(),
+            )
+        } else {
+            ApiError::Unavailable(manager_leave_warning(m).await)
+        }),
+        Request::SwarmUpdate {
+            version,
+            spec,
+            rotate_worker_token,
+            rotate_manager_token,
+        } => {
+            let spec: SwarmSpec = decode("swarm spec", spec)?;
+            let mut swarm = m
+                .store
+                .read(|s| s.cluster().cloned())
+                .await
+                .ok_or(ApiError::NotManager)?;
+            let root = swarm_identity::RootCa::from_pem(&swarm.cluster.tls_info.trust_root, None)
+                .map_err(ApiError::internal)?;
+            if rotate_worker_token {
+                swarm.join_tokens.worker = swarm_identity::JoinToken::generate(&root).to_string();
+            }
+            if rotate_manager_token {
+                swarm.join_tokens.manager = swarm_identity::JoinToken::generate(&root).to_string();
+            }
+            swarm.cluster.meta.version = Version::new(version);
+            swarm.cluster.spec = spec;
+            m.propose(vec![StoreAction::Update(Object::Cluster(Box::new(swarm)))])
+                .await?;
+            Ok(Reply::Empty(200))
+        }
         Request::NodeList { filters } => {
             filters.validate(&["id", "label", "membership", "name", "node.label", "role"])?;
             let f = node_filter(&filters);
@@ -108,9 +155,25 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
                 .await?;
             Ok(Reply::Empty(200))
         }
-        Request::NodeRemove { .. } => Err(ApiError::invalid(
-            "rpc error: code = FailedPrecondition desc = node is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal",
-        )),
+        Request::NodeRemove { id, force } => {
+            let node = m.store.read(|s| s.find_node(&id).cloned()).await?;
+            let nid = node.meta.id.clone();
+            if node.spec.role == Some(NodeRole::Manager) || node.manager_status.is_some() {
+                return Err(ApiError::invalid(format!(
+                    "rpc error: code = FailedPrecondition desc = node {nid} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal"
+                )));
+            }
+            if !force && node.status.state != Some(NodeState::Down) {
+                return Err(ApiError::invalid(format!(
+                    "rpc error: code = FailedPrecondition desc = node {nid} is not down and can't be removed"
+                )));
+            }
+            // Its tasks are shut down and replaced by the orchestrators; its dispatcher
+            // session ends and a reconnecting agent is refused.
+            m.propose(vec![StoreAction::Remove(ObjectKind::Node, nid)])
+                .await?;
+            Ok(Reply::Empty(200))
+        }
         Request::ServiceList { filters, status } => {
             filters.validate(&["id", "label", "mode", "name"])?;
             let f = service_filter(&filters);
