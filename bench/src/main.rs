@@ -10,7 +10,10 @@
 //! `swarm-bench services`: one node, `service create --replicas 50` of busybox `sleep 1d`
 //! until all running and scale 50 -> 0 until every container is gone, real `swarmd` vs
 //! Docker Swarm on the same machine; idle RSS of the daemons and shims.
+//!
+//! `swarm-bench cluster`: leader failover and worker loss on netns hosts.
 
+mod cluster;
 mod pull;
 mod runtime;
 mod services;
@@ -49,6 +52,8 @@ enum Cmd {
         #[arg(long)]
         pinned: bool,
     },
+    /// Leader failover and worker loss on netns hosts (3 managers, 1 worker).
+    Cluster,
     /// (internal) Write the pull benchmark's image layout.
     #[command(hide = true)]
     BigLayout { dir: std::path::PathBuf },
@@ -69,6 +74,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Runtime { runs } => runtime::run(runs),
         Cmd::Pull { runs } => pull::run(runs),
         Cmd::Services { replicas, pinned } => services::run(replicas, pinned),
+        Cmd::Cluster => cluster::run(),
         Cmd::BigLayout { dir } => pull::big_layout(&dir),
         Cmd::PullOnce {
             reference,
