@@ -52,6 +52,13 @@ pub struct Cli {
 enum Command {
     /// Initialize a swarm
     Init(swarm::init::InitArgs),
+    /// Join a swarm as a node and/or manager
+    Join(swarm::join::JoinArgs),
+    /// Manage join tokens
+    #[command(name = "join-token")]
+    JoinToken(swarm::join::JoinTokenArgs),
+    /// Leave the swarm
+    Leave(swarm::join::LeaveArgs),
     /// Display the swarm part of system-wide information
     Info(swarm::info::InfoArgs),
     /// Manage Swarm nodes
@@ -118,6 +125,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(a) => swarm::init::run(&client, a).await,
         Command::Info(a) => swarm::info::run(&client, a).await,
+        Command::Join(a) => swarm::join::join(&client, a).await,
+        Command::JoinToken(a) => swarm::join::join_token(&client, a).await,
+        Command::Leave(a) => swarm::join::leave(&client, a).await,
         Command::Node(c) => node::run(&client, c).await,
         Command::Service(c) => service::run(&client, c).await,
         Command::Image(c) => image::run(&client, c).await,

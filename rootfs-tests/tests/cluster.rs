@@ -182,9 +182,23 @@ fn three_managers_two_workers_failover_and_worker_loss() -> Result<()> {
         let (code, v) = join(&cluster, i, &manager_token, i - 1)?;
         ensure!(code == 200, "manager h{i} join: {code} {v}");
     }
+    // Workers with the CLI, token from `join-token -q` on a follower.
+    let token = cluster.host(1).swarm_ok(&["join-token", "-q", "worker"])?;
+    ensure!(token.trim() == worker_token, "join-token -q: {token}");
     for i in MANAGERS..HOSTS {
-        let (code, v) = join(&cluster, i, &worker_token, 1)?;
-        ensure!(code == 200, "worker h{i} join: {code} {v}");
+        let h = cluster.host(i);
+        let out = h.swarm_ok(&[
+            "join",
+            "--token",
+            token.trim(),
+            "--advertise-addr",
+            &h.addr(),
+            &cluster.host(1).addr(),
+        ])?;
+        ensure!(
+            out == "This node joined a swarm as a worker.\n",
+            "h{i} join: {out}"
+        );
     }
     for i in 0..MANAGERS {
         let n = wait_nodes(&cluster, i, "5 Ready nodes, 1 Leader, 2 Reachable", |n| {
@@ -350,15 +364,7 @@ fn three_managers_two_workers_failover_and_worker_loss() -> Result<()> {
             .to_string())
     };
     let w4 = id_of(4)?;
-    let node = lh.ok("GET", &format!("/nodes/{w4}"), None)?;
-    let mut spec = node["Spec"].clone();
-    spec["Availability"] = json!("drain");
-    let version = node["Version"]["Index"].as_u64().context("version")?;
-    lh.ok(
-        "POST",
-        &format!("/nodes/{w4}/update?version={version}"),
-        Some(&spec),
-    )?;
+    lh.swarm_ok(&["node", "update", "--availability", "drain", &w4])?;
     wait_for("h4 drained", Duration::from_secs(60), || {
         let s = spread(&cluster, leader, "web")?;
         Ok((s.values().sum::<usize>() == 8 && !s.contains_key("h4")).then_some(()))
@@ -381,13 +387,14 @@ fn three_managers_two_workers_failover_and_worker_loss() -> Result<()> {
                 .ends_with("It must be demoted to worker before removal"),
         "rm of a manager: {code} {v}"
     );
-    lh.ok("DELETE", &format!("/nodes/{w4}?force=true"), None)?;
+    lh.swarm_ok(&["node", "rm", "--force", &w4])?;
     wait_nodes(&cluster, leader, "4 nodes left", |n| {
         n.len() == HOSTS - 1 && !n.contains_key("h4")
     })?;
 
     // A worker leaves: inactive, its containers gone.
-    cluster.host(3).ok("POST", "/swarm/leave", None)?;
+    let out = cluster.host(3).swarm_ok(&["leave"])?;
+    ensure!(out == "Node left the swarm.\n", "leave: {out}");
     ensure!(
         cluster.host(3).ok("GET", "/info", None)?["Swarm"]["LocalNodeState"] == "inactive",
         "h3 left"

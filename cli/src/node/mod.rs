@@ -2,6 +2,7 @@
 
 pub mod inspect;
 pub mod ls;
+pub mod update;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -16,12 +17,19 @@ pub enum NodeCommand {
     Ls(ls::LsArgs),
     /// Display detailed information on one or more nodes
     Inspect(inspect::InspectArgs),
+    /// Update a node
+    Update(update::UpdateArgs),
+    /// Remove one or more nodes from the swarm
+    #[command(visible_alias = "remove")]
+    Rm(update::RmArgs),
 }
 
 pub async fn run(client: &Client, c: NodeCommand) -> Result<()> {
     match c {
         NodeCommand::Ls(a) => ls::run(client, a).await,
         NodeCommand::Inspect(a) => inspect::run(client, a).await,
+        NodeCommand::Update(a) => update::update(client, a).await,
+        NodeCommand::Rm(a) => update::rm(client, a).await,
     }
 }
 
