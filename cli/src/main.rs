@@ -59,6 +59,8 @@ enum Command {
     JoinToken(swarm::join::JoinTokenArgs),
     /// Leave the swarm
     Leave(swarm::join::LeaveArgs),
+    /// Update the swarm
+    Update(swarm::update::UpdateArgs),
     /// Display the swarm part of system-wide information
     Info(swarm::info::InfoArgs),
     /// Manage Swarm nodes
@@ -128,6 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Join(a) => swarm::join::join(&client, a).await,
         Command::JoinToken(a) => swarm::join::join_token(&client, a).await,
         Command::Leave(a) => swarm::join::leave(&client, a).await,
+        Command::Update(a) => swarm::update::run(&client, a).await,
         Command::Node(c) => node::run(&client, c).await,
         Command::Service(c) => service::run(&client, c).await,
         Command::Image(c) => image::run(&client, c).await,

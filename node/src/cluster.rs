@@ -64,7 +64,10 @@ pub fn serve(listener: tokio::net::TcpListener, m: Arc<Manager>) {
             Ok(req)
         },
     );
-    let ca = proto::ca_server::CaServer::new(crate::manager::ca::CaService { m: m.clone() });
+    let ca = proto::ca_server::CaServer::new(crate::manager::ca::CaService {
+        m: m.clone(),
+        validity: std::sync::Mutex::new(swarm_identity::DEFAULT_NODE_CERT_VALIDITY),
+    });
     let dispatcher = proto::dispatcher_server::DispatcherServer::new(
         crate::manager::dispatcher::DispatcherService { m: m.clone() },
     );

@@ -166,10 +166,12 @@ impl Node {
         if identity.role == Role::Manager {
             seed.insert(0, advertise.to_string());
         }
-        *self.identity.write().expect("identity lock") = Some(identity);
+        *self.identity.write().expect("identity lock") = Some(identity.clone());
         let session = Session {
             agent: self.agent.clone(),
             tls,
+            identity,
+            cert_dir: certs::dir(&self.cfg.data_dir),
             managers: Managers::load(self.cfg.data_dir.join("managers.json"), &seed),
             description: serde_json::to_vec(&manager::node_description(&self.cfg.hostname))
                 .unwrap_or_default(),

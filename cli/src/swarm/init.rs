@@ -24,10 +24,12 @@ pub struct InitArgs {
     /// Force create a new cluster from current state
     #[arg(long = "force-new-cluster", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub force_new_cluster: Option<bool>,
+    #[command(flatten)]
+    pub spec: super::update::SpecArgs,
 }
 
 /// The request body of POST /swarm/init.
-pub fn init_request(a: &InitArgs) -> Value {
+pub fn init_request(a: &InitArgs) -> Result<Value> {
     let mut req = json!({
         "ListenAddr": a.listen_addr,
         "AdvertiseAddr": a.advertise_addr.clone().unwrap_or_default(),
@@ -37,7 +39,8 @@ pub fn init_request(a: &InitArgs) -> Value {
     if a.advertise_addr.is_none() {
         req.as_object_mut().expect("object").remove("AdvertiseAddr");
     }
-    req
+    a.spec.apply(&mut req["Spec"])?;
+    Ok(req)
 }
 
 /// What Docker prints after a successful init.
@@ -51,7 +54,7 @@ pub fn init_message(node_id: &str, worker_token: &str, manager_addr: &str) -> St
 }
 
 pub async fn run(client: &Client, a: InitArgs) -> Result<()> {
-    let resp = client.post_json("/swarm/init", &init_request(&a)).await?;
+    let resp = client.post_json("/swarm/init", &init_request(&a)?).await?;
     let node_id = resp.as_str().unwrap_or_default().to_string();
     let swarm = client.get_json("/swarm").await?;
     let node = client.get_json(&format!("/nodes/{node_id}")).await?;

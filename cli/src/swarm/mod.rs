@@ -3,3 +3,4 @@
 pub mod info;
 pub mod init;
 pub mod join;
+pub mod update;

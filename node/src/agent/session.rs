@@ -14,12 +14,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use swarm_identity::ClusterTls;
+use swarm_identity::{ClusterTls, NodeIdentity};
 use tokio::sync::mpsc;
 
 use super::{Agent, Assignment, StatusReport};
+use crate::cluster::proto::ca_client::CaClient;
 use crate::cluster::proto::dispatcher_client::DispatcherClient;
-use crate::cluster::proto::{HeartbeatRequest, SessionRequest, StatusRequest};
+use crate::cluster::proto::{HeartbeatRequest, RenewRequest, SessionRequest, StatusRequest};
 use crate::cluster::LEADER_KEY;
 
 /// Where the agent finds managers, kept across restarts (`<data>/managers.json`).
@@ -68,11 +69,18 @@ impl Managers {
 pub struct Session {
     pub agent: Arc<Agent>,
     pub tls: Arc<ClusterTls>,
+    /// This node's certificate, renewed through the CA past half its validity and saved
+    /// in `cert_dir`; the live TLS switches to the new one without a restart.
+    pub identity: NodeIdentity,
+    pub cert_dir: PathBuf,
     pub managers: Managers,
     /// This node's description (Docker's NodeDescription) and cluster address.
     pub description: Vec<u8>,
     pub addr: String,
 }
+
+/// How often the agent looks at its certificate's age.
+const RENEWAL_CHECK: Duration = Duration::from_secs(60);
 
 enum End {
     /// Try this manager next (a follower named the leader).
@@ -129,6 +137,7 @@ impl Session {
             Ok(c) => c,
             Err(e) => return End::Failed(e.to_string()),
         };
+        let ca_channel = channel.clone();
         let mut client = DispatcherClient::new(channel);
         let req = SessionRequest {
             description: self.description.clone(),
@@ -146,6 +155,7 @@ impl Session {
         };
         let session_id = first.session_id.clone();
         tracing::info!(manager = addr, session = %session_id, "dispatcher session");
+        let mut renew = tokio::time::interval(RENEWAL_CHECK);
         let mut period = Duration::from_millis(first.heartbeat_period_ms.max(100));
         self.apply(&mut set, first);
         let mut beat = tokio::time::interval(period);
@@ -175,6 +185,11 @@ impl Session {
                     Ok(None) => return End::Failed("session closed".into()),
                     Err(st) => return end_of(st),
                 },
+                _ = renew.tick() => {
+                    if self.identity.needs_renewal(std::time::SystemTime::now()) {
+                        self.renew(&ca_channel).await;
+                    }
+                }
                 _ = beat.tick() => {
                     let req = HeartbeatRequest { session_id: session_id.clone() };
                     if let Err(st) = client.heartbeat(req).await {
@@ -191,6 +206,34 @@ impl Session {
                     }
                 }
             }
+        }
+    }
+
+    /// A new certificate for this node's key from the CA, for the role the store gives
+    /// it; saved, then served and presented from the next handshake on.
+    async fn renew(&mut self, channel: &tonic::transport::Channel) {
+        let result = async {
+            let key = self.identity.key()?;
+            let mut ca = CaClient::new(channel.clone());
+            let issued = ca
+                .renew_node_certificate(RenewRequest {
+                    csr_pem: key.csr_pem()?,
+                })
+                .await
+                .map_err(|st| crate::error::Error::Other(st.message().to_string()))?
+                .into_inner();
+            let renewed = NodeIdentity::new(issued.cert_pem, key.key_pem(), issued.ca_pem)?;
+            renewed.save(&self.cert_dir)?;
+            self.tls.update(&renewed)?;
+            Ok::<_, crate::error::Error>(renewed)
+        }
+        .await;
+        match result {
+            Ok(renewed) => {
+                tracing::info!(role = ?renewed.role, "node certificate renewed");
+                self.identity = renewed;
+            }
+            Err(e) => tracing::warn!("renew the node certificate: {e}"),
         }
     }
 

@@ -29,12 +29,14 @@ pub const INVALID_TOKEN: &str = "A valid join token is necessary to join this cl
 
 pub struct CaService {
     pub m: Arc<Manager>,
+    /// The swarm's `CAConfig.NodeCertExpiry`, as last read with the root.
+    pub validity: std::sync::Mutex<std::time::Duration>,
 }
 
 impl CaService {
     /// The signing root, from the store (every manager has it, sealed in Raft).
     async fn root(&self) -> Result<(RootCa, String, String), Status> {
-        let (cert, key, tokens) = self
+        let (cert, key, tokens, expiry) = self
             .m
             .store
             .read(|s| {
@@ -43,6 +45,7 @@ impl CaService {
                         c.cluster.tls_info.trust_root.clone(),
                         c.root_ca_key.clone(),
                         (c.join_tokens.worker.clone(), c.join_tokens.manager.clone()),
+                        c.cluster.spec.ca_config.node_cert_expiry,
                     )
                 })
             })
@@ -50,6 +53,11 @@ impl CaService {
             .ok_or_else(|| Status::unavailable("the swarm is not initialized yet"))?;
         let root = RootCa::from_pem(&cert, Some(&key))
             .map_err(|e| Status::internal(format!("root CA: {e}")))?;
+        *self.validity.lock().expect("validity lock") = if expiry > 0 {
+            std::time::Duration::from_nanos(expiry as u64)
+        } else {
+            DEFAULT_NODE_CERT_VALIDITY
+        };
         Ok((root, tokens.0, tokens.1))
     }
 
@@ -59,7 +67,7 @@ impl CaService {
             node_id,
             role,
             &self.m.cluster_id,
-            DEFAULT_NODE_CERT_VALIDITY,
+            *self.validity.lock().expect("validity lock"),
         )
         .map_err(|e| Status::invalid_argument(e.to_string()))
     }
