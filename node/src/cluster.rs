@@ -46,8 +46,9 @@ pub async fn bind(listen_addr: &str) -> Result<tokio::net::TcpListener> {
         .map_err(Error::io(format!("listen tcp {listen_addr}")))
 }
 
-/// Serves the cluster port on `listener` until the process ends.
-pub fn serve(listener: tokio::net::TcpListener, m: Arc<Manager>) {
+/// Serves the cluster port on `listener` until the returned task is aborted (demotion)
+/// or the process ends.
+pub fn serve(listener: tokio::net::TcpListener, m: Arc<Manager>) -> tokio::task::JoinHandle<()> {
     let listen_addr = listener
         .local_addr()
         .map(|a| a.to_string())
@@ -83,5 +84,5 @@ pub fn serve(listener: tokio::net::TcpListener, m: Arc<Manager>) {
         if let Err(e) = r {
             tracing::error!("cluster port: {e}");
         }
-    });
+    })
 }

@@ -38,6 +38,10 @@ pub struct Node {
     /// The agent's reports, which the dispatcher session drains while it runs.
     reports: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<StatusReport>>>,
     session: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The cluster port's server task while this node manages.
+    server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// This node, for tasks that outlive a request (role changes).
+    me: std::sync::OnceLock<std::sync::Weak<Node>>,
     init_lock: tokio::sync::Mutex<()>,
 }
 
@@ -72,9 +76,12 @@ pub async fn run(cfg: Config) -> Result<()> {
         identity: RwLock::new(None),
         reports: Arc::new(tokio::sync::Mutex::new(rx)),
         session: Mutex::new(None),
+        server: Mutex::new(None),
+        me: std::sync::OnceLock::new(),
         init_lock: tokio::sync::Mutex::new(()),
         cfg: cfg.clone(),
     });
+    let _ = node.me.set(Arc::downgrade(&node));
     if let Some(identity) = certs::load(&cfg.data_dir)? {
         let tls = ClusterTls::new(&identity)?;
         let addrs = ClusterAddrs::load(&cfg.data_dir).unwrap_or_else(|| ClusterAddrs {
@@ -150,7 +157,10 @@ impl Node {
     fn start_manager(&self, m: Manager, listener: tokio::net::TcpListener) {
         let m = Arc::new(m);
         *self.manager.write().expect("manager lock") = Some(m.clone());
-        cluster::serve(listener, m.clone());
+        let server = cluster::serve(listener, m.clone());
+        if let Some(old) = self.server.lock().expect("server lock").replace(server) {
+            old.abort();
+        }
         manager::loops::spawn(m);
     }
 
@@ -167,8 +177,20 @@ impl Node {
             seed.insert(0, advertise.to_string());
         }
         *self.identity.write().expect("identity lock") = Some(identity.clone());
+        let (role_tx, mut role_rx) = mpsc::unbounded_channel::<NodeIdentity>();
+        let me = self.me.get().cloned().unwrap_or_default();
+        let switch_tls = tls.clone();
+        tokio::spawn(async move {
+            while let Some(identity) = role_rx.recv().await {
+                let Some(node) = me.upgrade() else { return };
+                if let Err(e) = node.switch_role(identity, switch_tls.clone()).await {
+                    tracing::error!("role change: {e}");
+                }
+            }
+        });
         let session = Session {
             agent: self.agent.clone(),
+            role_changes: role_tx,
             tls,
             identity,
             cert_dir: certs::dir(&self.cfg.data_dir),
@@ -181,6 +203,84 @@ impl Node {
         if let Some(old) = self.session.lock().expect("session lock").replace(join) {
             old.abort();
         }
+    }
+
+    /// Promotion: open an empty Raft, serve the cluster port, join Raft through a
+    /// manager, publish this node's manager address. Demotion (the leader already took
+    /// this node out of Raft): stop serving, stop Raft, forget its files.
+    async fn switch_role(&self, identity: NodeIdentity, tls: Arc<ClusterTls>) -> Result<()> {
+        *self.identity.write().expect("identity lock") = Some(identity.clone());
+        let addrs = ClusterAddrs::load(&self.cfg.data_dir).unwrap_or_else(|| ClusterAddrs {
+            listen: self.cfg.listen_addr.clone(),
+            advertise: self.cfg.advertise_addr.clone(),
+        });
+        match (identity.role, self.manager()) {
+            (Role::Manager, None) => {
+                let listener = cluster::bind(&addrs.listen).await?;
+                let m = Manager::open_joining(
+                    &self.cfg,
+                    &self.node_id,
+                    self.rt.clone(),
+                    &identity,
+                    tls,
+                    &addrs.advertise,
+                )
+                .await?;
+                self.start_manager(m, listener);
+                let m = self
+                    .manager()
+                    .ok_or_else(|| Error::Other("manager gone".into()))?;
+                let managers: Vec<String> = std::fs::read(self.cfg.data_dir.join("managers.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default();
+                let mut joined = Err(Error::Other("no manager to join through".into()));
+                for remote in managers.iter().filter(|a| **a != addrs.advertise) {
+                    joined = m.join_raft(remote).await;
+                    if joined.is_ok() {
+                        break;
+                    }
+                }
+                joined?;
+                // This store catches up with the leader's log first: until it has this
+                // node, or while a status update races ours, try again.
+                for _ in 0..100 {
+                    let node = m.store.read(|s| s.node(&self.node_id).cloned()).await;
+                    let Some(mut node) = node else {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        continue;
+                    };
+                    node.manager_status = Some(swarm_core::model::ManagerStatus {
+                        leader: false,
+                        reachability: Some(swarm_core::model::Reachability::Reachable),
+                        addr: addrs.advertise.clone(),
+                    });
+                    let update = swarm_core::store::StoreAction::Update(
+                        swarm_core::store::Object::Node(Box::new(node)),
+                    );
+                    match m.propose(vec![update]).await {
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::debug!("publish this manager's address: {e}");
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        }
+                    }
+                }
+                tracing::info!("promoted: this node manages");
+            }
+            (Role::Worker, Some(m)) => {
+                if let Some(server) = self.server.lock().expect("server lock").take() {
+                    server.abort();
+                }
+                *self.manager.write().expect("manager lock") = None;
+                m.store.stop().await;
+                let _ = std::fs::remove_dir_all(self.cfg.data_dir.join("raft"));
+                let _ = std::fs::remove_file(certs::dir(&self.cfg.data_dir).join("raft-dek"));
+                tracing::info!("demoted: the manager half stopped");
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn manager(&self) -> Option<Arc<Manager>> {

@@ -392,6 +392,36 @@ fn three_managers_two_workers_failover_and_worker_loss() -> Result<()> {
         n.len() == HOSTS - 1 && !n.contains_key("h4")
     })?;
 
+    // Promote a worker: it serves the manager API and is Reachable; demote it again: a
+    // worker, out of Raft, refused the manager API. No restart either way.
+    let out = lh.swarm_ok(&["node", "promote", "h3"])?;
+    ensure!(
+        out == "Node h3 promoted to a manager in the swarm.\n",
+        "promote: {out}"
+    );
+    wait_nodes(&cluster, leader, "h3 Reachable", |n| {
+        n.get("h3")
+            .is_some_and(|(s, m)| s == "Ready" && m == "Reachable")
+    })
+    .with_context(|| format!("h3's log:\n{}", cluster.host(3).log_tail()))?;
+    wait_nodes(&cluster, 3, "h3 manages", |n| n.len() == HOSTS - 1)?;
+    let out = lh.swarm_ok(&["node", "demote", "h3"])?;
+    ensure!(out == "Manager h3 demoted in the swarm.\n", "demote: {out}");
+    wait_nodes(&cluster, leader, "h3 a worker again", |n| {
+        n.get("h3")
+            .is_some_and(|(s, m)| s == "Ready" && m.is_empty())
+    })?;
+    wait_for(
+        "h3 refuses the manager API",
+        Duration::from_secs(30),
+        || {
+            let r = cluster.host(3).swarm(&["node", "ls"])?;
+            Ok((!r.ok && r.stderr.contains("This node is not a swarm manager")).then_some(()))
+        },
+    )?;
+    let (code, v) = lh.call("DELETE", &format!("/nodes/{}", id_of(leader)?), None)?;
+    ensure!(code == 400, "rm of the leader: {code} {v}");
+
     // A worker leaves: inactive, its containers gone.
     let out = cluster.host(3).swarm_ok(&["leave"])?;
     ensure!(out == "Node left the swarm.\n", "leave: {out}");

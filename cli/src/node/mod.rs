@@ -19,6 +19,10 @@ pub enum NodeCommand {
     Inspect(inspect::InspectArgs),
     /// Update a node
     Update(update::UpdateArgs),
+    /// Promote one or more nodes to manager in the swarm
+    Promote(update::RoleArgs),
+    /// Demote one or more nodes from manager in the swarm
+    Demote(update::RoleArgs),
     /// Remove one or more nodes from the swarm
     #[command(visible_alias = "remove")]
     Rm(update::RmArgs),
@@ -29,6 +33,8 @@ pub async fn run(client: &Client, c: NodeCommand) -> Result<()> {
         NodeCommand::Ls(a) => ls::run(client, a).await,
         NodeCommand::Inspect(a) => inspect::run(client, a).await,
         NodeCommand::Update(a) => update::update(client, a).await,
+        NodeCommand::Promote(a) => update::set_role(client, a, true).await,
+        NodeCommand::Demote(a) => update::set_role(client, a, false).await,
         NodeCommand::Rm(a) => update::rm(client, a).await,
     }
 }

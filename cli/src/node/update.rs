@@ -165,3 +165,37 @@ mod tests {
         );
     }
 }
+
+#[derive(Debug, Clone, Args)]
+pub struct RoleArgs {
+    #[arg(required = true)]
+    pub nodes: Vec<String>,
+}
+
+/// `node promote` / `node demote`: the role update, with docker's words.
+pub async fn set_role(client: &Client, a: RoleArgs, manager: bool) -> Result<()> {
+    let role = if manager { "manager" } else { "worker" };
+    for n in &a.nodes {
+        let id = node_id(client, n).await?;
+        let node = client
+            .get_json(&format!("/nodes/{}", query_escape(&id)))
+            .await?;
+        if node["Spec"]["Role"] == role {
+            println!("Node {n} is already a {role}.");
+            continue;
+        }
+        let mut spec = node["Spec"].clone();
+        spec["Role"] = json!(role);
+        let version = node["Version"]["Index"].as_u64().unwrap_or(0);
+        let nid = node["ID"].as_str().unwrap_or_default();
+        client
+            .post_json(&format!("/nodes/{nid}/update?version={version}"), &spec)
+            .await?;
+        if manager {
+            println!("Node {n} promoted to a manager in the swarm.");
+        } else {
+            println!("Manager {n} demoted in the swarm.");
+        }
+    }
+    Ok(())
+}

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use swarm_identity::{ClusterTls, NodeIdentity};
+use swarm_identity::{ClusterTls, NodeIdentity, Role};
 use tokio::sync::mpsc;
 
 use super::{Agent, Assignment, StatusReport};
@@ -73,6 +73,8 @@ pub struct Session {
     /// in `cert_dir`; the live TLS switches to the new one without a restart.
     pub identity: NodeIdentity,
     pub cert_dir: PathBuf,
+    /// Where a new role's identity goes (the daemon starts or stops the manager half).
+    pub role_changes: mpsc::UnboundedSender<NodeIdentity>,
     pub managers: Managers,
     /// This node's description (Docker's NodeDescription) and cluster address.
     pub description: Vec<u8>,
@@ -157,7 +159,9 @@ impl Session {
         tracing::info!(manager = addr, session = %session_id, "dispatcher session");
         let mut renew = tokio::time::interval(RENEWAL_CHECK);
         let mut period = Duration::from_millis(first.heartbeat_period_ms.max(100));
-        self.apply(&mut set, first);
+        if self.apply(&mut set, first) {
+            self.change_role(&ca_channel).await;
+        }
         let mut beat = tokio::time::interval(period);
         beat.tick().await;
         loop {
@@ -180,7 +184,9 @@ impl Session {
                             beat = tokio::time::interval(period);
                             beat.tick().await;
                         }
-                        self.apply(&mut set, m);
+                        if self.apply(&mut set, m) {
+                            self.change_role(&ca_channel).await;
+                        }
                     }
                     Ok(None) => return End::Failed("session closed".into()),
                     Err(st) => return end_of(st),
@@ -237,11 +243,18 @@ impl Session {
         }
     }
 
+    /// Applies a session message; returns whether the role the managers give this node
+    /// differs from its certificate's (promotion, demotion).
     fn apply(
         &mut self,
         set: &mut BTreeMap<String, Assignment>,
         m: crate::cluster::proto::SessionMessage,
-    ) {
+    ) -> bool {
+        let wanted = match m.role.as_str() {
+            "manager" => Some(Role::Manager),
+            "worker" => Some(Role::Worker),
+            _ => None,
+        };
         let list: Vec<Assignment> = serde_json::from_slice(&m.assignments).unwrap_or_default();
         if m.full {
             set.clear();
@@ -254,6 +267,18 @@ impl Session {
         }
         self.managers.set(m.managers);
         self.agent.assign(set.values().cloned().collect());
+        wanted.is_some_and(|r| r != self.identity.role)
+    }
+
+    /// The role changed: a certificate for the new role, then the daemon switches the
+    /// manager half on or off.
+    async fn change_role(&mut self, channel: &tonic::transport::Channel) {
+        let before = self.identity.role;
+        self.renew(channel).await;
+        if self.identity.role != before {
+            tracing::info!(role = ?self.identity.role, "node role changed");
+            let _ = self.role_changes.send(self.identity.clone());
+        }
     }
 }
 

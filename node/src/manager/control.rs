@@ -59,6 +59,35 @@ fn live_manager_status(n: &Node, leader: Option<u64>) -> Node {
     n
 }
 
+/// A manager being demoted leaves the Raft membership first (refused if it is the last
+/// manager, or if the managers left could not reach a quorum); its swarmd then sees the
+/// worker role in its session, takes a worker certificate and stops its manager half.
+async fn demote_from_raft(m: &Manager, node: &Node) -> Result<(), ApiError> {
+    let managers = m
+        .store
+        .read(|s| {
+            s.nodes()
+                .filter(|n| n.spec.role == Some(NodeRole::Manager))
+                .count()
+        })
+        .await;
+    if managers <= 1 {
+        return Err(ApiError::invalid(
+            "rpc error: code = FailedPrecondition desc = attempting to demote the last manager of the swarm",
+        ));
+    }
+    let raft_id = super::store::raft_id(&node.meta.id);
+    if m.store.leader() == Some(raft_id) {
+        return Err(ApiError::invalid(
+            "rpc error: code = FailedPrecondition desc = demoting the current leader is not supported yet: demote it from another manager after a leader change",
+        ));
+    }
+    m.store
+        .remove_member(raft_id, false)
+        .await
+        .map_err(|e| ApiError::invalid(format!("rpc error: code = FailedPrecondition desc = {e}")))
+}
+
 /// Docker's refusal for a manager leaving without `--force`.
 async fn manager_leave_warning(m: &Manager) -> String {
     let managers = m
@@ -149,6 +178,12 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
             let spec: NodeSpec = decode("node spec", spec)?;
             validate_node_spec(&spec)?;
             let mut node = m.store.read(|s| s.find_node(&id).cloned()).await?;
+            let demote = node.spec.role == Some(NodeRole::Manager)
+                && spec.role == Some(NodeRole::Worker);
+            if demote {
+                demote_from_raft(m, &node).await?;
+                node.manager_status = None;
+            }
             node.meta.version = Version::new(version);
             node.spec = spec;
             m.propose(vec![StoreAction::Update(Object::Node(Box::new(node)))])
