@@ -391,6 +391,14 @@ fn three_managers_two_workers_failover_and_worker_loss() -> Result<()> {
     wait_nodes(&cluster, leader, "4 nodes left", |n| {
         n.len() == HOSTS - 1 && !n.contains_key("h4")
     })?;
+    // The removed node's agent is refused when it comes back, and says so in its log.
+    wait_for("h4 refused", Duration::from_secs(30), || {
+        Ok(cluster
+            .host(4)
+            .log_tail()
+            .contains("the managers refuse this node")
+            .then_some(()))
+    })?;
 
     // Promote a worker: it serves the manager API and is Reachable; demote it again: a
     // worker, out of Raft, refused the manager API. No restart either way.
@@ -453,7 +461,36 @@ fn three_managers_two_workers_failover_and_worker_loss() -> Result<()> {
         "a worker certificate calling Raft: {refused:?}"
     );
 
-    // 8. No join token and no CA key in plain text in the managers' data dirs.
+    // 8. Every write acknowledged above is there, on every manager: the last scale (8
+    // replicas, through a cut and a leader change), the drain, the labels-free spec of
+    // h4 gone with its removal, h3's demotion.
+    for i in 0..MANAGERS {
+        let h = cluster.host(i);
+        wait_for(
+            "the acknowledged writes on every manager",
+            Duration::from_secs(30),
+            || {
+                let web = h.ok("GET", "/services/web", None)?;
+                let nodes = h.ok("GET", "/nodes", None)?;
+                let nodes = nodes.as_array().cloned().unwrap_or_default();
+                let by_name = |n: &str| {
+                    nodes
+                        .iter()
+                        .find(|x| x["Description"]["Hostname"] == n)
+                        .cloned()
+                };
+                Ok((web["Spec"]["Mode"]["Replicated"]["Replicas"] == 8
+                    && web["Spec"]["TaskTemplate"]["ContainerSpec"]["StopSignal"] == "SIGKILL"
+                    && by_name("h4").is_none()
+                    && by_name("h3").is_some_and(|n| n["Spec"]["Role"] == "worker")
+                    && nodes.len() == HOSTS - 1)
+                    .then_some(()))
+            },
+        )
+        .with_context(|| format!("manager h{i}"))?;
+    }
+
+    // No join token and no CA key in plain text in the managers' data dirs.
     for i in 0..MANAGERS {
         let data = &cluster.host(i).data;
         for needle in [
