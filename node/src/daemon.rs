@@ -416,6 +416,39 @@ impl Node {
 
     /// `POST /swarm/leave` on a worker: end the session, remove every task's container,
     /// forget the identity. The managers see the node Down; `node rm` removes it.
+    /// `POST /swarm/leave?force=true` on a manager: out of the Raft membership when others
+    /// remain (forced, as Docker's --force), then the manager half stops and its state is
+    /// erased, and the node leaves as a worker does. The last manager erases the swarm.
+    async fn manager_leave(&self, m: Arc<Manager>) -> Result<Reply, ApiError> {
+        let others = m
+            .store
+            .read(|s| {
+                s.nodes()
+                    .filter(|n| n.manager_status.is_some() && n.meta.id != self.node_id)
+                    .count()
+            })
+            .await;
+        if others > 0 {
+            let raft_id = manager::store::raft_id(&self.node_id);
+            if let Err(e) = m.store.remove_member(raft_id, true).await {
+                tracing::warn!("leave the Raft membership: {e}");
+            }
+            let _ = m
+                .propose(vec![swarm_core::store::StoreAction::Remove(
+                    swarm_core::store::ObjectKind::Node,
+                    self.node_id.clone(),
+                )])
+                .await;
+        }
+        if let Some(server) = self.server.lock().expect("server lock").take() {
+            server.abort();
+        }
+        *self.manager.write().expect("manager lock") = None;
+        m.store.stop().await;
+        let _ = std::fs::remove_dir_all(self.cfg.data_dir.join("raft"));
+        self.worker_leave(true).await
+    }
+
     async fn worker_leave(&self, _force: bool) -> Result<Reply, ApiError> {
         let _g = self.init_lock.lock().await;
         if self
@@ -584,6 +617,10 @@ impl api::Backend for Node {
             Request::SwarmLeave { force } if self.manager().is_none() => {
                 self.worker_leave(force).await
             }
+            Request::SwarmLeave { force: true } => match self.manager() {
+                Some(m) => self.manager_leave(m).await,
+                None => self.worker_leave(true).await,
+            },
             Request::ImageLoad { archive } => self.image_load(archive).await,
             other => match self.manager() {
                 Some(m) => manager::control::handle(&m, other).await,

@@ -188,5 +188,29 @@ fn global_constraints_pending_and_automatic_rollback() -> Result<()> {
         before.iter().any(|b| after.iter().any(|a| a.id == b.id)),
         "start-first keeps the old tasks during a failed update: {before:?} {after:?}"
     );
+
+    // The last manager leaves only with --force, which erases the swarm here; a new
+    // init then works on the same node.
+    let r = m.swarm(&["leave"])?;
+    ensure!(
+        !r.ok
+            && r.stderr
+                .contains("Removing the last manager erases all current state of the swarm"),
+        "leave without --force: {r:?}"
+    );
+    let out = m.swarm_ok(&["leave", "--force"])?;
+    ensure!(out == "Node left the swarm.\n", "leave --force: {out}");
+    ensure!(m.ok("GET", "/info", None)?["Swarm"]["LocalNodeState"] == "inactive");
+    wait_for("h0's containers removed", Duration::from_secs(30), || {
+        Ok(m.containers().is_empty().then_some(()))
+    })?;
+    wait_for("a new swarm on h0", Duration::from_secs(30), || {
+        let r = m.swarm(&["init", "--advertise-addr", &m.addr()])?;
+        Ok(r.ok.then_some(()))
+    })?;
+    ensure!(
+        m.swarm_ok(&["service", "ls", "-q"])?.is_empty(),
+        "the new swarm starts empty"
+    );
     Ok(())
 }

@@ -118,13 +118,7 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
         Request::SwarmInit(_) | Request::SwarmJoin(_) => Err(ApiError::Unavailable(
             "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.".into(),
         )),
-        Request::SwarmLeave { force } => Err(if force {
-            ApiError::Unavailable(
-                "a manager cannot leave the swarm yet: demoting and removing managers at run time is not implemented".into(),
-            )
-        } else {
-            ApiError::Unavailable(manager_leave_warning(m).await)
-        }),
+        Request::SwarmLeave { .. } => Err(ApiError::Unavailable(manager_leave_warning(m).await)),
         Request::SwarmUpdate {
             version,
             spec,
