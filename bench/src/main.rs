@@ -16,6 +16,7 @@
 mod cluster;
 mod pull;
 mod runtime;
+mod scale;
 mod services;
 mod util;
 
@@ -54,6 +55,13 @@ enum Cmd {
     },
     /// Leader failover and worker loss on netns hosts (3 managers, 1 worker).
     Cluster,
+    /// Placement through the manager path: 3 Raft managers in one process, fake agents.
+    Scale {
+        #[arg(long, default_value_t = 1000)]
+        nodes: usize,
+        #[arg(long, default_value_t = 100_000)]
+        tasks: usize,
+    },
     /// (internal) Write the pull benchmark's image layout.
     #[command(hide = true)]
     BigLayout { dir: std::path::PathBuf },
@@ -75,6 +83,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Pull { runs } => pull::run(runs),
         Cmd::Services { replicas, pinned } => services::run(replicas, pinned),
         Cmd::Cluster => cluster::run(),
+        Cmd::Scale { nodes, tasks } => scale::run(nodes, tasks),
         Cmd::BigLayout { dir } => pull::big_layout(&dir),
         Cmd::PullOnce {
             reference,

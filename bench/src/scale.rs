@@ -1,0 +1,261 @@
+//! `swarm-bench scale`: placement through the real manager path, in one process.
+//!
+//! Three Raft managers (swarm-raft over its in-process router, logs and snapshots on disk
+//! in temp dirs, sealed with a data key) replicate swarmd's state machine
+//! (`swarm_node::manager::store::StoreMachine`). The leader does what swarmd's leader loop
+//! does: `reconcile` every service, propose the plans, `schedule` +
+//! `decisions_to_actions`, propose; fake agents report every assigned task RUNNING
+//! (`SetTaskStatus`), proposed too. Entries carry up to `BATCH` actions.
+//!
+//! Printed: wall time until every task is assigned and until every task is running,
+//! tasks committed per second (creation + assignment + running report each commit), p99
+//! of (assignment commit - creation commit) per task, this process's RSS (three managers).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use serde_json::json;
+use swarm_core::model::{Node, Service};
+use swarm_core::orchestrator::reconcile;
+use swarm_core::scheduler::{decisions_to_actions, schedule};
+use swarm_core::store::{task_status, Object, StoreAction};
+use swarm_core::TaskState;
+use swarm_node::manager::store::{Batch, StoreMachine};
+use swarm_raft::network::Router;
+use swarm_raft::{DataKey, RaftConfig, RaftNode};
+
+const BATCH: usize = 5000;
+const REPLICAS_PER_SERVICE: usize = 1000;
+
+type Raft = RaftNode<StoreMachine>;
+
+async fn propose(leader: &Raft, actions: Vec<StoreAction>) -> Result<()> {
+    for chunk in actions.chunks(BATCH) {
+        let batch = Batch {
+            now: Utc::now(),
+            actions: chunk.to_vec(),
+        };
+        leader
+            .propose(batch)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(())
+}
+
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+pub fn run(nodes: usize, tasks: usize) -> Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run_async(nodes, tasks))
+}
+
+async fn run_async(nodes: usize, tasks: usize) -> Result<()> {
+    let dirs: Vec<tempfile::TempDir> = (0..3)
+        .map(|_| tempfile::tempdir())
+        .collect::<std::io::Result<_>>()?;
+    let router = Router::<StoreMachine>::new();
+    let mut rafts = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let id = i as u64 + 1;
+        let config = RaftConfig {
+            data_key: Some(DataKey::new([7; 32])),
+            ..RaftConfig::default()
+        };
+        let node = RaftNode::open(
+            dir.path(),
+            id,
+            format!("m{id}"),
+            StoreMachine::default(),
+            config,
+            router.network(id),
+        )
+        .await?;
+        router.register(id, node.raft().clone());
+        rafts.push(node);
+    }
+    let members: BTreeMap<u64, String> = (1..=3).map(|i| (i, format!("m{i}"))).collect();
+    rafts[0].initialize(members).await?;
+    rafts[0]
+        .wait_metrics(Duration::from_secs(10), "a leader", |m| {
+            m.current_leader.is_some()
+        })
+        .await?;
+    let leader_id = rafts[0].leader().context("leader")?;
+    let leader = &rafts[(leader_id - 1) as usize];
+
+    // The cluster: Ready, active nodes with room for every task.
+    let node_actions: Vec<StoreAction> = (0..nodes)
+        .map(|i| {
+            let n: Node = serde_json::from_value(json!({
+                "ID": format!("node{i:06}"),
+                "Spec": {"Role": "worker", "Availability": "active"},
+                "Description": {"Hostname": format!("h{i}"),
+                    "Platform": {"Architecture": "x86_64", "OS": "linux"},
+                    "Resources": {"NanoCPUs": 64_000_000_000i64, "MemoryBytes": 274_877_906_944i64}},
+                "Status": {"State": "ready", "Addr": "10.0.0.1"}
+            }))
+            .expect("node json");
+            StoreAction::Create(Object::Node(Box::new(n)))
+        })
+        .collect();
+    propose(leader, node_actions).await?;
+
+    let services = tasks.div_ceil(REPLICAS_PER_SERVICE);
+    let start = Instant::now();
+    let service_actions: Vec<StoreAction> = (0..services)
+        .map(|i| {
+            let replicas = REPLICAS_PER_SERVICE.min(tasks - i * REPLICAS_PER_SERVICE);
+            let s: Service = serde_json::from_value(json!({
+                "ID": format!("svc{i:05}"),
+                "Spec": {"Name": format!("s{i}"),
+                    "TaskTemplate": {"ContainerSpec": {"Image": "busybox:1", "Args": ["sleep", "1d"]}},
+                    "Mode": {"Replicated": {"Replicas": replicas}}}
+            }))
+            .expect("service json");
+            StoreAction::Create(Object::Service(Box::new(s)))
+        })
+        .collect();
+    propose(leader, service_actions).await?;
+
+    let mut created: HashMap<String, Instant> = HashMap::with_capacity(tasks);
+    let mut waits: Vec<Duration> = Vec::with_capacity(tasks);
+    let (mut t_reconcile, mut t_schedule, mut t_propose) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut all_assigned = None;
+    let mut committed = 0usize;
+    loop {
+        let now = Utc::now();
+        let t = Instant::now();
+        let plans: Vec<StoreAction> = leader
+            .read(|sm| {
+                (0..services)
+                    .flat_map(|i| reconcile(&sm.0, &format!("svc{i:05}"), now).actions)
+                    .collect()
+            })
+            .await;
+        t_reconcile += t.elapsed();
+        let new: Vec<String> = plans
+            .iter()
+            .filter_map(|a| match a {
+                StoreAction::Create(Object::Task(t)) => Some(t.meta.id.clone()),
+                _ => None,
+            })
+            .collect();
+        let t = Instant::now();
+        committed += plans.len();
+        propose(leader, plans).await?;
+        t_propose += t.elapsed();
+        let at = Instant::now();
+        for id in new {
+            created.insert(id, at);
+        }
+
+        let now = Utc::now();
+        let t = Instant::now();
+        let decided = leader
+            .read(|sm| decisions_to_actions(&sm.0, &schedule(&sm.0, now), now))
+            .await;
+        t_schedule += t.elapsed();
+        let assigned: Vec<String> = decided
+            .iter()
+            .filter_map(|a| match a {
+                StoreAction::AssignTask { id, .. } => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
+        let t = Instant::now();
+        committed += decided.len();
+        propose(leader, decided).await?;
+        t_propose += t.elapsed();
+        let at = Instant::now();
+        for id in &assigned {
+            if let Some(c) = created.get(id) {
+                waits.push(at - *c);
+            }
+        }
+        if waits.len() >= tasks && all_assigned.is_none() {
+            all_assigned = Some(start.elapsed());
+        }
+
+        // Fake agents: every assigned task reports RUNNING.
+        let now = Utc::now();
+        let reports: Vec<StoreAction> = leader
+            .read(|sm| {
+                sm.0.tasks()
+                    .filter(|t| t.status.state == TaskState::Assigned)
+                    .map(|t| StoreAction::SetTaskStatus {
+                        id: t.meta.id.clone(),
+                        status: task_status(TaskState::Running, "started", now),
+                    })
+                    .collect()
+            })
+            .await;
+        let t = Instant::now();
+        committed += reports.len();
+        propose(leader, reports).await?;
+        t_propose += t.elapsed();
+        let running = leader
+            .read(|sm| {
+                sm.0.tasks()
+                    .filter(|t| t.status.state == TaskState::Running)
+                    .count()
+            })
+            .await;
+        if running >= tasks {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(600) {
+            anyhow::bail!("not converged after 600 s: {running} of {tasks} running");
+        }
+    }
+    let total = start.elapsed();
+    waits.sort();
+    let p99 = waits
+        .get(waits.len().saturating_sub(1) * 99 / 100)
+        .copied()
+        .unwrap_or_default();
+    println!(
+        "scale: {tasks} tasks ({services} services x {REPLICAS_PER_SERVICE}) on {nodes} nodes, 3 managers in one process (raft on disk, sealed), entries of up to {BATCH} actions\n"
+    );
+    println!(
+        "all assigned {:>8.2} s   all running {:>8.2} s   (goal for 1M/10k: < 60 s)",
+        all_assigned.unwrap_or(total).as_secs_f64(),
+        total.as_secs_f64()
+    );
+    println!(
+        "tasks placed per second {:>10.0}   store actions committed per second {:>10.0}   (Nomad C1M: 3,750/s)",
+        tasks as f64 / all_assigned.unwrap_or(total).as_secs_f64(),
+        committed as f64 / total.as_secs_f64()
+    );
+    println!(
+        "p99 creation -> assignment commit {:>8.0} ms",
+        p99.as_secs_f64() * 1000.0
+    );
+    println!(
+        "time in: reconcile {:.2} s, schedule {:.2} s, propose/commit/apply {:.2} s",
+        t_reconcile.as_secs_f64(),
+        t_schedule.as_secs_f64(),
+        t_propose.as_secs_f64()
+    );
+    println!(
+        "RSS of this process (3 managers' stores and logs): {:.0} MiB   (goal: manager < 2 GB)",
+        rss_mib()
+    );
+    Ok(())
+}
