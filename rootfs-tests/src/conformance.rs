@@ -422,7 +422,7 @@ pub async fn secret_in_memory_only(ctx: &Ctx) -> Result<()> {
     let mut spec = ctx.spec(
         "secret",
         "sha256sum < /run/secrets/db | cut -d' ' -f1; stat -c '%u %g %a' /run/secrets/db; \
-         echo x > /run/secrets/db 2>/dev/null && echo writable; \
+         (echo x > /run/secrets/db) 2>/dev/null && echo writable; \
          while [ ! -f /tmp/done ]; do sleep 0.05; done",
     );
     spec.files = vec![FileMount {
