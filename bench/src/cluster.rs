@@ -20,6 +20,8 @@ use rootfs_tests::cluster::Cluster;
 use rootfs_tests::swarmd::wait_for;
 use serde_json::{json, Value};
 
+use crate::util::rss_kib;
+
 const WORKER: usize = 3;
 
 fn join(c: &Cluster, i: usize, token: &str) -> Result<()> {
@@ -63,17 +65,6 @@ fn running_on(c: &Cluster, via: usize, node: &str) -> Result<(usize, usize)> {
         .collect();
     let on = running.iter().filter(|t| t["NodeID"] == node).count();
     Ok((running.len(), on))
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 pub fn run() -> Result<()> {

@@ -46,18 +46,6 @@ async fn propose(leader: &Raft, actions: Vec<StoreAction>) -> Result<()> {
     Ok(())
 }
 
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 pub fn run(nodes: usize, tasks: usize) -> Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -255,7 +243,7 @@ async fn run_async(nodes: usize, tasks: usize) -> Result<()> {
     );
     println!(
         "RSS of this process (3 managers' stores and logs): {:.0} MiB   (goal: manager < 2 GB)",
-        rss_mib()
+        crate::util::rss_kib(std::process::id()) as f64 / 1024.0
     );
     Ok(())
 }

@@ -267,17 +267,6 @@ fn timings(
 }
 
 /// VmRSS of a process in KiB (0 if gone).
-fn rss(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Every process as (pid, comm, NUL-separated cmdline turned into spaces).
 fn processes() -> Vec<(i32, String, String)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -412,13 +401,13 @@ fn bench_ours(replicas: usize, tmp: &Path, pinned: bool) -> Result<Figures> {
     let tag = data.to_string_lossy().into_owned();
     let idle = || {
         settle();
-        daemon_rss.push(("swarmd".to_string(), rss(pid)));
+        daemon_rss.push(("swarmd".to_string(), crate::util::rss_kib(pid as u32)));
         // The libcontainer shims: this swarmd executable, one per container, started with
         // this run's data dir.
         for (p, _, cmd) in processes() {
             if p != pid && cmd.starts_with(&*swarmd.to_string_lossy()) && cmd.contains(&tag) {
                 shims.0 += 1;
-                shims.1 += rss(p);
+                shims.1 += crate::util::rss_kib(p as u32);
             }
         }
         Ok(())
@@ -566,13 +555,13 @@ fn bench_docker(replicas: usize, tmp: &Path) -> Result<Figures> {
                 .find(|p| p.1 == name)
                 .with_context(|| format!("no {name} process"))?
                 .0;
-            daemon_rss.push((name.to_string(), rss(pid)));
+            daemon_rss.push((name.to_string(), crate::util::rss_kib(pid as u32)));
         }
         let ids = ids()?;
         for (p, comm, cmd) in processes() {
             if comm.starts_with("containerd-shim") && ids.iter().any(|id| cmd.contains(id)) {
                 shims.0 += 1;
-                shims.1 += rss(p);
+                shims.1 += crate::util::rss_kib(p as u32);
             }
         }
         Ok(())

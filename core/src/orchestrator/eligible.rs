@@ -10,8 +10,9 @@
 //! Constraints are matched by the scheduler's constraint module, so the two never
 //! disagree about a node.
 
-use crate::model::{Node, NodeAvailability, NodeState, Platform, TaskSpec};
+use crate::model::{Node, NodeAvailability, NodeState, TaskSpec};
 use crate::scheduler::constraint;
+use crate::scheduler::filter::platform_matches;
 
 /// Whether the task spec's placement (constraints and platforms) allows the node. A
 /// constraint that does not parse (refused by the API) is ignored, as the scheduler does.
@@ -49,19 +50,4 @@ pub fn may_start(spec: &TaskSpec, node: &Node) -> bool {
             .availability
             .as_ref()
             .is_none_or(|a| *a == NodeAvailability::Active)
-}
-
-fn normalize_arch(a: &str) -> &str {
-    match a {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
-
-/// An empty field in the wanted platform matches anything.
-fn platform_matches(want: &Platform, node: &Platform) -> bool {
-    (want.architecture.is_empty()
-        || normalize_arch(&want.architecture) == normalize_arch(&node.architecture))
-        && (want.os.is_empty() || want.os == node.os)
 }

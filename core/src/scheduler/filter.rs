@@ -129,7 +129,7 @@ fn normalize_arch(a: &str) -> &str {
 }
 
 /// An empty field in the wanted platform matches anything.
-fn platform_matches(want: &Platform, node: &Platform) -> bool {
+pub(crate) fn platform_matches(want: &Platform, node: &Platform) -> bool {
     (want.architecture.is_empty()
         || normalize_arch(&want.architecture) == normalize_arch(&node.architecture))
         && (want.os.is_empty() || want.os == node.os)
