@@ -84,10 +84,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     let _ = node.me.set(Arc::downgrade(&node));
     if let Some(identity) = certs::load(&cfg.data_dir)? {
         let tls = ClusterTls::new(&identity)?;
-        let addrs = ClusterAddrs::load(&cfg.data_dir).unwrap_or_else(|| ClusterAddrs {
-            listen: cfg.listen_addr.clone(),
-            advertise: cfg.advertise_addr.clone(),
-        });
+        let addrs = ClusterAddrs::load_or_flags(&cfg);
         if identity.role == Role::Manager {
             if let Some(m) =
                 Manager::open(&cfg, &node_id, rt.clone(), &identity, tls.clone()).await?
@@ -142,6 +139,14 @@ impl ClusterAddrs {
 
     fn load(data_dir: &std::path::Path) -> Option<ClusterAddrs> {
         serde_json::from_slice(&std::fs::read(Self::path(data_dir)).ok()?).ok()
+    }
+
+    /// As given at init or join, else swarmd's flags.
+    fn load_or_flags(cfg: &Config) -> ClusterAddrs {
+        Self::load(&cfg.data_dir).unwrap_or_else(|| ClusterAddrs {
+            listen: cfg.listen_addr.clone(),
+            advertise: cfg.advertise_addr.clone(),
+        })
     }
 
     fn save(&self, data_dir: &std::path::Path) -> Result<()> {
@@ -210,10 +215,7 @@ impl Node {
     /// this node out of Raft): stop serving, stop Raft, forget its files.
     async fn switch_role(&self, identity: NodeIdentity, tls: Arc<ClusterTls>) -> Result<()> {
         *self.identity.write().expect("identity lock") = Some(identity.clone());
-        let addrs = ClusterAddrs::load(&self.cfg.data_dir).unwrap_or_else(|| ClusterAddrs {
-            listen: self.cfg.listen_addr.clone(),
-            advertise: self.cfg.advertise_addr.clone(),
-        });
+        let addrs = ClusterAddrs::load_or_flags(&self.cfg);
         match (identity.role, self.manager()) {
             (Role::Manager, None) => {
                 let listener = cluster::bind(&addrs.listen).await?;
@@ -230,10 +232,10 @@ impl Node {
                 let m = self
                     .manager()
                     .ok_or_else(|| Error::Other("manager gone".into()))?;
-                let managers: Vec<String> = std::fs::read(self.cfg.data_dir.join("managers.json"))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice(&b).ok())
-                    .unwrap_or_default();
+                let managers: Vec<String> =
+                    Managers::load(self.cfg.data_dir.join("managers.json"), &[])
+                        .addrs()
+                        .to_vec();
                 let mut joined = Err(Error::Other("no manager to join through".into()));
                 for remote in managers.iter().filter(|a| **a != addrs.advertise) {
                     joined = m.join_raft(remote).await;
@@ -296,10 +298,10 @@ impl Node {
         let worker = self.identity.read().expect("identity lock").is_some();
         let swarm = match self.manager() {
             None if worker => {
-                let managers: Vec<String> = std::fs::read(self.cfg.data_dir.join("managers.json"))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice(&b).ok())
-                    .unwrap_or_default();
+                let managers: Vec<String> =
+                    Managers::load(self.cfg.data_dir.join("managers.json"), &[])
+                        .addrs()
+                        .to_vec();
                 let addr = ClusterAddrs::load(&self.cfg.data_dir)
                     .map(|a| {
                         a.advertise

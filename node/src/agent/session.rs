@@ -48,6 +48,11 @@ impl Managers {
         m
     }
 
+    /// The managers known now.
+    pub fn addrs(&self) -> &[String] {
+        &self.addrs
+    }
+
     fn set(&mut self, addrs: Vec<String>) {
         if addrs.is_empty() || addrs == self.addrs {
             return;
