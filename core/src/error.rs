@@ -44,6 +44,15 @@ pub enum Error {
     #[error("name conflicts with an existing object: {kind} {name} already exists")]
     NameConflict { kind: ObjectKind, name: String },
 
+    /// A secret or config that services still reference cannot be removed (swarmkit's
+    /// words: `secret 'db' is in use by the following service: web`).
+    #[error("{kind} '{name}' is in use by the following {}: {}", if services.len() == 1 { "service" } else { "services" }, services.join(", "))]
+    InUse {
+        kind: ObjectKind,
+        name: String,
+        services: Vec<String>,
+    },
+
     /// A create with an ID that is already stored.
     #[error("object already exists: {kind} {id}")]
     Exists { kind: ObjectKind, id: String },
@@ -81,9 +90,10 @@ pub enum Error {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::InvalidArgument(_) | Error::MissingId { .. } | Error::Ambiguous { .. } => {
-                ErrorKind::InvalidArgument
-            }
+            Error::InvalidArgument(_)
+            | Error::MissingId { .. }
+            | Error::Ambiguous { .. }
+            | Error::InUse { .. } => ErrorKind::InvalidArgument,
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::NameConflict { .. } | Error::Exists { .. } => ErrorKind::AlreadyExists,
             Error::OutOfSequence => ErrorKind::OutOfSequence,

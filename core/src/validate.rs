@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    ContainerSpec, FailureAction, Healthcheck, ModeKind, Mount, MountType, NodeSpec, PortProtocol,
-    PublishMode, ResolutionMode, Resources, RestartPolicy, Service, ServiceSpec, TaskSpec,
-    UpdateConfig, UpdateOrder,
+    ConfigSpec, ContainerSpec, FailureAction, Healthcheck, ModeKind, Mount, MountType, NodeSpec,
+    PortProtocol, PublishMode, ResolutionMode, Resources, RestartPolicy, SecretSpec, Service,
+    ServiceSpec, TaskSpec, UpdateConfig, UpdateOrder,
 };
 
 /// The largest secret or config, decoded (swarmkit's `MaxSecretSize`).
@@ -425,17 +425,39 @@ pub fn validate_secret_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// `Data` (base64): not empty, at most [`MAX_SECRET_SIZE`] bytes decoded. `what` is
-/// `secret` or `config`.
+/// `Data` (base64): not empty, smaller than [`MAX_SECRET_SIZE`] bytes decoded
+/// (swarmkit's `len(data) >= MaxSecretSize || len(data) < 1`). `what` is `secret` or
+/// `config`.
 pub fn validate_secret_data(what: &str, data_base64: &str) -> Result<()> {
-    let trimmed = data_base64.trim_end_matches('=');
-    let decoded_len = trimmed.len() * 3 / 4;
-    if decoded_len == 0 || decoded_len > MAX_SECRET_SIZE {
+    use base64::Engine;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(data_base64)
+        .map_err(|e| invalid(format!("invalid {what} data: {e}")))?;
+    if data.is_empty() || data.len() >= MAX_SECRET_SIZE {
         return Err(invalid(format!(
             "{what} data must be larger than 0 and less than {MAX_SECRET_SIZE} bytes"
         )));
     }
     Ok(())
+}
+
+/// `POST /secrets/create`'s body: a name, data; no driver (external secret stores are
+/// not supported).
+pub fn validate_secret_spec(spec: &SecretSpec) -> Result<()> {
+    validate_secret_name(&spec.name)?;
+    if let Some(d) = spec.driver.as_ref().filter(|d| !d.name.is_empty()) {
+        return Err(invalid(format!(
+            "secret driver {:?} is not supported: secrets are stored in the swarm",
+            d.name
+        )));
+    }
+    validate_secret_data("secret", &spec.data)
+}
+
+/// `POST /configs/create`'s body.
+pub fn validate_config_spec(spec: &ConfigSpec) -> Result<()> {
+    validate_secret_name(&spec.name)?;
+    validate_secret_data("config", &spec.data)
 }
 
 #[cfg(test)]

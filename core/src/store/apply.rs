@@ -104,6 +104,7 @@ impl Store {
                 undo.push(Undo::Updated(old));
             }
             StoreAction::Remove(kind, id) => {
+                self.check_not_in_use(*kind, id)?;
                 let old = self
                     .remove_object(*kind, id)
                     .ok_or_else(|| Error::NotFound {

@@ -17,6 +17,7 @@ mod event;
 mod filter;
 mod lookup;
 mod object;
+mod secret;
 mod snapshot;
 mod table;
 
@@ -27,6 +28,7 @@ pub use apply::task_status;
 pub use event::Event;
 pub use filter::{LabelFilter, NodeFilter, SecretFilter, ServiceFilter, TaskFilter};
 pub use object::{Object, ObjectKind, Stored};
+pub use secret::{update_config, update_secret};
 pub use snapshot::Snapshot;
 use table::Table;
 

@@ -632,3 +632,165 @@ fn actions_round_trip_through_serde_for_the_raft_log() {
     assert_eq!(back[2].kind(), ObjectKind::Node);
     assert_eq!(back[3].kind(), ObjectKind::Task);
 }
+
+fn secret(id: &str, name: &str, data: &str) -> Secret {
+    Secret {
+        meta: Meta::with_id(id),
+        spec: SecretSpec {
+            name: name.into(),
+            data: data.into(),
+            ..SecretSpec::default()
+        },
+    }
+}
+
+fn config(id: &str, name: &str, data: &str) -> Config {
+    Config {
+        meta: Meta::with_id(id),
+        spec: crate::model::ConfigSpec {
+            name: name.into(),
+            data: data.into(),
+            ..Default::default()
+        },
+    }
+}
+
+/// A service using secret `x1` (as `db`) and config `c1` (as `app`).
+fn service_with_refs(id: &str, name: &str) -> Service {
+    let mut s = service(id, name);
+    let c = s.spec.task_template.container_spec.as_mut().unwrap();
+    c.secrets = serde_json::from_value(serde_json::json!([
+        {"SecretID": "x1", "SecretName": "db", "File": {"Name": "db", "UID": "0", "GID": "0", "Mode": 292}}
+    ]))
+    .unwrap();
+    c.configs = serde_json::from_value(serde_json::json!([
+        {"ConfigID": "c1", "ConfigName": "app", "File": {"Name": "/app", "UID": "0", "GID": "0", "Mode": 292}}
+    ]))
+    .unwrap();
+    s
+}
+
+#[test]
+fn secrets_and_configs_in_use_cannot_be_removed() {
+    let mut store = Store::new();
+    store
+        .apply(
+            &[
+                create(secret("x1", "db", "cHc=")),
+                create(config("c1", "app", "YQ==")),
+                create(service_with_refs("s1", "web")),
+                create(service_with_refs("s2", "api")),
+            ],
+            1,
+            t(1),
+        )
+        .unwrap();
+    let err = store
+        .apply(
+            &[StoreAction::Remove(ObjectKind::Secret, "x1".into())],
+            2,
+            t(2),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    // Services in ID order: s1 (web), s2 (api).
+    assert_eq!(
+        err.to_string(),
+        "secret 'db' is in use by the following services: web, api"
+    );
+    store
+        .apply(
+            &[StoreAction::Remove(ObjectKind::Service, "s2".into())],
+            3,
+            t(3),
+        )
+        .unwrap();
+    let err = store
+        .apply(
+            &[StoreAction::Remove(ObjectKind::Config, "c1".into())],
+            4,
+            t(4),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config 'app' is in use by the following service: web"
+    );
+    store
+        .apply(
+            &[StoreAction::Remove(ObjectKind::Service, "s1".into())],
+            5,
+            t(5),
+        )
+        .unwrap();
+    store
+        .apply(
+            &[
+                StoreAction::Remove(ObjectKind::Secret, "x1".into()),
+                StoreAction::Remove(ObjectKind::Config, "c1".into()),
+            ],
+            6,
+            t(6),
+        )
+        .unwrap();
+    assert!(store.secrets().next().is_none() && store.configs().next().is_none());
+}
+
+#[test]
+fn secret_names_are_unique_and_references_must_exist() {
+    let mut store = Store::new();
+    store
+        .apply(&[create(secret("x1", "db", "cHc="))], 1, t(1))
+        .unwrap();
+    let err = store
+        .apply(&[create(secret("x2", "DB", "cHc="))], 2, t(2))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    let spec = service_with_refs("s1", "web").spec;
+    assert_eq!(
+        store.check_service_refs(&spec).unwrap_err().to_string(),
+        "config not found: app"
+    );
+    store
+        .apply(&[create(config("c1", "app", "YQ=="))], 3, t(3))
+        .unwrap();
+    store.check_service_refs(&spec).unwrap();
+    // A reference whose name is not the stored secret's name is refused too.
+    let mut wrong = spec.clone();
+    let c = wrong.task_template.container_spec.as_mut().unwrap();
+    c.secrets[0].secret_name = "other".into();
+    c.secrets.push(c.secrets[0].clone());
+    c.secrets[1].secret_name = "third".into();
+    assert_eq!(
+        store.check_service_refs(&wrong).unwrap_err().to_string(),
+        "secrets not found: other, third"
+    );
+}
+
+#[test]
+fn secret_and_config_updates_change_labels_only() {
+    let stored = secret("x1", "db", "cHc=");
+    let mut spec = stored.spec.clone();
+    spec.labels.insert("a".into(), "1".into());
+    let out = update_secret(&stored, spec.clone()).unwrap();
+    assert_eq!(out.spec.labels.get("a").map(String::as_str), Some("1"));
+    assert_eq!(out.spec.data, "cHc=");
+    // No data in the request keeps the stored data.
+    spec.data.clear();
+    assert_eq!(
+        update_secret(&stored, spec.clone()).unwrap().spec.data,
+        "cHc="
+    );
+    spec.data = "b3RoZXI=".into();
+    assert_eq!(
+        update_secret(&stored, spec).unwrap_err().to_string(),
+        "only updates to Labels are allowed"
+    );
+    let stored = config("c1", "app", "YQ==");
+    let mut spec = stored.spec.clone();
+    spec.name = "app2".into();
+    assert_eq!(
+        update_config(&stored, spec).unwrap_err().to_string(),
+        "only updates to Labels are allowed"
+    );
+}

@@ -320,4 +320,24 @@ fn nodes_secrets_configs() {
         validate_secret_data("secret", "").unwrap_err().to_string(),
         "secret data must be larger than 0 and less than 512000 bytes"
     );
+    // Smaller than 500 KiB decoded, as swarmkit: 512000 bytes is one too many.
+    use base64::Engine;
+    let b64 = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![b'x'; n]);
+    validate_secret_data("config", &b64(MAX_SECRET_SIZE - 1)).unwrap();
+    assert_eq!(
+        validate_secret_data("config", &b64(MAX_SECRET_SIZE))
+            .unwrap_err()
+            .to_string(),
+        "config data must be larger than 0 and less than 512000 bytes"
+    );
+    assert!(validate_secret_data("secret", "not base64!").is_err());
+    let spec: SecretSpec =
+        serde_json::from_value(json!({"Name": "db", "Data": "cHc=", "Driver": {"Name": "vault"}}))
+            .unwrap();
+    assert!(validate_secret_spec(&spec)
+        .unwrap_err()
+        .to_string()
+        .starts_with("secret driver \"vault\" is not supported"));
+    let spec: ConfigSpec = serde_json::from_value(json!({"Name": "-x", "Data": "cHc="})).unwrap();
+    assert!(validate_config_spec(&spec).is_err());
 }
