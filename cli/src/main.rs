@@ -2,7 +2,7 @@
 //! Docker Engine API and prints what the docker CLI prints.
 //!
 //! ```text
-//!   argv ──clap──> Command ──> commands (service/, node/, swarm/, image/)
+//!   argv ──clap──> Command ──> commands (service/, node/, swarm/, secret/, image/)
 //!                                 │  Client (client.rs): /_ping, /v1.xx/...
 //!                                 └─ views: format/ (tabwriter, templates), progress
 //! ```
@@ -13,6 +13,7 @@ mod format;
 mod image;
 mod natural;
 mod node;
+mod secret;
 mod service;
 mod shlex;
 mod swarm;
@@ -72,6 +73,12 @@ enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Manage Swarm secrets
+    #[command(subcommand)]
+    Secret(secret::SecretCommand),
+    /// Manage Swarm configs
+    #[command(subcommand)]
+    Config(secret::ConfigCommand),
 }
 
 /// An error already worded for the user (Docker's client-side messages).
@@ -134,5 +141,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(c) => node::run(&client, c).await,
         Command::Service(c) => service::run(&client, c).await,
         Command::Image(c) => image::run(&client, c).await,
+        Command::Secret(c) => secret::run_secret(&client, c).await,
+        Command::Config(c) => secret::run_config(&client, c).await,
     }
 }

@@ -23,7 +23,7 @@ use swarm_runtime::container::{ContainerRuntime, ContainerState, ExitStatus, Sta
 use swarm_runtime::image::{Image, ImageStore, RegistryOptions};
 use tokio::sync::{mpsc, watch};
 
-use super::spec::{container_spec, DEFAULT_GRACE};
+use super::spec::{container_spec, task_files, DEFAULT_GRACE};
 use super::{Assignment, Desired, ReportedState, StatusReport};
 
 /// What every controller of a node shares.
@@ -176,7 +176,14 @@ async fn start(
                 return Phase::Done;
             }
         };
-        let spec = container_spec(&a.who, &a.spec, image);
+        let mut spec = container_spec(&a.who, &a.spec, image);
+        spec.files = match task_files(&a.spec, &a.data) {
+            Ok(files) => files,
+            Err(e) => {
+                ctx.report(id, ReportedState::Rejected, "preparing", Some(e));
+                return Phase::Done;
+            }
+        };
         if let Err(e) = ctx.rt.create(&spec).await {
             ctx.report(
                 id,

@@ -16,7 +16,7 @@ pub mod controller;
 pub mod session;
 pub mod spec;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -43,6 +43,30 @@ pub struct Assignment {
     pub who: TaskIdentity,
     pub spec: swarm_core::model::TaskSpec,
     pub desired: Desired,
+    /// The secrets and configs the task references.
+    #[serde(default)]
+    pub data: TaskData,
+}
+
+/// The data of the secrets and configs a task references, by ID (base64, as stored).
+/// The dispatcher sends it with that task's assignment only, so a node gets only what
+/// its tasks were granted; the agent keeps it in memory and hands it to the runtime,
+/// which puts it on a tmpfs. `Debug` shows the IDs, never the data.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskData {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub configs: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for TaskData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskData")
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("configs", &self.configs.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// The task states an agent reports (Docker's names, lowercase on the wire).

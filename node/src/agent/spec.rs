@@ -1,13 +1,16 @@
 //! The agent's translation of a task: `swarm-core`'s typed [`TaskSpec`] into the
-//! runtime's [`ContainerSpec`]. Fields the runtime has no use for yet (networks, secrets,
-//! DNS) are ignored here; the manager keeps them all.
+//! runtime's [`ContainerSpec`]. Fields the runtime has no use
+//! for yet (networks, DNS) are ignored here; the manager keeps them all.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use base64::Engine;
 use swarm_core::model::{self as core, Healthcheck, MountType, TaskSpec};
-use swarm_runtime::container::{self, ContainerSpec, MountKind, Resources};
+use swarm_runtime::container::{self, ContainerSpec, FileMount, MountKind, Resources};
 use swarm_runtime::image::{HealthConfig, Image};
+
+use super::TaskData;
 
 /// The task's container spec (an empty one when the template has none: validation
 /// refuses such a service, so it only shows up in hand-made stores).
@@ -173,6 +176,58 @@ pub fn container_spec(who: &TaskIdentity, spec: &TaskSpec, image: Image) -> Cont
         healthcheck: effective_health(c.healthcheck.as_ref(), image_health.as_ref()),
         log: Default::default(),
     }
+}
+
+/// Where Docker puts a secret whose target is a bare name.
+pub const SECRETS_DIR: &str = "/run/secrets";
+
+/// The task's secrets and configs as files for the runtime: a secret at
+/// `/run/secrets/<target>` (an absolute target as is), a config at `/<target>`, with the
+/// reference's owner and mode (moby's `getSecretTargetPath`/`getConfigTargetPath`). A
+/// reference without its data (not sent by the manager) refuses the task.
+pub fn task_files(spec: &TaskSpec, data: &TaskData) -> Result<Vec<FileMount>, String> {
+    let c = container_of(spec);
+    let mut out = Vec::new();
+    let file = |target: String, b64: &str, f: &core::FileTarget| -> Result<FileMount, String> {
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| format!("decoding the data for {target}: {e}"))?;
+        Ok(FileMount {
+            target,
+            data,
+            uid: f.uid.parse().unwrap_or(0),
+            gid: f.gid.parse().unwrap_or(0),
+            mode: f.mode & 0o7777,
+        })
+    };
+    for r in &c.secrets {
+        let Some(f) = &r.file else { continue };
+        let b64 = data
+            .secrets
+            .get(&r.secret_id)
+            .ok_or_else(|| format!("secret {} not found", r.secret_name))?;
+        let target = if f.name.starts_with('/') {
+            f.name.clone()
+        } else {
+            format!("{SECRETS_DIR}/{}", f.name)
+        };
+        out.push(file(target, b64, f)?);
+    }
+    for r in &c.configs {
+        // A `Runtime` target (credential specs) is no file.
+        let Some(f) = &r.file else { continue };
+        let b64 = data
+            .configs
+            .get(&r.config_id)
+            .ok_or_else(|| format!("config {} not found", r.config_name))?;
+        let target = if f.name.starts_with('/') {
+            f.name.clone()
+        } else {
+            format!("/{}", f.name)
+        };
+        out.push(file(target, b64, f)?);
+    }
+    Ok(out)
 }
 
 fn short(id: &str) -> String {
@@ -358,5 +413,40 @@ mod tests {
         );
         let h = container_spec(&who(), &cmd, image()).healthcheck.unwrap();
         assert_eq!((h.test.len(), h.retries), (2, 2));
+    }
+
+    #[test]
+    fn secrets_and_configs_become_files() {
+        let spec = task(serde_json::json!({
+            "Image": "img",
+            "Secrets": [
+                {"SecretID": "s1", "SecretName": "db", "File": {"Name": "db", "UID": "1000", "GID": "50", "Mode": 0o400}},
+                {"SecretID": "s1", "SecretName": "db", "File": {"Name": "/etc/abs", "UID": "0", "GID": "0", "Mode": 0o444}}
+            ],
+            "Configs": [
+                {"ConfigID": "c1", "ConfigName": "app", "File": {"Name": "app.conf", "UID": "0", "GID": "0", "Mode": 0o444}},
+                {"ConfigID": "c2", "ConfigName": "cred", "Runtime": {}}
+            ]
+        }));
+        let mut data = TaskData::default();
+        data.secrets.insert("s1".into(), "cHc=".into());
+        let err = task_files(&spec, &data).unwrap_err();
+        assert_eq!(err, "config app not found");
+        data.configs.insert("c1".into(), "YQ==".into());
+        let files = task_files(&spec, &data).unwrap();
+        let got: Vec<(&str, &[u8], u32, u32, u32)> = files
+            .iter()
+            .map(|f| (f.target.as_str(), f.data.as_slice(), f.uid, f.gid, f.mode))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/run/secrets/db", &b"pw"[..], 1000, 50, 0o400),
+                ("/etc/abs", &b"pw"[..], 0, 0, 0o444),
+                ("/app.conf", &b"a"[..], 0, 0, 0o444),
+            ]
+        );
+        // Debug never shows the data.
+        assert!(!format!("{data:?}").contains("cHc="));
     }
 }

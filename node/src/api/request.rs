@@ -80,11 +80,58 @@ pub enum Request {
     Distribution {
         name: String,
     },
+    /// Secrets and configs: the same five calls each ([`BlobKind`]).
+    SecretList {
+        kind: BlobKind,
+        filters: Filters,
+    },
+    SecretCreate {
+        kind: BlobKind,
+        spec: Value,
+    },
+    SecretInspect {
+        kind: BlobKind,
+        id: String,
+    },
+    SecretUpdate {
+        kind: BlobKind,
+        id: String,
+        version: u64,
+        spec: Value,
+    },
+    SecretRemove {
+        kind: BlobKind,
+        id: String,
+    },
     /// `docker load`: an image archive (OCI layout tarball, plain or gzip) for this
     /// node's image store.
     ImageLoad {
         archive: Vec<u8>,
     },
+}
+
+/// Which of the two named-blob tables a `/secrets` or `/configs` call is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobKind {
+    Secret,
+    Config,
+}
+
+impl BlobKind {
+    fn of(seg: &str) -> Option<BlobKind> {
+        match seg {
+            "secrets" => Some(BlobKind::Secret),
+            "configs" => Some(BlobKind::Config),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlobKind::Secret => "secret",
+            BlobKind::Config => "config",
+        }
+    }
 }
 
 /// `?stdout=1&stderr=1&follow=1&tail=all&details=1&timestamps=1`
@@ -185,6 +232,28 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
         // Image names have slashes: everything between `distribution/` and `/json`.
         ("GET", ["distribution", rest @ .., "json"]) if !rest.is_empty() => Request::Distribution {
             name: rest.join("/"),
+        },
+        ("GET", [t]) if BlobKind::of(t).is_some() => Request::SecretList {
+            kind: BlobKind::of(t).expect("matched"),
+            filters: filters()?,
+        },
+        ("POST", [t, "create"]) if BlobKind::of(t).is_some() => Request::SecretCreate {
+            kind: BlobKind::of(t).expect("matched"),
+            spec: json()?,
+        },
+        ("GET", [t, id]) if BlobKind::of(t).is_some() => Request::SecretInspect {
+            kind: BlobKind::of(t).expect("matched"),
+            id: id.to_string(),
+        },
+        ("POST", [t, id, "update"]) if BlobKind::of(t).is_some() => Request::SecretUpdate {
+            kind: BlobKind::of(t).expect("matched"),
+            id: id.to_string(),
+            version: version()?,
+            spec: json()?,
+        },
+        ("DELETE", [t, id]) if BlobKind::of(t).is_some() => Request::SecretRemove {
+            kind: BlobKind::of(t).expect("matched"),
+            id: id.to_string(),
         },
         ("POST", ["images", "load"]) => Request::ImageLoad {
             archive: body.to_vec(),
@@ -298,6 +367,58 @@ mod tests {
                 spec: serde_json::json!({"Name": "x"}),
             }
         );
+    }
+
+    #[test]
+    fn secrets_and_configs() {
+        assert_eq!(
+            parse(
+                "POST",
+                "/v1.47/secrets/create",
+                "",
+                br#"{"Name":"s","Data":"YQ=="}"#
+            )
+            .unwrap(),
+            Request::SecretCreate {
+                kind: BlobKind::Secret,
+                spec: serde_json::json!({"Name": "s", "Data": "YQ=="}),
+            }
+        );
+        assert_eq!(
+            parse("GET", "/configs/abc", "", b"").unwrap(),
+            Request::SecretInspect {
+                kind: BlobKind::Config,
+                id: "abc".into()
+            }
+        );
+        assert_eq!(
+            parse("DELETE", "/v1.47/secrets/abc", "", b"").unwrap(),
+            Request::SecretRemove {
+                kind: BlobKind::Secret,
+                id: "abc".into()
+            }
+        );
+        let r = parse("POST", "/v1.47/configs/abc/update", "version=7", b"{}").unwrap();
+        assert!(matches!(
+            r,
+            Request::SecretUpdate {
+                kind: BlobKind::Config,
+                version: 7,
+                ..
+            }
+        ));
+        let r = parse(
+            "GET",
+            "/v1.47/secrets",
+            "filters=%7B%22name%22%3A%7B%22db%22%3Atrue%7D%7D",
+            b"",
+        )
+        .unwrap();
+        let Request::SecretList { kind, filters } = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(kind, BlobKind::Secret);
+        assert_eq!(filters.get("name"), Some(&["db".to_string()][..]));
     }
 
     #[test]

@@ -12,21 +12,25 @@ use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use swarm_core::model::{
-    Endpoint, Meta, ModeKind, Node, NodeRole, NodeSpec, NodeState, Reachability, Service,
-    ServiceMode, ServiceSpec, ServiceStatus, SwarmSpec, Task, UpdateState, UpdateStatus, Version,
+    Config, ConfigSpec, Endpoint, Meta, ModeKind, Node, NodeRole, NodeSpec, NodeState,
+    Reachability, Secret, SecretSpec, Service, ServiceMode, ServiceSpec, ServiceStatus, SwarmSpec,
+    Task, UpdateState, UpdateStatus, Version,
 };
 use swarm_core::orchestrator::task::is_dirty;
 use swarm_core::store::{
-    LabelFilter, NodeFilter, Object, ObjectKind, ServiceFilter, Store as CoreStore, StoreAction,
-    TaskFilter,
+    update_config, update_secret, LabelFilter, NodeFilter, Object, ObjectKind, SecretFilter,
+    ServiceFilter, Store as CoreStore, StoreAction, TaskFilter,
 };
-use swarm_core::validate::{validate_node_spec, validate_service_spec, validate_service_update};
+use swarm_core::validate::{
+    validate_config_spec, validate_node_spec, validate_secret_spec, validate_service_spec,
+    validate_service_update,
+};
 use swarm_core::TaskState;
 use swarm_runtime::container::logs;
 
 use super::Manager;
 use crate::api::filters::{label_matches, Filters};
-use crate::api::{mux_frame, ApiError, LogsOptions, Reply, Request};
+use crate::api::{mux_frame, ApiError, BlobKind, LogsOptions, Reply, Request};
 
 type R = Result<Reply, ApiError>;
 
@@ -264,6 +268,85 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
             let task = m.store.read(|s| s.find_task(&id).cloned()).await?;
             Ok(Reply::Stream(log_stream(m, vec![task], opts)))
         }
+        Request::SecretList { kind, filters } => {
+            filters.validate(&["id", "label", "name", "names"])?;
+            let f = SecretFilter {
+                ids: values(&filters, "id"),
+                names: values(&filters, "names"),
+                name_prefixes: values(&filters, "name"),
+                labels: values(&filters, "label")
+                    .iter()
+                    .map(|l| LabelFilter::parse(l))
+                    .collect(),
+            };
+            m.store
+                .read(|s| match kind {
+                    BlobKind::Secret => ok(s
+                        .list_secrets(&f)
+                        .into_iter()
+                        .map(without_data)
+                        .collect::<Vec<_>>()),
+                    BlobKind::Config => ok(s.list_configs(&f)),
+                })
+                .await
+        }
+        Request::SecretInspect { kind, id } => {
+            m.store
+                .read(|s| match kind {
+                    BlobKind::Secret => ok(without_data(s.find_secret(&id).map_err(|e| blob_error(kind, &id, e))?)),
+                    BlobKind::Config => ok(s.find_config(&id).map_err(|e| blob_error(kind, &id, e))?),
+                })
+                .await
+        }
+        Request::SecretCreate { kind, spec } => create_blob(m, kind, spec).await,
+        Request::SecretUpdate {
+            kind,
+            id,
+            version,
+            spec,
+        } => {
+            let object = m
+                .store
+                .read(|s| match kind {
+                    BlobKind::Secret => {
+                        let spec: SecretSpec = decode("secret spec", spec)?;
+                        let stored = s.find_secret(&id).map_err(|e| blob_error(kind, &id, e))?;
+                        Ok::<_, ApiError>(Object::Secret(Box::new(update_secret(stored, spec)?)))
+                    }
+                    BlobKind::Config => {
+                        let spec: ConfigSpec = decode("config spec", spec)?;
+                        let stored = s.find_config(&id).map_err(|e| blob_error(kind, &id, e))?;
+                        Ok(Object::Config(Box::new(update_config(stored, spec)?)))
+                    }
+                })
+                .await?;
+            let mut object = object;
+            match &mut object {
+                Object::Secret(o) => o.meta.version = Version::new(version),
+                Object::Config(o) => o.meta.version = Version::new(version),
+                _ => {}
+            }
+            m.propose(vec![StoreAction::Update(object)]).await?;
+            Ok(Reply::Empty(200))
+        }
+        Request::SecretRemove { kind, id } => {
+            let (object_kind, full) = m
+                .store
+                .read(|s| match kind {
+                    BlobKind::Secret => s
+                        .find_secret(&id)
+                        .map(|x| (ObjectKind::Secret, x.id().to_string())),
+                    BlobKind::Config => s
+                        .find_config(&id)
+                        .map(|x| (ObjectKind::Config, x.id().to_string())),
+                })
+                .await
+                .map_err(|e| blob_error(kind, &id, e))?;
+            // The store refuses it while a service references it (400, swarmkit's words).
+            m.propose(vec![StoreAction::Remove(object_kind, full)])
+                .await?;
+            Ok(Reply::Empty(204))
+        }
         Request::Distribution { name } => Err(ApiError::NotFound(format!(
             "distribution inspect is not supported yet: {name}"
         ))),
@@ -407,6 +490,61 @@ fn list_tasks(s: &CoreStore, f: &Filters) -> Vec<Task> {
         .collect()
 }
 
+/// A secret as the API shows it: never its data (swarmkit clears `Spec.Data`).
+fn without_data(s: &Secret) -> Secret {
+    let mut s = s.clone();
+    s.spec.data.clear();
+    s
+}
+
+/// The daemon's lookup errors for secrets and configs (moby's `getSecret`): `secret x
+/// not found` (404), `secret x is ambiguous (2 matches found)` (400).
+fn blob_error(kind: BlobKind, input: &str, e: swarm_core::Error) -> ApiError {
+    if e.is_not_found() {
+        ApiError::NotFound(format!("{} {input} not found", kind.as_str()))
+    } else {
+        ApiError::invalid(e)
+    }
+}
+
+/// `POST /secrets/create`, `POST /configs/create`: validated, then the store refuses a
+/// taken name when the entry is applied (`secret db already exists`, 409).
+async fn create_blob(m: &Arc<Manager>, kind: BlobKind, spec: Value) -> R {
+    let id = crate::ids::new_id();
+    let (name, object) = match kind {
+        BlobKind::Secret => {
+            let spec: SecretSpec = decode("secret spec", spec)?;
+            validate_secret_spec(&spec)?;
+            let name = spec.name.clone();
+            let o = Secret {
+                meta: Meta::with_id(id.clone()),
+                spec,
+            };
+            (name, Object::Secret(Box::new(o)))
+        }
+        BlobKind::Config => {
+            let spec: ConfigSpec = decode("config spec", spec)?;
+            validate_config_spec(&spec)?;
+            let name = spec.name.clone();
+            let o = Config {
+                meta: Meta::with_id(id.clone()),
+                spec,
+            };
+            (name, Object::Config(Box::new(o)))
+        }
+    };
+    m.propose(vec![StoreAction::Create(object)])
+        .await
+        .map_err(|e| match e {
+            ApiError::Conflict(_) => ApiError::Conflict(format!(
+                "rpc error: code = AlreadyExists desc = {} {name} already exists",
+                kind.as_str()
+            )),
+            e => e,
+        })?;
+    Ok(Reply::Json(201, json!({ "ID": id })))
+}
+
 /// `SpecVersion` for a spec written on top of version `base`: larger than any value
 /// given before (each was at most the index of the write that set it, which is at most
 /// `base`), so tasks made from an older spec never carry it.
@@ -427,7 +565,10 @@ async fn create_service(m: &Arc<Manager>, spec: Value) -> R {
         spec.mode = ServiceMode::replicated(1);
     }
     validate_service_spec(&spec)?;
-    let base = m.store.read(|s| s.applied_index()).await;
+    let base = m
+        .store
+        .read(|s| s.check_service_refs(&spec).map(|()| s.applied_index()))
+        .await?;
     let service = Service {
         meta: Meta::with_id(id.clone()),
         endpoint: Endpoint {
@@ -479,6 +620,7 @@ async fn update_service(
         let spec: ServiceSpec = decode("service spec", spec)?;
         validate_service_spec(&spec)?;
         validate_service_update(&current, &spec)?;
+        m.store.read(|s| s.check_service_refs(&spec)).await?;
         s.previous_spec = Some(std::mem::replace(&mut s.spec, spec));
         s.update_status = None;
     }

@@ -25,7 +25,7 @@ use swarm_core::store::{Store as CoreStore, StoreAction};
 use swarm_core::TaskState;
 
 use super::Manager;
-use crate::agent::{Assignment, Desired, ReportedState, StatusReport, TaskIdentity};
+use crate::agent::{Assignment, Desired, ReportedState, StatusReport, TaskData, TaskIdentity};
 
 /// After a write Raft refused (no leader yet, stopping), look again this much later.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -131,8 +131,32 @@ pub(crate) fn assignments(s: &CoreStore, node_id: &str) -> Vec<Assignment> {
                 TaskState::Remove => Desired::Remove,
                 _ => Desired::Shutdown,
             },
+            data: task_data(s, x),
         })
         .collect()
+}
+
+/// The secrets and configs a task references, only while it should run (a task being
+/// stopped or removed needs none).
+fn task_data(s: &CoreStore, t: &swarm_core::model::Task) -> TaskData {
+    let mut out = TaskData::default();
+    let Some(c) = t.spec.container_spec.as_ref() else {
+        return out;
+    };
+    if t.desired_state != TaskState::Running {
+        return out;
+    }
+    for r in &c.secrets {
+        if let Some(x) = s.secret(&r.secret_id) {
+            out.secrets.insert(r.secret_id.clone(), x.spec.data.clone());
+        }
+    }
+    for r in &c.configs {
+        if let Some(x) = s.config(&r.config_id) {
+            out.configs.insert(r.config_id.clone(), x.spec.data.clone());
+        }
+    }
+    out
 }
 
 fn task_state(r: ReportedState) -> TaskState {
