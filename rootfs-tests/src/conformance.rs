@@ -381,7 +381,7 @@ pub async fn mounts(ctx: &Ctx) -> Result<()> {
 
 /// Every regular file under `dir` that contains `needle`, not descending into tmpfs
 /// mounts, nor into overlay mounts (their upper dirs are searched directly).
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let skip: Vec<PathBuf> = info
         .lines()
