@@ -122,6 +122,28 @@ fn secrets_and_configs_reach_tasks() -> Result<()> {
         "config inspect --pretty: {pretty:?}"
     );
 
+    // The stock docker CLI on the same socket prints the same.
+    wait_for(
+        "docker and swarm agree on secret ls",
+        Duration::from_secs(10),
+        || {
+            Ok(
+                (node.docker_ok(&["secret", "ls"])? == node.swarm_ok(&["secret", "ls"])?)
+                    .then_some(()),
+            )
+        },
+    )?;
+    for args in [
+        &["config", "inspect", "--pretty", "app"][..],
+        &["secret", "inspect", "--pretty", "api_key"],
+        &["secret", "inspect", "db_pw", "api_key"],
+        &["config", "ls", "--format", "{{.ID}} {{.Name}} {{.Labels}}"],
+        &["secret", "ls", "-q", "--filter", "name=db"],
+    ] {
+        let (d, s) = (node.docker_ok(args)?, node.swarm_ok(args)?);
+        ensure!(d == s, "{args:?}: docker printed\n{d}\nswarm printed\n{s}");
+    }
+
     // A service that reads them: the default target, a custom target with owner and
     // mode, a config at a path.
     let script = "cat /run/secrets/db_pw; echo; \
