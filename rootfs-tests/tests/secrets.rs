@@ -220,6 +220,20 @@ fn secrets_and_configs_reach_tasks() -> Result<()> {
         "unknown secret: {r:?}"
     );
 
+    // The manager checks too, for clients that send IDs of their own.
+    let spec = serde_json::json!({
+        "Name": "bogus",
+        "TaskTemplate": {"ContainerSpec": {"Image": img, "Secrets": [
+            {"SecretID": "nope", "SecretName": "nope", "File": {"Name": "nope", "UID": "0", "GID": "0", "Mode": 292}}
+        ]}}
+    });
+    let (code, body) = node.call("POST", "/services/create", Some(&spec))?;
+    ensure!(
+        code == 400
+            && body["message"] == "rpc error: code = InvalidArgument desc = secret not found: nope",
+        "create with an unknown secret ID: {code} {body}"
+    );
+
     // After the service: removal works, by name and by ID.
     node.swarm_ok(&["service", "rm", "reader"])?;
     let out = node.swarm_ok(&["secret", "rm", "db_pw", "api_key"])?;

@@ -291,10 +291,11 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
                 .await
         }
         Request::SecretInspect { kind, id } => {
+            let not_found = |e| blob_error(kind, &id, e);
             m.store
                 .read(|s| match kind {
-                    BlobKind::Secret => ok(without_data(s.find_secret(&id).map_err(|e| blob_error(kind, &id, e))?)),
-                    BlobKind::Config => ok(s.find_config(&id).map_err(|e| blob_error(kind, &id, e))?),
+                    BlobKind::Secret => ok(without_data(s.find_secret(&id).map_err(not_found)?)),
+                    BlobKind::Config => ok(s.find_config(&id).map_err(not_found)?),
                 })
                 .await
         }
@@ -304,31 +305,7 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
             id,
             version,
             spec,
-        } => {
-            let object = m
-                .store
-                .read(|s| match kind {
-                    BlobKind::Secret => {
-                        let spec: SecretSpec = decode("secret spec", spec)?;
-                        let stored = s.find_secret(&id).map_err(|e| blob_error(kind, &id, e))?;
-                        Ok::<_, ApiError>(Object::Secret(Box::new(update_secret(stored, spec)?)))
-                    }
-                    BlobKind::Config => {
-                        let spec: ConfigSpec = decode("config spec", spec)?;
-                        let stored = s.find_config(&id).map_err(|e| blob_error(kind, &id, e))?;
-                        Ok(Object::Config(Box::new(update_config(stored, spec)?)))
-                    }
-                })
-                .await?;
-            let mut object = object;
-            match &mut object {
-                Object::Secret(o) => o.meta.version = Version::new(version),
-                Object::Config(o) => o.meta.version = Version::new(version),
-                _ => {}
-            }
-            m.propose(vec![StoreAction::Update(object)]).await?;
-            Ok(Reply::Empty(200))
-        }
+        } => update_blob(m, kind, &id, version, spec).await,
         Request::SecretRemove { kind, id } => {
             let (object_kind, full) = m
                 .store
@@ -543,6 +520,33 @@ async fn create_blob(m: &Arc<Manager>, kind: BlobKind, spec: Value) -> R {
             e => e,
         })?;
     Ok(Reply::Json(201, json!({ "ID": id })))
+}
+
+/// `POST /secrets/{id}/update`, `POST /configs/{id}/update`: the stored object with the
+/// new labels (anything else changed is refused); the version check is the store's.
+async fn update_blob(m: &Arc<Manager>, kind: BlobKind, id: &str, version: u64, spec: Value) -> R {
+    let not_found = |e| blob_error(kind, id, e);
+    let object = m
+        .store
+        .read(|s| -> Result<Object, ApiError> {
+            Ok(match kind {
+                BlobKind::Secret => {
+                    let spec: SecretSpec = decode("secret spec", spec)?;
+                    let mut o = update_secret(s.find_secret(id).map_err(not_found)?, spec)?;
+                    o.meta.version = Version::new(version);
+                    Object::Secret(Box::new(o))
+                }
+                BlobKind::Config => {
+                    let spec: ConfigSpec = decode("config spec", spec)?;
+                    let mut o = update_config(s.find_config(id).map_err(not_found)?, spec)?;
+                    o.meta.version = Version::new(version);
+                    Object::Config(Box::new(o))
+                }
+            })
+        })
+        .await?;
+    m.propose(vec![StoreAction::Update(object)]).await?;
+    Ok(Reply::Empty(200))
 }
 
 /// `SpecVersion` for a spec written on top of version `base`: larger than any value
