@@ -144,6 +144,29 @@ fn secrets_and_configs_reach_tasks() -> Result<()> {
         ensure!(d == s, "{args:?}: docker printed\n{d}\nswarm printed\n{s}");
     }
 
+    // Update: labels change, the data may be sent back unchanged, not changed.
+    let v = node.ok("GET", "/secrets/db_pw", None)?;
+    let version = v["Version"]["Index"].as_u64().context("version")?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(shown.as_bytes());
+    let path = format!("/secrets/{secret_id}/update?version={version}");
+    let spec = serde_json::json!({"Name": "db_pw", "Labels": {"rotated": "no"}, "Data": b64});
+    node.ok("POST", &path, Some(&spec))?;
+    let v = node.ok("GET", "/secrets/db_pw", None)?;
+    ensure!(
+        v["Spec"]["Labels"]["rotated"] == "no",
+        "labels updated: {v}"
+    );
+    let version = v["Version"]["Index"].as_u64().context("version")?;
+    let path = format!("/secrets/{secret_id}/update?version={version}");
+    let spec = serde_json::json!({"Name": "db_pw", "Data": "b3RoZXI="});
+    let (code, body) = node.call("POST", &path, Some(&spec))?;
+    ensure!(
+        code == 400
+            && body["message"]
+                == "rpc error: code = InvalidArgument desc = only updates to Labels are allowed",
+        "secret data update: {code} {body}"
+    );
+
     // A service that reads them: the default target, a custom target with owner and
     // mode, a config at a path.
     let script = "cat /run/secrets/db_pw; echo; \

@@ -305,4 +305,70 @@ mod tests {
         .unwrap();
         assert_eq!(assignments(&s, "n1")[0].desired, Desired::Remove);
     }
+
+    #[test]
+    fn only_the_tasks_that_reference_a_secret_carry_its_data() {
+        let mut s = CoreStore::new();
+        let secret: swarm_core::model::Secret = serde_json::from_value(serde_json::json!({
+            "ID": "x1", "Spec": {"Name": "db", "Data": "cHc="}
+        }))
+        .unwrap();
+        let config: swarm_core::model::Config = serde_json::from_value(serde_json::json!({
+            "ID": "c1", "Spec": {"Name": "app", "Data": "YQ=="}
+        }))
+        .unwrap();
+        let task = |id: &str, node: &str, refs: bool| {
+            let mut spec = serde_json::json!({"ContainerSpec": {"Image": "busybox"}});
+            if refs {
+                spec["ContainerSpec"]["Secrets"] = serde_json::json!([{"SecretID": "x1",
+                    "SecretName": "db", "File": {"Name": "db", "UID": "0", "GID": "0", "Mode": 292}}]);
+                spec["ContainerSpec"]["Configs"] = serde_json::json!([{"ConfigID": "c1",
+                    "ConfigName": "app", "File": {"Name": "/app", "UID": "0", "GID": "0", "Mode": 292}}]);
+            }
+            let mut t = Task {
+                service_id: "s1".into(),
+                node_id: node.into(),
+                slot: 1,
+                desired_state: TaskState::Running,
+                spec: serde_json::from_value(spec).unwrap(),
+                ..Task::default()
+            };
+            t.meta.id = id.into();
+            t.status.state = TaskState::Assigned;
+            StoreAction::Create(Object::Task(Box::new(t)))
+        };
+        s.apply(
+            &[
+                StoreAction::Create(Object::Secret(Box::new(secret))),
+                StoreAction::Create(Object::Config(Box::new(config))),
+                task("t1", "n1", true),
+                task("t2", "n2", false),
+            ],
+            1,
+            Utc::now(),
+        )
+        .unwrap();
+        let a = assignments(&s, "n1");
+        assert_eq!(
+            a[0].data.secrets.get("x1").map(String::as_str),
+            Some("cHc=")
+        );
+        assert_eq!(
+            a[0].data.configs.get("c1").map(String::as_str),
+            Some("YQ==")
+        );
+        // n2's task references nothing: n2 gets no data.
+        assert_eq!(assignments(&s, "n2")[0].data, TaskData::default());
+        // A task being shut down needs its data no more.
+        s.apply(
+            &[StoreAction::SetTaskDesiredState {
+                id: "t1".into(),
+                desired_state: TaskState::Shutdown,
+            }],
+            2,
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(assignments(&s, "n1")[0].data, TaskData::default());
+    }
 }
