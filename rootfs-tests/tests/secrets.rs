@@ -63,6 +63,23 @@ fn secrets_and_configs_reach_tasks() -> Result<()> {
         .trim()
         .to_string();
 
+    // Client-side refusals: as the stock docker CLI words them.
+    let missing = node.tmp.path().join("missing");
+    let missing = missing.to_str().context("path")?;
+    for args in [
+        &["secret", "create", "e", "-"][..],
+        &["secret", "create", "e", missing],
+        &["secret", "create", "e"],
+        &["config", "create", "e", "-"],
+        &["config", "create", "e", missing],
+    ] {
+        let (d, s) = (node.docker(args)?, node.swarm(args)?);
+        ensure!(
+            !d.ok && !s.ok && d.stderr == s.stderr,
+            "{args:?}: docker said {d:?}, swarm said {s:?}"
+        );
+    }
+
     // A taken name: Docker's words.
     let r = swarm_stdin(&node, &["secret", "create", "db_pw", "-"], b"x")?;
     ensure!(

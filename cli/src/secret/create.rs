@@ -86,24 +86,52 @@ pub fn create_body(a: &CreateArgs, data: &[u8]) -> Value {
     body
 }
 
-fn read_content(path: &str) -> Result<Vec<u8>> {
-    if path == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf)?;
-        return Ok(buf);
-    }
-    std::fs::read(path)
-        .map_err(|e| UserError(format!("Error reading content from \"{path}\": {e}")).into())
+/// Go's words for an I/O error: `open x: no such file or directory`.
+fn go_io_error(path: &str, e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut cs = text.chars();
+    let lower = cs
+        .next()
+        .map(|c| c.to_lowercase().chain(cs).collect::<String>())
+        .unwrap_or_default();
+    format!("open {path}: {lower}")
+}
+
+/// docker's `readSecretData` (28.2): stdin or a file, refused when empty. `config
+/// create` wraps its error: `Error reading content from "-": ...`.
+fn read_content(kind: Kind, path: &str) -> Result<Vec<u8>> {
+    let read = || -> Result<Vec<u8>, String> {
+        let (data, from) = if path == "-" {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("error reading from STDIN: {e}"))?;
+            (buf, "STDIN")
+        } else {
+            let data = std::fs::read(path)
+                .map_err(|e| format!("error reading from {path}: {}", go_io_error(path, &e)))?;
+            (data, path)
+        };
+        if data.is_empty() {
+            return Err(format!("error reading from {from}: data is empty"));
+        }
+        Ok(data)
+    };
+    read().map_err(|e| match kind {
+        Kind::Secret => UserError(e).into(),
+        Kind::Config => UserError(format!("Error reading content from \"{path}\": {e}")).into(),
+    })
 }
 
 pub async fn run(client: &Client, kind: Kind, a: CreateArgs) -> Result<()> {
     let data = match (&a.file, &a.driver) {
-        (Some(f), _) => read_content(f)?,
+        (Some(_), Some(_)) => bail!(UserError(
+            "When using secret driver secret data must be empty".into()
+        )),
+        (Some(f), None) => read_content(kind, f)?,
         (None, Some(_)) => Vec::new(),
-        (None, None) => bail!(UserError(format!(
-            "\"{kind} create\" requires exactly 2 arguments.",
-            kind = kind.as_str()
-        ))),
+        (None, None) => bail!(UserError("secret file is required".into())),
     };
     let r = client
         .post_json(&format!("{}/create", kind.path()), &create_body(&a, &data))
@@ -125,6 +153,8 @@ mod tests {
             name: "db".into(),
             file: Some("-".into()),
         };
+        let e = std::io::Error::from_raw_os_error(2);
+        assert_eq!(go_io_error("/x", &e), "open /x: no such file or directory");
         assert_eq!(
             create_body(&a, b"pw"),
             json!({"Name": "db", "Labels": {"env": "prod", "flag": ""}, "Data": "cHc="})

@@ -19,13 +19,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Secret => "secret",
-            Kind::Config => "config",
-        }
-    }
-
     /// The API path: `/secrets`, `/configs`.
     pub fn path(self) -> &'static str {
         match self {
