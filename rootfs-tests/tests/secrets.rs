@@ -236,6 +236,9 @@ fn secrets_and_configs_reach_tasks() -> Result<()> {
     ] {
         let found = files_containing(&node.data, needle.as_bytes());
         ensure!(found.is_empty(), "secret on disk: {found:?}");
+        // Nor in swarmd's own log (debug level in this fixture).
+        let log = std::fs::read_to_string(node.config.dir.join("swarmd.log"))?;
+        ensure!(!log.contains(&needle), "secret in swarmd's log");
     }
 
     // In use: refused with Docker's words; still there.
