@@ -8,7 +8,8 @@
 //!
 //! Rules: IDs and unique names are unique; `Update` carries the stored `Version.Index`
 //! (else `update out of sequence`); a task's observed state never moves backwards; a
-//! task never changes node once assigned, nor service.
+//! task never changes node once assigned, nor service; a service's secret and config
+//! references name stored ones, and one still referenced is not removed.
 
 use chrono::{DateTime, Utc};
 
@@ -211,7 +212,8 @@ impl Store {
         match object {
             Object::Service(o) => {
                 exists(self.services.get(id).is_some())?;
-                check_name(&self.services, o)
+                check_name(&self.services, o)?;
+                self.check_service_refs(&o.spec)
             }
             Object::Task(_) => exists(self.tasks.get(id).is_some()),
             Object::Node(_) => exists(self.nodes.get(id).is_some()),
@@ -239,7 +241,11 @@ impl Store {
         let stored_meta = match object {
             Object::Service(o) => {
                 check_name(&self.services, o)?;
-                self.services.get(id).map(|s| s.meta.clone())
+                let stored = self.services.get(id);
+                if let Some(old) = stored {
+                    self.check_changed_refs(&old.spec, &o.spec)?;
+                }
+                stored.map(|s| s.meta.clone())
             }
             Object::Task(new) => {
                 let old = self.tasks.get(id).ok_or_else(not_found)?;

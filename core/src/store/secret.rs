@@ -1,6 +1,7 @@
 //! Secrets and configs as services use them: which services reference one (a referenced
-//! one cannot be removed: `Store::apply` refuses it), whether a service spec's
-//! references all exist, and what an update may change (labels only, as swarmkit).
+//! one cannot be removed), whether a service spec's references all exist (checked when
+//! a service is created or its references change), both enforced by `Store::apply`; and
+//! what an update may change (labels only, as swarmkit).
 
 use super::Store;
 use crate::error::{Error, Result};
@@ -52,8 +53,20 @@ impl Store {
         }
     }
 
+    /// An update's references, checked only when they changed: a status-only update of
+    /// a service must not fail on what its spec already said.
+    pub(super) fn check_changed_refs(&self, old: &ServiceSpec, new: &ServiceSpec) -> Result<()> {
+        let refs = |s: &ServiceSpec| container(s).map(|c| (c.secrets.clone(), c.configs.clone()));
+        if refs(old) == refs(new) {
+            return Ok(());
+        }
+        self.check_service_refs(new)
+    }
+
     /// A service spec's secret and config references name stored objects, by ID and
-    /// name (swarmkit's `checkSecretExistence`: `secret not found: a, b`).
+    /// name (swarmkit's `checkSecretExistence`: `secret not found: a, b`). `Store::apply`
+    /// checks it on service create and update, in the same entry as the write: no
+    /// removal can slip in between.
     pub fn check_service_refs(&self, spec: &ServiceSpec) -> Result<()> {
         let Some(c) = container(spec) else {
             return Ok(());

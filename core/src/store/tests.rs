@@ -751,10 +751,21 @@ fn secret_names_are_unique_and_references_must_exist() {
         store.check_service_refs(&spec).unwrap_err().to_string(),
         "config not found: app"
     );
+    // The store checks it when the service is written.
+    let err = store
+        .apply(&[create(service_with_refs("s1", "web"))], 3, t(3))
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.to_string().as_str()),
+        (ErrorKind::InvalidArgument, "config not found: app")
+    );
     store
-        .apply(&[create(config("c1", "app", "YQ=="))], 3, t(3))
+        .apply(&[create(config("c1", "app", "YQ=="))], 4, t(4))
         .unwrap();
     store.check_service_refs(&spec).unwrap();
+    store
+        .apply(&[create(service_with_refs("s1", "web"))], 5, t(5))
+        .unwrap();
     // A reference whose name is not the stored secret's name is refused too.
     let mut wrong = spec.clone();
     let c = wrong.task_template.container_spec.as_mut().unwrap();
@@ -765,6 +776,16 @@ fn secret_names_are_unique_and_references_must_exist() {
         store.check_service_refs(&wrong).unwrap_err().to_string(),
         "secrets not found: other, third"
     );
+    // An update that changes the references is checked; one that keeps them is not.
+    let mut s1 = store.service("s1").unwrap().clone();
+    s1.spec = wrong;
+    assert_eq!(
+        store.apply(&[update(s1)], 6, t(6)).unwrap_err().to_string(),
+        "secrets not found: other, third"
+    );
+    let mut s1 = store.service("s1").unwrap().clone();
+    s1.spec.labels.insert("a".into(), "b".into());
+    store.apply(&[update(s1)], 7, t(7)).unwrap();
 }
 
 #[test]

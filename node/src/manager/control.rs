@@ -569,10 +569,7 @@ async fn create_service(m: &Arc<Manager>, spec: Value) -> R {
         spec.mode = ServiceMode::replicated(1);
     }
     validate_service_spec(&spec)?;
-    let base = m
-        .store
-        .read(|s| s.check_service_refs(&spec).map(|()| s.applied_index()))
-        .await?;
+    let base = m.store.read(|s| s.applied_index()).await;
     let service = Service {
         meta: Meta::with_id(id.clone()),
         endpoint: Endpoint {
@@ -624,7 +621,6 @@ async fn update_service(
         let spec: ServiceSpec = decode("service spec", spec)?;
         validate_service_spec(&spec)?;
         validate_service_update(&current, &spec)?;
-        m.store.read(|s| s.check_service_refs(&spec)).await?;
         s.previous_spec = Some(std::mem::replace(&mut s.spec, spec));
         s.update_status = None;
     }
