@@ -277,6 +277,37 @@ fn secrets_and_configs_reach_tasks() -> Result<()> {
         "create with an unknown secret ID: {code} {body}"
     );
 
+    // The stock docker CLI resolves the names the same way (GET /secrets?filters=name).
+    node.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "dreader",
+        "--secret",
+        "db_pw",
+        "--config",
+        "app",
+        &img,
+        "sh",
+        "-c",
+        "cat /run/secrets/db_pw /app; sleep 1d",
+    ])?;
+    let svc = node.ok("GET", "/services/dreader", None)?;
+    let c = &svc["Spec"]["TaskTemplate"]["ContainerSpec"];
+    ensure!(
+        c["Secrets"][0]["SecretID"] == secret_id.as_str()
+            && c["Configs"][0]["ConfigID"] == config_id.as_str(),
+        "docker's service create: {c}"
+    );
+    node.wait_running("dreader", 1)?;
+    let logs = wait_for("dreader's output", Duration::from_secs(30), || {
+        let out = node.swarm_ok(&["service", "logs", "--raw", "dreader"])?;
+        Ok(out.contains("listen").then_some(out))
+    })?;
+    ensure!(logs == format!("{shown}{conf}"), "dreader printed {logs:?}");
+    node.docker_ok(&["service", "rm", "dreader"])?;
+
     // After the service: removal works, by name and by ID.
     node.swarm_ok(&["service", "rm", "reader"])?;
     let out = node.swarm_ok(&["secret", "rm", "db_pw", "api_key"])?;
