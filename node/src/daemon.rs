@@ -106,7 +106,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         _ = tokio::signal::ctrl_c() => Ok(()),
     };
     if let Some(m) = node.manager() {
-        m.store.stop().await;
+        m.stop().await;
     }
     r
 }
@@ -275,7 +275,7 @@ impl Node {
                     server.abort();
                 }
                 *self.manager.write().expect("manager lock") = None;
-                m.store.stop().await;
+                m.stop().await;
                 let _ = std::fs::remove_dir_all(self.cfg.data_dir.join("raft"));
                 let _ = std::fs::remove_file(certs::dir(&self.cfg.data_dir).join("raft-dek"));
                 tracing::info!("demoted: the manager half stopped");
@@ -372,7 +372,7 @@ impl Node {
         if self.identity.read().expect("identity lock").is_some() {
             return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into()));
         }
-        let addrs = self.cluster_addrs(&req);
+        let addrs = self.cluster_addrs(&req, None)?;
         let listener = cluster::bind(&addrs.listen)
             .await
             .map_err(|e| ApiError::invalid(e.to_string()))?;
@@ -393,7 +393,9 @@ impl Node {
     /// The cluster port's listen and advertise addresses of an init or join request:
     /// the request's, else swarmd's flags. Docker's CLI always sends its default
     /// `0.0.0.0:2377`; that one yields to `swarmd --listen-addr`.
-    fn cluster_addrs(&self, req: &Value) -> ClusterAddrs {
+    /// On a join (`remote` given), a system with no single address advertises the
+    /// address it reaches the remote manager from, as dockerd lets the manager see it.
+    fn cluster_addrs(&self, req: &Value, remote: Option<&str>) -> Result<ClusterAddrs, ApiError> {
         let given = |k: &str| {
             req[k]
                 .as_str()
@@ -404,16 +406,24 @@ impl Node {
             .filter(|l| l != "0.0.0.0:2377")
             .map(|l| manager::cluster_addr(&l))
             .unwrap_or_else(|| self.cfg.listen_addr.clone());
-        let advertise = given("AdvertiseAddr")
-            .map(|a| manager::cluster_addr(&a))
-            .unwrap_or_else(|| {
-                if self.cfg.advertise_addr == self.cfg.listen_addr {
-                    listen.clone()
-                } else {
-                    self.cfg.advertise_addr.clone()
-                }
-            });
-        ClusterAddrs { listen, advertise }
+        let advertise = given("AdvertiseAddr").unwrap_or_else(|| {
+            if self.cfg.advertise_addr == self.cfg.listen_addr {
+                listen.clone()
+            } else {
+                self.cfg.advertise_addr.clone()
+            }
+        });
+        // An interface name, or the unspecified listen address: an address of this host.
+        let port = listen.rsplit_once(':').map_or("2377", |(_, p)| p);
+        let advertise =
+            match crate::addr::resolve_advertise(&advertise, port, &crate::addr::system_addrs()) {
+                Ok(a) => a,
+                Err(e) => match remote.and_then(|r| crate::addr::source_towards(r, port)) {
+                    Some(a) => a,
+                    None => return Err(ApiError::invalid(e)),
+                },
+            };
+        Ok(ClusterAddrs { listen, advertise })
     }
 
     /// `POST /swarm/leave` on a worker: end the session, remove every task's container,
@@ -446,7 +456,7 @@ impl Node {
             server.abort();
         }
         *self.manager.write().expect("manager lock") = None;
-        m.store.stop().await;
+        m.stop().await;
         let _ = std::fs::remove_dir_all(self.cfg.data_dir.join("raft"));
         self.worker_leave(true).await
     }
@@ -492,7 +502,7 @@ impl Node {
             .and_then(|v| v.as_str())
             .map(manager::cluster_addr)
             .ok_or_else(|| ApiError::invalid("at least 1 RemoteAddr is required to join"))?;
-        let addrs = self.cluster_addrs(&req);
+        let addrs = self.cluster_addrs(&req, Some(&remote))?;
         let fail = |e: String| ApiError::invalid(e);
         // 1. The root, fetched over TLS that trusts nothing, checked against the token.
         let ch = swarm_identity::connect(&remote, ClientTls::FetchRoot)

@@ -189,11 +189,11 @@ impl Ca for CaService {
         let role = self
             .m
             .store
-            .read(|s| s.node(&who.node_id).map(|n| n.spec.role.clone()))
+            .read(|s| s.node(&who.node_id).map(super::held_role))
             .await
             .ok_or_else(|| Status::permission_denied("node is not a member of this swarm"))?;
         let role = match role {
-            Some(NodeRole::Manager) => Role::Manager,
+            NodeRole::Manager => Role::Manager,
             _ => Role::Worker,
         };
         let cert = self.issue(&root, &req.into_inner().csr_pem, &who.node_id, role)?;

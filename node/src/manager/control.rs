@@ -59,10 +59,23 @@ fn live_manager_status(n: &Node, leader: Option<u64>) -> Node {
     n
 }
 
+/// How a manager's demotion goes on once its node's spec says worker.
+enum Demotion {
+    /// Out of Raft already: its manager status goes with the spec update.
+    Removed,
+    /// The manager demoting itself while it leads: the spec update only. Its leader loop
+    /// then takes it out of Raft, it steps down once that commits, and the next leader
+    /// clears its manager status (see `loops::finish_demotions`).
+    LeaderLeavesAfter,
+}
+
 /// A manager being demoted leaves the Raft membership first (refused if it is the last
 /// manager, or if the managers left could not reach a quorum); its swarmd then sees the
 /// worker role in its session, takes a worker certificate and stops its manager half.
-async fn demote_from_raft(m: &Manager, node: &Node) -> Result<(), ApiError> {
+/// The leader is demoted too: from another manager, it is asked to leave Raft (it steps
+/// down) and the spec update reaches the next leader; on itself, see
+/// [`Demotion::LeaderLeavesAfter`].
+async fn demote_from_raft(m: &Manager, node: &Node) -> Result<Demotion, ApiError> {
     let managers = m
         .store
         .read(|s| {
@@ -71,21 +84,24 @@ async fn demote_from_raft(m: &Manager, node: &Node) -> Result<(), ApiError> {
                 .count()
         })
         .await;
+    let refused = |e: &dyn std::fmt::Display| {
+        ApiError::invalid(format!("rpc error: code = FailedPrecondition desc = {e}"))
+    };
     if managers <= 1 {
-        return Err(ApiError::invalid(
-            "rpc error: code = FailedPrecondition desc = attempting to demote the last manager of the swarm",
+        return Err(refused(
+            &"attempting to demote the last manager of the swarm",
         ));
     }
     let raft_id = super::store::raft_id(&node.meta.id);
-    if m.store.leader() == Some(raft_id) {
-        return Err(ApiError::invalid(
-            "rpc error: code = FailedPrecondition desc = demoting the current leader is not supported yet: demote it from another manager after a leader change",
-        ));
+    if m.store.is_leader() && m.store.handle().id() == raft_id {
+        m.store.check_removal(raft_id).map_err(|e| refused(&e))?;
+        return Ok(Demotion::LeaderLeavesAfter);
     }
     m.store
         .remove_member(raft_id, false)
         .await
-        .map_err(|e| ApiError::invalid(format!("rpc error: code = FailedPrecondition desc = {e}")))
+        .map_err(|e| refused(&e))?;
+    Ok(Demotion::Removed)
 }
 
 /// Docker's refusal for a manager leaving without `--force`.
@@ -174,8 +190,12 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
             let mut node = m.store.read(|s| s.find_node(&id).cloned()).await?;
             let demote = node.spec.role == Some(NodeRole::Manager)
                 && spec.role == Some(NodeRole::Worker);
-            if demote {
-                demote_from_raft(m, &node).await?;
+            let demotion = if demote {
+                Some(demote_from_raft(m, &node).await?)
+            } else {
+                None
+            };
+            if let Some(Demotion::Removed) = demotion {
                 node.manager_status = None;
             }
             node.meta.version = Version::new(version);

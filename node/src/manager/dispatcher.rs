@@ -235,8 +235,8 @@ async fn stream_assignments(
             .store
             .read(|s| {
                 s.node(&node_id).map(|n| {
-                    let role = match n.spec.role {
-                        Some(swarm_core::model::NodeRole::Manager) => "manager",
+                    let role = match super::held_role(n) {
+                        swarm_core::model::NodeRole::Manager => "manager",
                         _ => "worker",
                     };
                     (

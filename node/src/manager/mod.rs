@@ -49,6 +49,8 @@ pub struct Manager {
     pub tls: Arc<ClusterTls>,
     /// The agents' sessions with this manager (served while it leads).
     pub dispatcher: dispatcher::Dispatcher,
+    /// Set once this manager half stops (demotion, leave): its loops end.
+    stopped: tokio::sync::watch::Sender<bool>,
 }
 
 impl Manager {
@@ -114,7 +116,20 @@ impl Manager {
             runtime,
             tls,
             dispatcher: dispatcher::Dispatcher::default(),
+            stopped: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// Stops the manager half for good (demotion, leave): its loops end and Raft stops.
+    pub async fn stop(&self) {
+        self.stopped.send_replace(true);
+        self.store.stop().await;
+    }
+
+    /// Resolves once [`Manager::stop`] was called.
+    pub async fn stopped(&self) {
+        let mut rx = self.stopped.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
     }
 
     /// `swarm init`: a new cluster with this node as its only manager and leader.
@@ -250,6 +265,18 @@ async fn open_store(
         certs::connector(tls.clone()),
     )
     .await
+}
+
+/// The role a node holds, as its session and its certificates give it: a manager from
+/// its promotion (the spec says manager) until its demotion is through (out of Raft, its
+/// manager status cleared), so that a demoted leader keeps its manager half until the
+/// next leader took over.
+pub fn held_role(n: &Node) -> NodeRole {
+    if n.spec.role == Some(NodeRole::Manager) || n.manager_status.is_some() {
+        NodeRole::Manager
+    } else {
+        NodeRole::Worker
+    }
 }
 
 /// A cluster address with Docker's default port when none is given.
