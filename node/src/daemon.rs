@@ -24,6 +24,7 @@ use crate::config::{Config, RuntimeKind};
 use crate::error::{Error, Result};
 use crate::manager::{self, Manager};
 
+const LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.";
 const ALREADY_IN_SWARM: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
 
 pub struct Node {
@@ -35,6 +36,8 @@ pub struct Node {
     manager: RwLock<Option<Arc<Manager>>>,
     /// This node's certificate once it initialized or joined a swarm.
     identity: RwLock<Option<NodeIdentity>>,
+    /// Its keys on disk, sealed while autolock is on; locked until `swarm unlock`.
+    sealing: Arc<certs::Sealing>,
     /// The agent's reports, which the dispatcher session drains while it runs.
     reports: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<StatusReport>>>,
     session: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -74,6 +77,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         images,
         manager: RwLock::new(None),
         identity: RwLock::new(None),
+        sealing: certs::Sealing::new(&cfg.data_dir),
         reports: Arc::new(tokio::sync::Mutex::new(rx)),
         session: Mutex::new(None),
         server: Mutex::new(None),
@@ -82,19 +86,10 @@ pub async fn run(cfg: Config) -> Result<()> {
         cfg: cfg.clone(),
     });
     let _ = node.me.set(Arc::downgrade(&node));
-    if let Some(identity) = certs::load(&cfg.data_dir)? {
-        let tls = ClusterTls::new(&identity)?;
-        let addrs = ClusterAddrs::load_or_flags(&cfg);
-        if identity.role == Role::Manager {
-            if let Some(m) =
-                Manager::open(&cfg, &node_id, rt.clone(), &identity, tls.clone()).await?
-            {
-                tracing::info!(node = %node_id, "manager reopened its raft log");
-                let listener = cluster::bind(&addrs.listen).await?;
-                node.start_manager(m, listener);
-            }
-        }
-        node.start_session(identity, tls, &addrs.advertise, &[]);
+    if node.sealing.locked() {
+        tracing::warn!("this manager's keys are sealed (autolock): locked until `swarm unlock`");
+    } else {
+        node.resume().await?;
     }
     tracing::info!(socket = %cfg.socket.display(), node = %node_id, "swarmd serving");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -159,6 +154,52 @@ impl ClusterAddrs {
 }
 
 impl Node {
+    /// A node that was in a swarm before this start (or was locked until now): its
+    /// manager half reopens its Raft log, its agent's session starts again.
+    async fn resume(&self) -> Result<()> {
+        let Some(identity) = self.sealing.load_identity()? else {
+            return Ok(());
+        };
+        let tls = ClusterTls::new(&identity)?;
+        let addrs = ClusterAddrs::load_or_flags(&self.cfg);
+        if identity.role == Role::Manager {
+            if let Some(m) = Manager::open(
+                &self.cfg,
+                &self.node_id,
+                self.rt.clone(),
+                &identity,
+                tls.clone(),
+                self.sealing.clone(),
+            )
+            .await?
+            {
+                tracing::info!(node = %self.node_id, "manager reopened its raft log");
+                let listener = cluster::bind(&addrs.listen).await?;
+                self.start_manager(m, listener);
+            }
+        }
+        self.start_session(identity, tls, &addrs.advertise, &[]);
+        Ok(())
+    }
+
+    /// `POST /swarm/unlock`: the key must open this manager's sealed keys; then the node
+    /// starts as it would have.
+    async fn swarm_unlock(&self, body: Value) -> Result<Reply, ApiError> {
+        let _g = self.init_lock.lock().await;
+        if !self.sealing.locked() {
+            return Err(ApiError::Conflict("swarm is not locked".into()));
+        }
+        let key = swarm_identity::UnlockKey::parse(body["UnlockKey"].as_str().unwrap_or_default())
+            .map_err(ApiError::invalid)?;
+        if let Err(e) = self.sealing.unlock(key) {
+            tracing::warn!("unlock refused: {e}");
+            return Err(ApiError::Unauthorized(e.to_string()));
+        }
+        tracing::info!("unlocked");
+        self.resume().await.map_err(ApiError::internal)?;
+        Ok(Reply::Empty(200))
+    }
+
     fn start_manager(&self, m: Manager, listener: tokio::net::TcpListener) {
         let m = Arc::new(m);
         *self.manager.write().expect("manager lock") = Some(m.clone());
@@ -198,7 +239,7 @@ impl Node {
             role_changes: role_tx,
             tls,
             identity,
-            cert_dir: certs::dir(&self.cfg.data_dir),
+            sealing: self.sealing.clone(),
             managers: Managers::load(self.cfg.data_dir.join("managers.json"), &seed),
             description: serde_json::to_vec(&manager::node_description(&self.cfg.hostname))
                 .unwrap_or_default(),
@@ -226,6 +267,7 @@ impl Node {
                     &identity,
                     tls,
                     &addrs.advertise,
+                    self.sealing.clone(),
                 )
                 .await?;
                 self.start_manager(m, listener);
@@ -277,7 +319,9 @@ impl Node {
                 *self.manager.write().expect("manager lock") = None;
                 m.stop().await;
                 let _ = std::fs::remove_dir_all(self.cfg.data_dir.join("raft"));
-                let _ = std::fs::remove_file(certs::dir(&self.cfg.data_dir).join("raft-dek"));
+                self.sealing.remove_data_key();
+                // Autolock is for managers: a worker's key is plain again.
+                self.sealing.set_key(None)?;
                 tracing::info!("demoted: the manager half stopped");
             }
             _ => {}
@@ -297,6 +341,10 @@ impl Node {
             .count();
         let worker = self.identity.read().expect("identity lock").is_some();
         let swarm = match self.manager() {
+            None if self.sealing.locked() => json!({
+                "NodeID": self.node_id, "NodeAddr": "", "LocalNodeState": "locked",
+                "ControlAvailable": false, "Error": "", "RemoteManagers": null
+            }),
             None if worker => {
                 let managers: Vec<String> =
                     Managers::load(self.cfg.data_dir.join("managers.json"), &[])
@@ -379,9 +427,11 @@ impl Node {
         let mut req = req;
         req["AdvertiseAddr"] = json!(addrs.advertise);
         let rt = self.rt.clone();
-        let m = Manager::init(&self.cfg, &self.node_id, rt, &req).await?;
+        let m = Manager::init(&self.cfg, &self.node_id, rt, &req, self.sealing.clone()).await?;
         addrs.save(&self.cfg.data_dir).map_err(ApiError::internal)?;
-        let identity = certs::load(&self.cfg.data_dir)
+        let identity = self
+            .sealing
+            .load_identity()
             .map_err(ApiError::internal)?
             .ok_or_else(|| ApiError::internal("the new identity is missing"))?;
         let tls = m.tls.clone();
@@ -536,8 +586,8 @@ impl Node {
             .into_inner();
         let identity = NodeIdentity::new(issued.cert_pem, key.key_pem(), issued.ca_pem)
             .map_err(ApiError::internal)?;
-        identity
-            .save(&certs::dir(&self.cfg.data_dir))
+        self.sealing
+            .save_identity(&identity)
             .map_err(ApiError::internal)?;
         addrs.save(&self.cfg.data_dir).map_err(ApiError::internal)?;
         let tls = ClusterTls::new(&identity).map_err(ApiError::internal)?;
@@ -552,6 +602,7 @@ impl Node {
                 &identity,
                 tls.clone(),
                 &addrs.advertise,
+                self.sealing.clone(),
             )
             .await
             .map_err(ApiError::internal)?;
@@ -624,6 +675,8 @@ impl api::Backend for Node {
                 }),
             )),
             Request::Info => Ok(Reply::Json(200, self.info().await)),
+            Request::SwarmUnlock(body) => self.swarm_unlock(body).await,
+            _ if self.sealing.locked() => Err(ApiError::Unavailable(LOCKED.into())),
             Request::SwarmInit(body) => self.swarm_init(body).await,
             Request::SwarmJoin(body) => self.swarm_join(body).await,
             Request::SwarmLeave { force } if self.manager().is_none() => {
@@ -642,7 +695,9 @@ impl api::Backend for Node {
     }
 
     fn swarm_state(&self) -> &'static str {
-        if self.manager().is_some() {
+        if self.sealing.locked() {
+            "locked"
+        } else if self.manager().is_some() {
             "active/manager"
         } else if self.identity.read().expect("identity lock").is_some() {
             "active/worker"

@@ -183,3 +183,175 @@ fn advertise_address_found_and_the_leader_demoted() -> Result<()> {
     );
     Ok(())
 }
+
+/// `swarm unlock` on host `i` with `key` on its standard input (not a terminal: no
+/// prompt, as docker).
+fn unlock(c: &Cluster, i: usize, key: &str) -> Result<rootfs_tests::swarmd::Run> {
+    use std::io::Write;
+    let mut child = Command::new(rootfs_tests::workspace_bin("swarm"))
+        .arg("-H")
+        .arg(format!("unix://{}", c.host(i).socket.display()))
+        .arg("unlock")
+        .env_remove("SWARM_HOST")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(format!("{key}\n").as_bytes())?;
+    Ok(child.wait_with_output()?.into())
+}
+
+/// The unlock key in what `init --autolock`, `update --autolock` and `unlock-key` print.
+fn key_in(out: &str) -> Result<String> {
+    out.split_whitespace()
+        .find(|w| w.starts_with("SWMKEY-1-"))
+        .map(str::to_string)
+        .with_context(|| format!("no unlock key in {out:?}"))
+}
+
+const LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.";
+
+#[test]
+fn autolock_seals_the_keys_and_a_restarted_manager_waits_for_its_key() -> Result<()> {
+    let mut c = Cluster::new(1)?;
+    let certs = c.host(0).data.join("certificates");
+    let sealed = |on: bool| -> Result<()> {
+        for (plain, locked) in [
+            ("swarm-node.key", "swarm-node.key.locked"),
+            ("raft-dek", "raft-dek.locked"),
+        ] {
+            ensure!(
+                certs.join(plain).exists() != on && certs.join(locked).exists() == on,
+                "{plain} sealed should be {on}: {:?}",
+                std::fs::read_dir(&certs)?
+                    .map(|e| e.map(|e| e.file_name()))
+                    .collect::<Vec<_>>()
+            );
+        }
+        if on {
+            let k = std::fs::read(certs.join("swarm-node.key.locked"))?;
+            ensure!(
+                !String::from_utf8_lossy(&k).contains("PRIVATE KEY"),
+                "the sealed node key reads as PEM"
+            );
+        }
+        Ok(())
+    };
+
+    let out = c
+        .host(0)
+        .swarm_ok(&["init", "--autolock", "--advertise-addr", &c.host(0).addr()])?;
+    ensure!(
+        out.contains("To unlock a swarm manager after it restarts, run the `swarm unlock`\ncommand and provide the following key:\n\n    SWMKEY-1-"),
+        "init --autolock: {out}"
+    );
+    let key = key_in(&out)?;
+    ensure!(
+        c.host(0).swarm_ok(&["unlock-key", "-q"])?.trim() == key,
+        "unlock-key -q"
+    );
+    let inspect = c.host(0).ok("GET", "/swarm", None)?;
+    ensure!(
+        !inspect.to_string().contains(&key),
+        "GET /swarm shows the unlock key"
+    );
+    sealed(true)?;
+    c.host(0).swarm_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "kept",
+        "--stop-signal",
+        "SIGKILL",
+        &c.image("1"),
+        "sleep",
+        "1d",
+    ])?;
+    c.host(0).wait_running("kept", 1)?;
+
+    // Restarted, it is locked: the API says so in Docker's words until the right key.
+    c.kill9(0)?;
+    c.restart(0)?;
+    let r = c.host(0).swarm(&["node", "ls"])?;
+    ensure!(
+        !r.ok && r.stderr.contains(LOCKED),
+        "node ls while locked: {}",
+        r.stderr
+    );
+    let info = c.host(0).ok("GET", "/info", None)?;
+    ensure!(
+        info["Swarm"]["LocalNodeState"] == "locked",
+        "info: {}",
+        info["Swarm"]
+    );
+    let r = unlock(&c, 0, "SWMKEY-1-nope")?;
+    ensure!(
+        !r.ok && r.stderr.contains("invalid key string"),
+        "malformed: {}",
+        r.stderr
+    );
+    let other = "SWMKEY-1-+MrE8NgAyKj5r3NcR4FiQMdgu+7W72urH0EZeSmP/0Y";
+    let r = unlock(&c, 0, other)?;
+    ensure!(
+        !r.ok
+            && r.stderr
+                .contains("swarm could not be unlocked: invalid key provided"),
+        "wrong key: {}",
+        r.stderr
+    );
+    let r = unlock(&c, 0, &key)?;
+    ensure!(r.ok, "unlock: {}{}", r.stdout, r.stderr);
+    c.host(0).wait_running("kept", 1)?;
+    let r = unlock(&c, 0, &key)?;
+    ensure!(
+        !r.ok && r.stderr.contains("swarm is not locked"),
+        "unlock twice: {}",
+        r.stderr
+    );
+
+    // A rotated key: the old one no longer opens the restarted manager, the new one does.
+    let before = std::fs::read(certs.join("swarm-node.key.locked"))?;
+    let out = c.host(0).swarm_ok(&["unlock-key", "--rotate"])?;
+    ensure!(
+        out.starts_with("Successfully rotated manager unlock key.\n\n"),
+        "rotate: {out}"
+    );
+    let new_key = key_in(&out)?;
+    ensure!(new_key != key, "rotation kept the key");
+    wait_for(
+        "the keys sealed under the new key",
+        Duration::from_secs(10),
+        || {
+            let now = std::fs::read(certs.join("swarm-node.key.locked"))?;
+            Ok((now != before).then_some(()))
+        },
+    )?;
+    c.kill9(0)?;
+    c.restart(0)?;
+    let r = unlock(&c, 0, &key)?;
+    ensure!(!r.ok, "the old key unlocked after rotation");
+    let r = unlock(&c, 0, &new_key)?;
+    ensure!(r.ok, "unlock with the new key: {}", r.stderr);
+
+    // Autolock off: plain keys again, and a restart needs no key.
+    let out = c.host(0).swarm_ok(&["update", "--autolock=false"])?;
+    ensure!(out == "Swarm updated.\n", "update: {out}");
+    wait_for("plain keys", Duration::from_secs(10), || {
+        Ok(sealed(false).ok())
+    })?;
+    let r = c.host(0).swarm(&["unlock-key"])?;
+    ensure!(
+        !r.ok && r.stderr.contains("no unlock key is set"),
+        "unlock-key: {}",
+        r.stderr
+    );
+    c.kill9(0)?;
+    c.restart(0)?;
+    c.host(0).wait_running("kept", 1)?;
+    Ok(())
+}

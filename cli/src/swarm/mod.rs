@@ -3,4 +3,5 @@
 pub mod info;
 pub mod init;
 pub mod join;
+pub mod unlock;
 pub mod update;

@@ -27,6 +27,14 @@ pub struct Swarm {
         skip_serializing_if = "String::is_empty"
     )]
     pub root_ca_key: String,
+    /// The managers' unlock key (`SWMKEY-1-...`) while autolock is on; each manager
+    /// seals its keys on disk under it. Only `GET /swarm/unlockkey` shows it.
+    #[serde(
+        rename = "UnlockKey",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub unlock_key: String,
 }
 
 impl Swarm {
@@ -34,10 +42,11 @@ impl Swarm {
         &self.cluster.meta.id
     }
 
-    /// What `GET /swarm` shows: everything but the CA's key.
+    /// What `GET /swarm` shows: everything but the CA's key and the unlock key.
     pub fn public(&self) -> Swarm {
         Swarm {
             root_ca_key: String::new(),
+            unlock_key: String::new(),
             ..self.clone()
         }
     }

@@ -347,6 +347,7 @@ fn swarm_object_flattens_cluster_info() {
             manager: "SWMTKN-1-m".into(),
         },
         root_ca_key: String::new(),
+        unlock_key: String::new(),
     };
     let v = serde_json::to_value(&swarm).unwrap();
     assert_eq!(v["ID"], json!("c1"));

@@ -75,9 +75,9 @@ pub struct Session {
     pub agent: Arc<Agent>,
     pub tls: Arc<ClusterTls>,
     /// This node's certificate, renewed through the CA past half its validity and saved
-    /// in `cert_dir`; the live TLS switches to the new one without a restart.
+    /// through `sealing`; the live TLS switches to the new one without a restart.
     pub identity: NodeIdentity,
-    pub cert_dir: PathBuf,
+    pub sealing: Arc<crate::certs::Sealing>,
     /// Where a new role's identity goes (the daemon starts or stops the manager half).
     pub role_changes: mpsc::UnboundedSender<NodeIdentity>,
     pub managers: Managers,
@@ -234,7 +234,7 @@ impl Session {
                 .map_err(|st| crate::error::Error::Other(st.message().to_string()))?
                 .into_inner();
             let renewed = NodeIdentity::new(issued.cert_pem, key.key_pem(), issued.ca_pem)?;
-            renewed.save(&self.cert_dir)?;
+            self.sealing.save_identity(&renewed)?;
             self.tls.update(&renewed)?;
             Ok::<_, crate::error::Error>(renewed)
         }

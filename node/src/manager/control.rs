@@ -131,6 +131,15 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
                 })
                 .await
         }
+        Request::SwarmUnlockKey => {
+            m.store
+                .read(|s| match s.cluster() {
+                    Some(c) => ok(json!({"UnlockKey": c.unlock_key})),
+                    None => Err(ApiError::NotManager),
+                })
+                .await
+        }
+        Request::SwarmUnlock(_) => Err(ApiError::Conflict("swarm is not locked".into())),
         Request::SwarmInit(_) | Request::SwarmJoin(_) => Err(ApiError::Unavailable(
             "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.".into(),
         )),
@@ -140,6 +149,7 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
             spec,
             rotate_worker_token,
             rotate_manager_token,
+            rotate_unlock_key,
         } => {
             let spec: SwarmSpec = decode("swarm spec", spec)?;
             let mut swarm = m
@@ -154,6 +164,13 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
             }
             if rotate_manager_token {
                 swarm.join_tokens.manager = swarm_identity::JoinToken::generate(&root).to_string();
+            }
+            // Autolock on: a key (a new one on rotation); off: none. Every manager then
+            // seals its keys under it (`loops::follow_unlock_key`).
+            if !spec.encryption_config.auto_lock_managers {
+                swarm.unlock_key.clear();
+            } else if swarm.unlock_key.is_empty() || rotate_unlock_key {
+                swarm.unlock_key = swarm_identity::UnlockKey::generate().to_string();
             }
             swarm.cluster.meta.version = Version::new(version);
             swarm.cluster.spec = spec;

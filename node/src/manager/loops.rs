@@ -36,6 +36,7 @@ pub fn spawn(m: Arc<Manager>) {
     for run in [
         Box::pin(leader_loop(m.clone())) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
         Box::pin(super::dispatcher::node_status_loop(m.clone())),
+        Box::pin(follow_unlock_key(m.clone())),
     ] {
         let m = m.clone();
         tokio::spawn(async move {
@@ -67,6 +68,32 @@ async fn leader_loop(m: Arc<Manager>) {
                     return;
                 }
             }
+        }
+    }
+}
+
+/// On every manager: its keys on disk follow the swarm's unlock key (sealed under it
+/// while autolock is on, plain once it is off, sealed again on rotation).
+async fn follow_unlock_key(m: Arc<Manager>) {
+    let mut applied = m.store.subscribe();
+    loop {
+        applied.borrow_and_update();
+        let key = m
+            .store
+            .read(|s| s.cluster().map(|c| c.unlock_key.clone()))
+            .await;
+        if let Some(key) = key {
+            let key = (!key.is_empty())
+                .then(|| swarm_identity::UnlockKey::parse(&key))
+                .transpose();
+            match key.map(|k| m.sealing.set_key(k)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("seal this manager's keys: {e}"),
+                Err(e) => tracing::error!("the swarm's unlock key: {e}"),
+            }
+        }
+        if applied.changed().await.is_err() {
+            return;
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct Manager {
     pub dispatcher: dispatcher::Dispatcher,
     /// Set once this manager half stops (demotion, leave): its loops end.
     stopped: tokio::sync::watch::Sender<bool>,
+    /// This node's keys on disk, sealed under the swarm's unlock key while autolock is on.
+    pub sealing: Arc<certs::Sealing>,
 }
 
 impl Manager {
@@ -63,18 +65,21 @@ impl Manager {
         runtime: Arc<dyn ContainerRuntime>,
         identity: &NodeIdentity,
         tls: Arc<ClusterTls>,
+        sealing: Arc<certs::Sealing>,
     ) -> Result<Option<Manager>> {
         let dir = raft_dir(&cfg.data_dir);
         if !dir.exists() {
             return Ok(None);
         }
-        let store = open_store(cfg, node_id, &cluster_addr(&cfg.advertise_addr), &tls).await?;
+        let addr = cluster_addr(&cfg.advertise_addr);
+        let store = open_store(cfg, node_id, &addr, &tls, &sealing).await?;
         Ok(Some(Manager::new(
             store,
             node_id,
             &identity.cluster_id,
             runtime,
             tls,
+            sealing,
         )))
     }
 
@@ -87,14 +92,16 @@ impl Manager {
         identity: &NodeIdentity,
         tls: Arc<ClusterTls>,
         advertise: &str,
+        sealing: Arc<certs::Sealing>,
     ) -> Result<Manager> {
-        let store = open_store(cfg, node_id, advertise, &tls).await?;
+        let store = open_store(cfg, node_id, advertise, &tls, &sealing).await?;
         Ok(Manager::new(
             store,
             node_id,
             &identity.cluster_id,
             runtime,
             tls,
+            sealing,
         ))
     }
 
@@ -108,8 +115,10 @@ impl Manager {
         cluster_id: &str,
         runtime: Arc<dyn ContainerRuntime>,
         tls: Arc<ClusterTls>,
+        sealing: Arc<certs::Sealing>,
     ) -> Manager {
         Manager {
+            sealing,
             store,
             node_id: node_id.to_string(),
             cluster_id: cluster_id.to_string(),
@@ -138,6 +147,7 @@ impl Manager {
         node_id: &str,
         runtime: Arc<dyn ContainerRuntime>,
         req: &Value,
+        sealing: Arc<certs::Sealing>,
     ) -> Result<Manager, ApiError> {
         let mut spec = json!({
             "Name": "default",
@@ -168,6 +178,10 @@ impl Manager {
             .map_or(advertise.clone(), |(h, _)| h.to_string());
         let spec: SwarmSpec = serde_json::from_value(spec)
             .map_err(|e| ApiError::invalid(format!("invalid swarm spec: {e}")))?;
+        let unlock_key = spec
+            .encryption_config
+            .auto_lock_managers
+            .then(swarm_identity::UnlockKey::generate);
         let cluster_id = crate::ids::new_id();
         let new = certs::new_cluster(&cluster_id, node_id).map_err(ApiError::internal)?;
         let swarm = Swarm {
@@ -188,6 +202,10 @@ impl Manager {
                 manager: new.manager_token.clone(),
             },
             root_ca_key: new.root.key_pem().unwrap_or_default(),
+            unlock_key: unlock_key
+                .as_ref()
+                .map(|k| k.to_string())
+                .unwrap_or_default(),
         };
         let node = Node {
             meta: Meta::with_id(node_id),
@@ -209,11 +227,15 @@ impl Manager {
             }),
         };
         // The identity first: a manager's Raft is opened with its certificate's TLS.
-        new.identity
-            .save(&certs::dir(&cfg.data_dir))
+        // Autolock from the start: the keys are sealed before they first reach the disk.
+        sealing
+            .set_key(unlock_key.clone())
+            .map_err(ApiError::internal)?;
+        sealing
+            .save_identity(&new.identity)
             .map_err(ApiError::internal)?;
         let tls = ClusterTls::new(&new.identity).map_err(ApiError::internal)?;
-        let store = open_store(cfg, node_id, &advertise, &tls)
+        let store = open_store(cfg, node_id, &advertise, &tls, &sealing)
             .await
             .map_err(ApiError::internal)?;
         let first = async {
@@ -233,7 +255,14 @@ impl Manager {
             }
             return Err(e);
         }
-        Ok(Manager::new(store, node_id, &cluster_id, runtime, tls))
+        Ok(Manager::new(
+            store,
+            node_id,
+            &cluster_id,
+            runtime,
+            tls,
+            sealing,
+        ))
     }
 
     /// Proposes a batch; the store's refusal (a stale version, a taken name) is an
@@ -252,9 +281,10 @@ async fn open_store(
     node_id: &str,
     addr: &str,
     tls: &Arc<ClusterTls>,
+    sealing: &certs::Sealing,
 ) -> Result<Store> {
     let config = RaftConfig {
-        data_key: Some(certs::data_key(&cfg.data_dir)?),
+        data_key: Some(sealing.data_key()?),
         ..RaftConfig::default()
     };
     Store::open(
