@@ -244,6 +244,7 @@ impl Node {
             description: serde_json::to_vec(&manager::node_description(&self.cfg.hostname))
                 .unwrap_or_default(),
             addr: advertise.to_string(),
+            rotation_renewed_at: None,
         };
         let join = tokio::spawn(session.run(self.reports.clone()));
         if let Some(old) = self.session.lock().expect("session lock").replace(join) {
@@ -319,9 +320,9 @@ impl Node {
                 *self.manager.write().expect("manager lock") = None;
                 m.stop().await;
                 let _ = std::fs::remove_dir_all(self.cfg.data_dir.join("raft"));
-                self.sealing.remove_data_key();
                 // Autolock is for managers: a worker's key is plain again.
                 self.sealing.set_key(None)?;
+                self.sealing.remove_data_key();
                 tracing::info!("demoted: the manager half stopped");
             }
             _ => {}

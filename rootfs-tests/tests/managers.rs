@@ -135,7 +135,7 @@ fn advertise_address_found_and_the_leader_demoted() -> Result<()> {
     )?;
     let log = std::fs::read_to_string(c.host(0).config.dir.join("swarmd.log"))?;
     ensure!(
-        log.matches("manager stopped: its loop ends").count() == 2,
+        log.matches("manager stopped: its loop ends").count() == 3,
         "the demoted manager's loops did not end:\n{}",
         c.host(0).log_tail()
     );
@@ -219,19 +219,17 @@ const LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can 
 fn autolock_seals_the_keys_and_a_restarted_manager_waits_for_its_key() -> Result<()> {
     let mut c = Cluster::new(1)?;
     let certs = c.host(0).data.join("certificates");
+    // Sealed: one file holds the node key and the Raft data key; plain: one file each.
     let sealed = |on: bool| -> Result<()> {
-        for (plain, locked) in [
-            ("swarm-node.key", "swarm-node.key.locked"),
-            ("raft-dek", "raft-dek.locked"),
-        ] {
-            ensure!(
-                certs.join(plain).exists() != on && certs.join(locked).exists() == on,
-                "{plain} sealed should be {on}: {:?}",
-                std::fs::read_dir(&certs)?
-                    .map(|e| e.map(|e| e.file_name()))
-                    .collect::<Vec<_>>()
-            );
-        }
+        let files =
+            |names: &[&str], there: bool| names.iter().all(|n| certs.join(n).exists() == there);
+        ensure!(
+            files(&["swarm-node.key.locked"], on) && files(&["swarm-node.key", "raft-dek"], !on),
+            "keys sealed should be {on}: {:?}",
+            std::fs::read_dir(&certs)?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<Vec<_>>()
+        );
         if on {
             let k = std::fs::read(certs.join("swarm-node.key.locked"))?;
             ensure!(
@@ -353,5 +351,144 @@ fn autolock_seals_the_keys_and_a_restarted_manager_waits_for_its_key() -> Result
     c.kill9(0)?;
     c.restart(0)?;
     c.host(0).wait_running("kept", 1)?;
+    Ok(())
+}
+
+/// The file each host trusts as the root, and its certificate chain.
+fn host_certs(c: &Cluster, i: usize) -> Result<(String, String)> {
+    let dir = c.host(i).data.join("certificates");
+    Ok((
+        std::fs::read_to_string(dir.join("swarm-root-ca.crt"))?,
+        std::fs::read_to_string(dir.join("swarm-node.crt"))?,
+    ))
+}
+
+#[test]
+fn ca_rotation_renews_every_certificate_without_a_restart() -> Result<()> {
+    let c = Cluster::new(4)?;
+    let m = c.host(0);
+    m.swarm_ok(&["init", "--advertise-addr", &m.addr()])?;
+    let manager = m.swarm_ok(&["join-token", "-q", "manager"])?;
+    let worker = m.swarm_ok(&["join-token", "-q", "worker"])?;
+    for (i, token) in [(1, &manager), (2, &worker)] {
+        c.host(i).swarm_ok(&[
+            "join",
+            "--token",
+            token.trim(),
+            "--advertise-addr",
+            &c.host(i).addr(),
+            &m.addr(),
+        ])?;
+    }
+    let old_root = m.swarm_ok(&["ca"])?;
+    ensure!(
+        old_root.starts_with("-----BEGIN CERTIFICATE-----"),
+        "ca: {old_root}"
+    );
+    let before: Vec<(String, String)> = (0..3).map(|i| host_certs(&c, i)).collect::<Result<_>>()?;
+    m.swarm_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "everywhere",
+        "--mode",
+        "global",
+        "--stop-signal",
+        "SIGKILL",
+        &c.image("1"),
+        "sleep",
+        "1d",
+    ])?;
+    wait_for("a task on each node", Duration::from_secs(60), || {
+        Ok((m.running("everywhere")?.len() == 3).then_some(()))
+    })?;
+
+    // `swarm ca --rotate` waits until every node has a certificate from the new root, then
+    // prints that root.
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(rootfs_tests::workspace_bin("swarm"))
+        .arg("-H")
+        .arg(format!("unix://{}", c.host(1).socket.display()))
+        .args(["ca", "--rotate"])
+        .output()?;
+    let new_root = String::from_utf8_lossy(&out.stdout).to_string();
+    ensure!(
+        out.status.success(),
+        "ca --rotate: {new_root}{}\nh0's log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        m.log_tail()
+    );
+    ensure!(
+        new_root.starts_with("-----BEGIN CERTIFICATE-----") && new_root != old_root,
+        "the new root: {new_root}"
+    );
+    ensure!(
+        m.swarm_ok(&["ca"])? == new_root,
+        "swarm ca after the rotation"
+    );
+
+    // Every node (none restarted): a new certificate, the new root trusted.
+    wait_for(
+        "every node trusts the new root",
+        Duration::from_secs(30),
+        || {
+            let all = (0..3)
+                .all(|i| host_certs(&c, i).is_ok_and(|(root, _)| root.trim() == new_root.trim()));
+            Ok(all.then_some(()))
+        },
+    )?;
+    for (i, (_, old_cert)) in before.iter().enumerate() {
+        let (_, cert) = host_certs(&c, i)?;
+        ensure!(cert != *old_cert, "h{i} kept its certificate");
+    }
+    let inspect = m.ok("GET", "/swarm", None)?;
+    ensure!(inspect["RootRotationInProgress"] == false, "{}", inspect);
+
+    // The swarm still works over the new certificates: a write through a follower, the
+    // global service on every node, all Ready; a restarted worker reconnects.
+    c.host(1)
+        .swarm_ok(&["service", "update", "-d", "--force", "everywhere"])?;
+    wait_for(
+        "the service redeployed on every node",
+        Duration::from_secs(60),
+        || {
+            let tasks = m.tasks("everywhere")?;
+            let running = tasks
+                .iter()
+                .filter(|t| t["Status"]["State"] == "running" && t["DesiredState"] == "running")
+                .count();
+            Ok((tasks.len() >= 6 && running == 3).then_some(()))
+        },
+    )?;
+
+    // A join token from before the rotation names the old root: refused; the new one works.
+    let r = c.host(3).swarm(&[
+        "join",
+        "--token",
+        worker.trim(),
+        "--advertise-addr",
+        &c.host(3).addr(),
+        &m.addr(),
+    ])?;
+    ensure!(
+        !r.ok && r.stderr.contains("remote CA does not match fingerprint"),
+        "join with the old token: {}",
+        r.stderr
+    );
+    let worker = m.swarm_ok(&["join-token", "-q", "worker"])?;
+    c.host(3).swarm_ok(&[
+        "join",
+        "--token",
+        worker.trim(),
+        "--advertise-addr",
+        &c.host(3).addr(),
+        &m.addr(),
+    ])?;
+    wait_for("four nodes Ready", Duration::from_secs(60), || {
+        let out = m.swarm_ok(&["node", "ls", "--format", "{{.Status}}"])?;
+        Ok((out.lines().filter(|l| *l == "Ready").count() == 4).then_some(()))
+    })?;
     Ok(())
 }

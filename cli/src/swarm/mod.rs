@@ -1,5 +1,6 @@
 //! `swarm init` and `swarm info`: the cluster itself.
 
+pub mod ca;
 pub mod info;
 pub mod init;
 pub mod join;

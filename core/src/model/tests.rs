@@ -348,6 +348,7 @@ fn swarm_object_flattens_cluster_info() {
         },
         root_ca_key: String::new(),
         unlock_key: String::new(),
+        root_rotation: None,
     };
     let v = serde_json::to_value(&swarm).unwrap();
     assert_eq!(v["ID"], json!("c1"));

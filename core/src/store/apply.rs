@@ -145,6 +145,22 @@ impl Store {
                     Ok(true)
                 })?;
             }
+            StoreAction::SetNodeTlsInfo { id, tls_info } => {
+                let Some(old) = self.nodes.get(id) else {
+                    return Ok(());
+                };
+                if old.description.tls_info == *tls_info {
+                    return Ok(());
+                }
+                let mut node = old.clone();
+                node.description.tls_info = tls_info.clone();
+                node.meta.version = Version::new(index);
+                node.meta.updated_at = now;
+                let old = self
+                    .insert_object(Object::Node(Box::new(node)))
+                    .expect("exists");
+                undo.push(Undo::Updated(old));
+            }
             StoreAction::SetNodeStatus { id, status } => {
                 let Some(old) = self.nodes.get(id) else {
                     return Ok(());

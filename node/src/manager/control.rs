@@ -172,6 +172,24 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
             } else if swarm.unlock_key.is_empty() || rotate_unlock_key {
                 swarm.unlock_key = swarm_identity::UnlockKey::generate().to_string();
             }
+            // `swarm ca --rotate`: a new root, cross-signed by the current one; nodes get
+            // certificates from it and the leader finishes the rotation
+            // (`loops::finish_root_rotation`) once every live node has one.
+            if spec.ca_config.force_rotate != swarm.cluster.spec.ca_config.force_rotate {
+                let next = swarm_identity::RootCa::generate(&swarm.cluster.meta.id)
+                    .map_err(ApiError::internal)?;
+                let current = swarm_identity::RootCa::from_pem(
+                    &swarm.cluster.tls_info.trust_root,
+                    Some(&swarm.root_ca_key),
+                )
+                .map_err(ApiError::internal)?;
+                swarm.root_rotation = Some(swarm_core::model::RootRotation {
+                    ca_cert: next.cert_pem().to_string(),
+                    ca_key: next.key_pem().unwrap_or_default(),
+                    cross_signed: current.cross_sign(&next).map_err(ApiError::internal)?,
+                });
+                swarm.cluster.root_rotation_in_progress = true;
+            }
             swarm.cluster.meta.version = Version::new(version);
             swarm.cluster.spec = spec;
             m.propose(vec![StoreAction::Update(Object::Cluster(Box::new(swarm)))])

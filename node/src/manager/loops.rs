@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use swarm_core::model::{ContainerStatus, Node, NodeRole, TaskStatus};
+use swarm_core::model::{ContainerStatus, Node, NodeRole, NodeState, TaskStatus};
 use swarm_core::orchestrator::reconcile;
 use swarm_core::scheduler::{decisions_to_actions, schedule};
 use swarm_core::store::{Object, Store as CoreStore, StoreAction};
@@ -107,6 +107,10 @@ async fn orchestrate(m: &Manager) -> Option<Duration> {
     if let Some(after) = finish_demotions(m).await {
         earliest(after);
     }
+    if let Err(e) = finish_root_rotation(m).await {
+        tracing::warn!("finish the root CA rotation: {e}");
+        earliest(RETRY_AFTER);
+    }
     let plans = m
         .store
         .read(|s| {
@@ -176,6 +180,44 @@ async fn finish_demotions(m: &Manager) -> Option<Duration> {
         }
     }
     retry
+}
+
+/// A root rotation is over once every node that is not Down holds a certificate from
+/// the new root (the CA records the issuer of each one it issues): the new root becomes
+/// the one every node trusts (their sessions say so), its key signs from then on, and
+/// the join tokens are made anew for its digest, as swarmkit's CA reconciler does.
+async fn finish_root_rotation(m: &Manager) -> Result<(), String> {
+    let done = m
+        .store
+        .read(|s| {
+            let c = s.cluster()?;
+            c.root_rotation.as_ref()?;
+            let waiting = s
+                .nodes()
+                .filter(|n| n.status.state != Some(NodeState::Down))
+                .any(|n| super::dispatcher::root_rotation_pending(s, n));
+            (!waiting).then(|| c.clone())
+        })
+        .await;
+    let Some(mut swarm) = done else {
+        return Ok(());
+    };
+    let Some(rotation) = swarm.root_rotation.take() else {
+        return Ok(());
+    };
+    let root = swarm_identity::RootCa::from_pem(&rotation.ca_cert, Some(&rotation.ca_key))
+        .map_err(|e| e.to_string())?;
+    swarm.cluster.tls_info =
+        super::ca::tls_info(root.cert_pem(), &root).map_err(|e| e.to_string())?;
+    swarm.root_ca_key = rotation.ca_key;
+    swarm.cluster.root_rotation_in_progress = false;
+    swarm.join_tokens.worker = swarm_identity::JoinToken::generate(&root).to_string();
+    swarm.join_tokens.manager = swarm_identity::JoinToken::generate(&root).to_string();
+    m.propose(vec![StoreAction::Update(Object::Cluster(Box::new(swarm)))])
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("root CA rotation finished: every node has a certificate from the new root");
+    Ok(())
 }
 
 /// Services to reconcile: those stored, and those only their tasks still name (removed

@@ -27,7 +27,7 @@ use swarm_runtime::container::ContainerRuntime;
 use swarm_core::model::{
     ClusterInfo, EngineDescription, JoinTokens, ManagerStatus, Meta, Node, NodeAvailability,
     NodeDescription, NodeRole, NodeSpec, NodeState, NodeStatus, Platform, Reachability, Resources,
-    Swarm, SwarmSpec, TlsInfo,
+    Swarm, SwarmSpec,
 };
 use swarm_core::store::{Object, StoreAction};
 
@@ -184,13 +184,11 @@ impl Manager {
             .then(swarm_identity::UnlockKey::generate);
         let cluster_id = crate::ids::new_id();
         let new = certs::new_cluster(&cluster_id, node_id).map_err(ApiError::internal)?;
+        let tls_info = ca::tls_info(new.root.cert_pem(), &new.root).map_err(ApiError::internal)?;
         let swarm = Swarm {
             cluster: ClusterInfo {
                 meta: Meta::with_id(cluster_id.clone()),
-                tls_info: TlsInfo {
-                    trust_root: new.root.cert_pem().to_string(),
-                    ..TlsInfo::default()
-                },
+                tls_info: tls_info.clone(),
                 spec,
                 root_rotation_in_progress: false,
                 default_addr_pool: vec!["10.0.0.0/8".into()],
@@ -202,6 +200,7 @@ impl Manager {
                 manager: new.manager_token.clone(),
             },
             root_ca_key: new.root.key_pem().unwrap_or_default(),
+            root_rotation: None,
             unlock_key: unlock_key
                 .as_ref()
                 .map(|k| k.to_string())
@@ -214,7 +213,10 @@ impl Manager {
                 availability: Some(NodeAvailability::Active),
                 ..NodeSpec::default()
             },
-            description: node_description(&cfg.hostname),
+            description: NodeDescription {
+                tls_info,
+                ..node_description(&cfg.hostname)
+            },
             status: NodeStatus {
                 state: Some(NodeState::Ready),
                 message: String::new(),
