@@ -117,6 +117,9 @@ impl Store {
                     if status.state < task.status.state {
                         return Ok(false);
                     }
+                    if status.state == TaskState::Running && task.running_since.is_none() {
+                        task.running_since = Some(status.timestamp);
+                    }
                     task.status = status.clone();
                     Ok(true)
                 })?;
