@@ -7,15 +7,15 @@ use chrono::{DateTime, Utc};
 
 use super::slot::SlotKey;
 use crate::model::{ModeKind, Node, NodeAvailability, NodeState, Service, Task, TaskStatus};
-use crate::scheduler::ASSIGNED_MESSAGE;
 use crate::state::TaskState;
 
 /// Docker's `pending task scheduling`: the status a task waits in for a node.
 pub const PENDING_MESSAGE: &str = "pending task scheduling";
 
 /// A new task for `slot` of `service`, made from its current task template. A
-/// replica waits in PENDING for the scheduler; a task for a node (global modes) is
-/// made on its node, ASSIGNED, as swarmkit's global orchestrator does. `desired` is
+/// replica waits in PENDING for the scheduler to pick a node; a task for a node (global
+/// modes) is made PENDING on its node, and the scheduler confirms that it fits there, as
+/// swarmkit's global orchestrator and scheduler do. `desired` is
 /// RUNNING, or READY for a replacement that must wait (restart delay, stop-first
 /// update) before it starts. A job's task carries the job's iteration.
 pub fn new_task(
@@ -27,7 +27,7 @@ pub fn new_task(
 ) -> Task {
     let (number, node_id, state, message) = match slot {
         SlotKey::Replica(n) => (*n, String::new(), TaskState::Pending, PENDING_MESSAGE),
-        SlotKey::Node(node) => (0, node.clone(), TaskState::Assigned, ASSIGNED_MESSAGE),
+        SlotKey::Node(node) => (0, node.clone(), TaskState::Pending, PENDING_MESSAGE),
     };
     let name = match slot {
         SlotKey::Replica(n) => format!("{}.{n}", service.spec.name),
