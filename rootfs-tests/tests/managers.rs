@@ -175,6 +175,23 @@ fn advertise_address_found_and_the_leader_demoted() -> Result<()> {
             Ok((running == 3).then_some(()))
         },
     )?;
+    // `node ps NODE` on a manager: the demoted leader's task, as `service ps` shows it.
+    let out = c.host(leader).swarm_ok(&[
+        "node",
+        "ps",
+        "--format",
+        "{{.Name}}|{{.Node}}|{{.DesiredState}}|{{.CurrentState}}",
+        "h0",
+    ])?;
+    let rows: Vec<&str> = out.lines().collect();
+    ensure!(
+        rows.len() == 1
+            && rows[0].starts_with("after.")
+            && rows[0].contains("|h0|Running|Running "),
+        "node ps h0: {out}"
+    );
+    let r = c.host(leader).swarm(&["node", "ps", "nosuch"])?;
+    ensure!(!r.ok && r.stdout.is_empty(), "node ps of no node: {r:?}");
     let info: Value = c.host(0).ok("GET", "/info", None)?;
     ensure!(
         info["Swarm"]["ControlAvailable"] == false && info["Swarm"]["LocalNodeState"] == "active",
