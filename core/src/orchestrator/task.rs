@@ -66,14 +66,14 @@ pub fn new_task(
 }
 
 /// A task ID: 25 characters of base 36, as Docker's, derived from what makes the task
-/// unique (service and its version, slot, the service's tasks so far, the time, its
+/// unique (service and its version, slot, a digest of the service's task IDs, the time, its
 /// place in the plan) so
 /// that `reconcile` stays a pure function and a replayed plan has the same IDs.
 pub fn task_id(
     service_id: &str,
     service_version: u64,
     slot: &SlotKey,
-    task_ids: &[&str],
+    ids_digest: u128,
     now: DateTime<Utc>,
     seq: usize,
 ) -> String {
@@ -84,10 +84,7 @@ pub fn task_id(
         SlotKey::Replica(n) => h.write(&n.to_le_bytes()),
         SlotKey::Node(id) => h.write(id.as_bytes()),
     }
-    for id in task_ids {
-        h.write(id.as_bytes());
-        h.write(&[0]);
-    }
+    h.write(&ids_digest.to_le_bytes());
     h.write(&now.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
     h.write(&(seq as u64).to_le_bytes());
     let mut n = h.finish();
@@ -97,6 +94,17 @@ pub fn task_id(
         n /= 36;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The digest of a service's task IDs that new task IDs derive from (once per reconcile:
+/// hashing every ID for every new task made creating N tasks cost N^2).
+pub fn ids_digest<'a>(ids: impl IntoIterator<Item = &'a str>) -> u128 {
+    let mut h = Fnv128::new();
+    for id in ids {
+        h.write(id.as_bytes());
+        h.write(&[0]);
+    }
+    h.finish()
 }
 
 /// FNV-1a, 128 bits: stable across Rust versions (IDs end up in the Raft log).
