@@ -62,6 +62,13 @@ enum Command {
     Leave(swarm::join::LeaveArgs),
     /// Update the swarm
     Update(swarm::update::UpdateArgs),
+    /// Display and rotate the root CA
+    Ca(swarm::ca::CaArgs),
+    /// Unlock swarm
+    Unlock(swarm::unlock::UnlockArgs),
+    /// Manage the unlock key
+    #[command(name = "unlock-key")]
+    UnlockKey(swarm::unlock::UnlockKeyArgs),
     /// Display the swarm part of system-wide information
     Info(swarm::info::InfoArgs),
     /// Manage Swarm nodes
@@ -138,6 +145,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::JoinToken(a) => swarm::join::join_token(&client, a).await,
         Command::Leave(a) => swarm::join::leave(&client, a).await,
         Command::Update(a) => swarm::update::run(&client, a).await,
+        Command::Ca(a) => swarm::ca::run(&client, a).await,
+        Command::Unlock(a) => swarm::unlock::unlock(&client, a).await,
+        Command::UnlockKey(a) => swarm::unlock::unlock_key_cmd(&client, a).await,
         Command::Node(c) => node::run(&client, c).await,
         Command::Service(c) => service::run(&client, c).await,
         Command::Image(c) => image::run(&client, c).await,

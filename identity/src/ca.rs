@@ -41,6 +41,10 @@ pub struct RootCa {
     cert_pem: String,
     certs: Vec<CertificateDer<'static>>,
     signer: Option<Signer>,
+    /// Appended to every leaf issued (PEM): during a root rotation, this root
+    /// cross-signed by the old one, so that nodes that trust only the old root accept
+    /// the new certificates.
+    chain_pem: String,
 }
 
 struct Signer {
@@ -76,6 +80,7 @@ impl RootCa {
             cert_pem: cert.pem(),
             certs: vec![cert.der().clone()],
             signer: Some(Signer { issuer: cert, key }),
+            chain_pem: String::new(),
         })
     }
 
@@ -117,7 +122,38 @@ impl RootCa {
             cert_pem: cert_pem.to_string(),
             certs,
             signer,
+            chain_pem: String::new(),
         })
+    }
+
+    /// `next`'s certificate signed by this root (same subject, key and key identifier):
+    /// the intermediate that chains `next`'s leaves to this root during a rotation.
+    pub fn cross_sign(&self, next: &RootCa) -> Result<String> {
+        let signer = self.signer.as_ref().ok_or(Error::NoSigningKey)?;
+        let next_key = &next.signer.as_ref().ok_or(Error::NoSigningKey)?.key;
+        let params = CertificateParams::from_ca_cert_der(&next.certs[0])?;
+        Ok(params
+            .signed_by(next_key, &signer.issuer, &signer.key)?
+            .pem())
+    }
+
+    /// Issues leaves with `chain_pem` (PEM intermediates) after them.
+    pub fn with_chain(mut self, chain_pem: &str) -> RootCa {
+        self.chain_pem = chain_pem.to_string();
+        self
+    }
+
+    /// The first root's public key (SubjectPublicKeyInfo, DER): a node certificate's
+    /// issuer key, as `TLSInfo.CertIssuerPublicKey` shows it.
+    pub fn public_key_der(&self) -> Result<Vec<u8>> {
+        peer::spki(&self.certs[0])
+    }
+
+    /// The first root's subject (DER), as `TLSInfo.CertIssuerSubject` shows it.
+    pub fn subject_der(&self) -> Result<Vec<u8>> {
+        let (_, cert) = X509Certificate::from_der(&self.certs[0])
+            .map_err(|e| Error::InvalidRootCa(e.to_string()))?;
+        Ok(cert.subject().as_raw().to_vec())
     }
 
     /// The root bundle, PEM, byte for byte what [`RootCa::digest`] covers.
@@ -205,7 +241,7 @@ impl RootCa {
             public_key: csr.public_key,
         };
         let cert = request.signed_by(&signer.issuer, &signer.key)?;
-        Ok(cert.pem())
+        Ok(cert.pem() + &self.chain_pem)
     }
 }
 

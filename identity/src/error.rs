@@ -9,6 +9,8 @@ pub enum Error {
     /// Docker's wording, for any token that does not parse.
     #[error("invalid join token")]
     InvalidJoinToken,
+    #[error("invalid key string")]
+    InvalidUnlockKey,
     /// The root CA a manager served does not hash to the digest in the join token.
     #[error("remote CA does not match fingerprint. Expected: {expected}")]
     RootDigestMismatch { expected: String },

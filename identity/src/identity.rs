@@ -4,6 +4,7 @@
 //! <dir>/swarm-root-ca.crt   root CA bundle (PEM)            0644
 //! <dir>/swarm-node.crt      this node's certificate (PEM)   0644
 //! <dir>/swarm-node.key      its private key (PKCS#8 PEM)    0600
+//!       swarm-node.key.locked  or that key sealed under the unlock key (autolock)
 //! ```
 //!
 //! Each file is written to a temporary file in the same directory, fsynced, renamed over
@@ -21,6 +22,8 @@ use crate::{peer, pem, Error, NodeKey, PeerIdentity, Result, Role};
 pub const ROOT_CA_FILE: &str = "swarm-root-ca.crt";
 pub const NODE_CERT_FILE: &str = "swarm-node.crt";
 pub const NODE_KEY_FILE: &str = "swarm-node.key";
+/// The key sealed under the unlock key, while autolock is on.
+pub const NODE_KEY_FILE_LOCKED: &str = "swarm-node.key.locked";
 
 /// Renew when fewer than this remains, whatever the validity.
 pub const RENEWAL_MARGIN: Duration = Duration::from_secs(3600);
@@ -70,6 +73,41 @@ impl NodeIdentity {
         d.sync_all().map_err(Error::io(dir))
     }
 
+    /// Writes the root and the certificate, and the key as `sealed` gives it (autolock:
+    /// the key sealed under the unlock key) to `swarm-node.key.locked`; the plain key file
+    /// goes once the sealed one is on disk. `sealed: None` is [`NodeIdentity::save`], and
+    /// removes a sealed key left from before.
+    pub fn save_sealed(&self, dir: &Path, sealed: Option<&[u8]>) -> Result<()> {
+        let Some(sealed) = sealed else {
+            self.save(dir)?;
+            return remove_if_present(&dir.join(NODE_KEY_FILE_LOCKED));
+        };
+        fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        write_atomic(dir, ROOT_CA_FILE, self.ca_pem.as_bytes(), 0o644)?;
+        write_atomic(dir, NODE_KEY_FILE_LOCKED, sealed, 0o600)?;
+        write_atomic(dir, NODE_CERT_FILE, self.cert_pem.as_bytes(), 0o644)?;
+        remove_if_present(&dir.join(NODE_KEY_FILE))?;
+        let d = fs::File::open(dir).map_err(Error::io(dir))?;
+        d.sync_all().map_err(Error::io(dir))
+    }
+
+    /// The sealed key [`NodeIdentity::save_sealed`] wrote, if the plain one is not there.
+    pub fn sealed_key(dir: &Path) -> Option<Vec<u8>> {
+        if dir.join(NODE_KEY_FILE).is_file() {
+            return None;
+        }
+        fs::read(dir.join(NODE_KEY_FILE_LOCKED)).ok()
+    }
+
+    /// Reads the identity with the key given (opened from [`NodeIdentity::sealed_key`]).
+    pub fn load_with_key(dir: &Path, key_pem: String) -> Result<NodeIdentity> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            fs::read_to_string(&path).map_err(Error::io(path))
+        };
+        NodeIdentity::new(read(NODE_CERT_FILE)?, key_pem, read(ROOT_CA_FILE)?)
+    }
+
     /// Reads what [`NodeIdentity::save`] wrote.
     pub fn load(dir: &Path) -> Result<NodeIdentity> {
         let read = |name: &str| {
@@ -83,11 +121,13 @@ impl NodeIdentity {
         )
     }
 
-    /// Whether the files of an identity are in `dir` (a node that joined before).
+    /// Whether the files of an identity are in `dir` (a node that joined before), its key
+    /// plain or sealed.
     pub fn exists(dir: &Path) -> bool {
-        [ROOT_CA_FILE, NODE_CERT_FILE, NODE_KEY_FILE]
+        [ROOT_CA_FILE, NODE_CERT_FILE]
             .iter()
             .all(|f| dir.join(f).is_file())
+            && (dir.join(NODE_KEY_FILE).is_file() || dir.join(NODE_KEY_FILE_LOCKED).is_file())
     }
 
     /// When to renew: half-way through the validity (swarmkit picks a random point
@@ -121,6 +161,13 @@ impl fmt::Debug for NodeIdentity {
             .field("not_after", &self.not_after)
             .field("key_pem", &"<redacted>")
             .finish_non_exhaustive()
+    }
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path)(e)),
+        _ => Ok(()),
     }
 }
 

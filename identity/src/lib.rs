@@ -41,15 +41,19 @@ mod random;
 mod role;
 pub mod tls;
 mod token;
+mod unlock;
 
 pub use ca::{
     RootCa, CERT_BACKDATE, DEFAULT_NODE_CERT_VALIDITY, MIN_NODE_CERT_VALIDITY, ROOT_CA_VALIDITY,
     ROOT_CN,
 };
 pub use error::{Error, Result};
-pub use identity::{NodeIdentity, NODE_CERT_FILE, NODE_KEY_FILE, RENEWAL_MARGIN, ROOT_CA_FILE};
+pub use identity::{
+    NodeIdentity, NODE_CERT_FILE, NODE_KEY_FILE, NODE_KEY_FILE_LOCKED, RENEWAL_MARGIN, ROOT_CA_FILE,
+};
 pub use key::NodeKey;
 pub use peer::PeerIdentity;
 pub use role::{Role, CA_SAN, MANAGER_OU, WORKER_OU};
 pub use tls::{connect, peer_info, serve_incoming, ClientTls, ClusterTls, PeerInfo, ServerStream};
 pub use token::JoinToken;
+pub use unlock::UnlockKey;

@@ -379,3 +379,73 @@ async fn a_removed_nodes_certificate_is_refused_at_the_handshake() {
         Code::PermissionDenied
     );
 }
+
+/// A node certificate issued during a rotation: from the new root's key, with the new
+/// root cross-signed by the old one after it, so nodes that trust only the old root
+/// accept it; after the rotation, nodes that trust only the new root accept it too.
+#[tokio::test]
+async fn a_cross_signed_chain_is_accepted_by_the_old_root_and_the_new_one() {
+    let old = RootCa::generate("cluster-a").unwrap();
+    let new = RootCa::generate("cluster-a").unwrap();
+    let cross = old.cross_sign(&new).unwrap();
+    let rotating = RootCa::from_pem(new.cert_pem(), new.key_pem().as_deref())
+        .unwrap()
+        .with_chain(&cross);
+    // Issued by the new key, trusting the old root (as nodes do mid-rotation).
+    let key = NodeKey::generate().unwrap();
+    let cert = rotating
+        .issue(
+            &key.csr_pem().unwrap(),
+            "m2",
+            Role::Manager,
+            "cluster-a",
+            DEFAULT_NODE_CERT_VALIDITY,
+        )
+        .unwrap();
+    assert_eq!(
+        cert.matches("BEGIN CERTIFICATE").count(),
+        2,
+        "leaf and intermediate"
+    );
+    let mid = NodeIdentity::new(cert.clone(), key.key_pem(), old.cert_pem().to_string()).unwrap();
+
+    // An old-root manager accepts the new certificate, and the other way round.
+    let m_old = start_manager(&identity(&old, "cluster-a", "m1", Role::Manager)).await;
+    check(&m_old.addr, ClusterTls::new(&mid).unwrap().client())
+        .await
+        .unwrap();
+    let m_mid = start_manager(&mid).await;
+    let old_client = ClusterTls::new(&identity(&old, "cluster-a", "w1", Role::Worker)).unwrap();
+    assert_eq!(
+        check(&m_mid.addr, old_client.client())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied,
+        "the handshake passed; the worker is refused by role only"
+    );
+
+    // After the rotation: trusting only the new root, the same certificate works, and a
+    // certificate from the old root no longer does.
+    let after = NodeIdentity::new(cert, key.key_pem(), new.cert_pem().to_string()).unwrap();
+    let m_new = start_manager(&after).await;
+    check(
+        &m_new.addr,
+        ClusterTls::new(&identity(&new, "cluster-a", "m3", Role::Manager))
+            .unwrap()
+            .client(),
+    )
+    .await
+    .unwrap();
+    check(&m_new.addr, ClusterTls::new(&mid).unwrap().client())
+        .await
+        .unwrap();
+    assert!(check(
+        &m_new.addr,
+        ClusterTls::new(&identity(&old, "cluster-a", "m4", Role::Manager))
+            .unwrap()
+            .client()
+    )
+    .await
+    .is_err());
+}

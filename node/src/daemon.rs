@@ -24,6 +24,7 @@ use crate::config::{Config, RuntimeKind};
 use crate::error::{Error, Result};
 use crate::manager::{self, Manager};
 
+const LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.";
 const ALREADY_IN_SWARM: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
 
 pub struct Node {
@@ -35,6 +36,8 @@ pub struct Node {
     manager: RwLock<Option<Arc<Manager>>>,
     /// This node's certificate once it initialized or joined a swarm.
     identity: RwLock<Option<NodeIdentity>>,
+    /// Its keys on disk, sealed while autolock is on; locked until `swarm unlock`.
+    sealing: Arc<certs::Sealing>,
     /// The agent's reports, which the dispatcher session drains while it runs.
     reports: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<StatusReport>>>,
     session: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -74,6 +77,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         images,
         manager: RwLock::new(None),
         identity: RwLock::new(None),
+        sealing: certs::Sealing::new(&cfg.data_dir),
         reports: Arc::new(tokio::sync::Mutex::new(rx)),
         session: Mutex::new(None),
         server: Mutex::new(None),
@@ -82,19 +86,10 @@ pub async fn run(cfg: Config) -> Result<()> {
         cfg: cfg.clone(),
     });
     let _ = node.me.set(Arc::downgrade(&node));
-    if let Some(identity) = certs::load(&cfg.data_dir)? {
-        let tls = ClusterTls::new(&identity)?;
-        let addrs = ClusterAddrs::load_or_flags(&cfg);
-        if identity.role == Role::Manager {
-            if let Some(m) =
-                Manager::open(&cfg, &node_id, rt.clone(), &identity, tls.clone()).await?
-            {
-                tracing::info!(node = %node_id, "manager reopened its raft log");
-                let listener = cluster::bind(&addrs.listen).await?;
-                node.start_manager(m, listener);
-            }
-        }
-        node.start_session(identity, tls, &addrs.advertise, &[]);
+    if node.sealing.locked() {
+        tracing::warn!("this manager's keys are sealed (autolock): locked until `swarm unlock`");
+    } else {
+        node.resume().await?;
     }
     tracing::info!(socket = %cfg.socket.display(), node = %node_id, "swarmd serving");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -106,7 +101,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         _ = tokio::signal::ctrl_c() => Ok(()),
     };
     if let Some(m) = node.manager() {
-        m.store.stop().await;
+        m.stop().await;
     }
     r
 }
@@ -159,6 +154,52 @@ impl ClusterAddrs {
 }
 
 impl Node {
+    /// A node that was in a swarm before this start (or was locked until now): its
+    /// manager half reopens its Raft log, its agent's session starts again.
+    async fn resume(&self) -> Result<()> {
+        let Some(identity) = self.sealing.load_identity()? else {
+            return Ok(());
+        };
+        let tls = ClusterTls::new(&identity)?;
+        let addrs = ClusterAddrs::load_or_flags(&self.cfg);
+        if identity.role == Role::Manager {
+            if let Some(m) = Manager::open(
+                &self.cfg,
+                &self.node_id,
+                self.rt.clone(),
+                &identity,
+                tls.clone(),
+                self.sealing.clone(),
+            )
+            .await?
+            {
+                tracing::info!(node = %self.node_id, "manager reopened its raft log");
+                let listener = cluster::bind(&addrs.listen).await?;
+                self.start_manager(m, listener);
+            }
+        }
+        self.start_session(identity, tls, &addrs.advertise, &[]);
+        Ok(())
+    }
+
+    /// `POST /swarm/unlock`: the key must open this manager's sealed keys; then the node
+    /// starts as it would have.
+    async fn swarm_unlock(&self, body: Value) -> Result<Reply, ApiError> {
+        let _g = self.init_lock.lock().await;
+        if !self.sealing.locked() {
+            return Err(ApiError::Conflict("swarm is not locked".into()));
+        }
+        let key = swarm_identity::UnlockKey::parse(body["UnlockKey"].as_str().unwrap_or_default())
+            .map_err(ApiError::invalid)?;
+        if let Err(e) = self.sealing.unlock(key) {
+            tracing::warn!("unlock refused: {e}");
+            return Err(ApiError::Unauthorized(e.to_string()));
+        }
+        tracing::info!("unlocked");
+        self.resume().await.map_err(ApiError::internal)?;
+        Ok(Reply::Empty(200))
+    }
+
     fn start_manager(&self, m: Manager, listener: tokio::net::TcpListener) {
         let m = Arc::new(m);
         *self.manager.write().expect("manager lock") = Some(m.clone());
@@ -198,11 +239,12 @@ impl Node {
             role_changes: role_tx,
             tls,
             identity,
-            cert_dir: certs::dir(&self.cfg.data_dir),
+            sealing: self.sealing.clone(),
             managers: Managers::load(self.cfg.data_dir.join("managers.json"), &seed),
             description: serde_json::to_vec(&manager::node_description(&self.cfg.hostname))
                 .unwrap_or_default(),
             addr: advertise.to_string(),
+            rotation_renewed_at: None,
         };
         let join = tokio::spawn(session.run(self.reports.clone()));
         if let Some(old) = self.session.lock().expect("session lock").replace(join) {
@@ -226,6 +268,7 @@ impl Node {
                     &identity,
                     tls,
                     &addrs.advertise,
+                    self.sealing.clone(),
                 )
                 .await?;
                 self.start_manager(m, listener);
@@ -275,9 +318,11 @@ impl Node {
                     server.abort();
                 }
                 *self.manager.write().expect("manager lock") = None;
-                m.store.stop().await;
+                m.stop().await;
                 let _ = std::fs::remove_dir_all(self.cfg.data_dir.join("raft"));
-                let _ = std::fs::remove_file(certs::dir(&self.cfg.data_dir).join("raft-dek"));
+                // Autolock is for managers: a worker's key is plain again.
+                self.sealing.set_key(None)?;
+                self.sealing.remove_data_key();
                 tracing::info!("demoted: the manager half stopped");
             }
             _ => {}
@@ -297,6 +342,10 @@ impl Node {
             .count();
         let worker = self.identity.read().expect("identity lock").is_some();
         let swarm = match self.manager() {
+            None if self.sealing.locked() => json!({
+                "NodeID": self.node_id, "NodeAddr": "", "LocalNodeState": "locked",
+                "ControlAvailable": false, "Error": "", "RemoteManagers": null
+            }),
             None if worker => {
                 let managers: Vec<String> =
                     Managers::load(self.cfg.data_dir.join("managers.json"), &[])
@@ -372,16 +421,18 @@ impl Node {
         if self.identity.read().expect("identity lock").is_some() {
             return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into()));
         }
-        let addrs = self.cluster_addrs(&req);
+        let addrs = self.cluster_addrs(&req, None)?;
         let listener = cluster::bind(&addrs.listen)
             .await
             .map_err(|e| ApiError::invalid(e.to_string()))?;
         let mut req = req;
         req["AdvertiseAddr"] = json!(addrs.advertise);
         let rt = self.rt.clone();
-        let m = Manager::init(&self.cfg, &self.node_id, rt, &req).await?;
+        let m = Manager::init(&self.cfg, &self.node_id, rt, &req, self.sealing.clone()).await?;
         addrs.save(&self.cfg.data_dir).map_err(ApiError::internal)?;
-        let identity = certs::load(&self.cfg.data_dir)
+        let identity = self
+            .sealing
+            .load_identity()
             .map_err(ApiError::internal)?
             .ok_or_else(|| ApiError::internal("the new identity is missing"))?;
         let tls = m.tls.clone();
@@ -393,7 +444,9 @@ impl Node {
     /// The cluster port's listen and advertise addresses of an init or join request:
     /// the request's, else swarmd's flags. Docker's CLI always sends its default
     /// `0.0.0.0:2377`; that one yields to `swarmd --listen-addr`.
-    fn cluster_addrs(&self, req: &Value) -> ClusterAddrs {
+    /// On a join (`remote` given), a system with no single address advertises the
+    /// address it reaches the remote manager from, as dockerd lets the manager see it.
+    fn cluster_addrs(&self, req: &Value, remote: Option<&str>) -> Result<ClusterAddrs, ApiError> {
         let given = |k: &str| {
             req[k]
                 .as_str()
@@ -404,16 +457,24 @@ impl Node {
             .filter(|l| l != "0.0.0.0:2377")
             .map(|l| manager::cluster_addr(&l))
             .unwrap_or_else(|| self.cfg.listen_addr.clone());
-        let advertise = given("AdvertiseAddr")
-            .map(|a| manager::cluster_addr(&a))
-            .unwrap_or_else(|| {
-                if self.cfg.advertise_addr == self.cfg.listen_addr {
-                    listen.clone()
-                } else {
-                    self.cfg.advertise_addr.clone()
-                }
-            });
-        ClusterAddrs { listen, advertise }
+        let advertise = given("AdvertiseAddr").unwrap_or_else(|| {
+            if self.cfg.advertise_addr == self.cfg.listen_addr {
+                listen.clone()
+            } else {
+                self.cfg.advertise_addr.clone()
+            }
+        });
+        // An interface name, or the unspecified listen address: an address of this host.
+        let port = listen.rsplit_once(':').map_or("2377", |(_, p)| p);
+        let advertise =
+            match crate::addr::resolve_advertise(&advertise, port, &crate::addr::system_addrs()) {
+                Ok(a) => a,
+                Err(e) => match remote.and_then(|r| crate::addr::source_towards(r, port)) {
+                    Some(a) => a,
+                    None => return Err(ApiError::invalid(e)),
+                },
+            };
+        Ok(ClusterAddrs { listen, advertise })
     }
 
     /// `POST /swarm/leave` on a worker: end the session, remove every task's container,
@@ -446,7 +507,7 @@ impl Node {
             server.abort();
         }
         *self.manager.write().expect("manager lock") = None;
-        m.store.stop().await;
+        m.stop().await;
         let _ = std::fs::remove_dir_all(self.cfg.data_dir.join("raft"));
         self.worker_leave(true).await
     }
@@ -492,7 +553,7 @@ impl Node {
             .and_then(|v| v.as_str())
             .map(manager::cluster_addr)
             .ok_or_else(|| ApiError::invalid("at least 1 RemoteAddr is required to join"))?;
-        let addrs = self.cluster_addrs(&req);
+        let addrs = self.cluster_addrs(&req, Some(&remote))?;
         let fail = |e: String| ApiError::invalid(e);
         // 1. The root, fetched over TLS that trusts nothing, checked against the token.
         let ch = swarm_identity::connect(&remote, ClientTls::FetchRoot)
@@ -526,8 +587,8 @@ impl Node {
             .into_inner();
         let identity = NodeIdentity::new(issued.cert_pem, key.key_pem(), issued.ca_pem)
             .map_err(ApiError::internal)?;
-        identity
-            .save(&certs::dir(&self.cfg.data_dir))
+        self.sealing
+            .save_identity(&identity)
             .map_err(ApiError::internal)?;
         addrs.save(&self.cfg.data_dir).map_err(ApiError::internal)?;
         let tls = ClusterTls::new(&identity).map_err(ApiError::internal)?;
@@ -542,6 +603,7 @@ impl Node {
                 &identity,
                 tls.clone(),
                 &addrs.advertise,
+                self.sealing.clone(),
             )
             .await
             .map_err(ApiError::internal)?;
@@ -614,6 +676,8 @@ impl api::Backend for Node {
                 }),
             )),
             Request::Info => Ok(Reply::Json(200, self.info().await)),
+            Request::SwarmUnlock(body) => self.swarm_unlock(body).await,
+            _ if self.sealing.locked() => Err(ApiError::Unavailable(LOCKED.into())),
             Request::SwarmInit(body) => self.swarm_init(body).await,
             Request::SwarmJoin(body) => self.swarm_join(body).await,
             Request::SwarmLeave { force } if self.manager().is_none() => {
@@ -632,7 +696,9 @@ impl api::Backend for Node {
     }
 
     fn swarm_state(&self) -> &'static str {
-        if self.manager().is_some() {
+        if self.sealing.locked() {
+            "locked"
+        } else if self.manager().is_some() {
             "active/manager"
         } else if self.identity.read().expect("identity lock").is_some() {
             "active/worker"

@@ -24,6 +24,10 @@ pub enum Error {
     #[error(transparent)]
     Identity(#[from] swarm_identity::Error),
 
+    /// Sealed under the unlock key, and no key (or the wrong one) to open it.
+    #[error("swarm could not be unlocked: invalid key provided")]
+    Locked,
+
     #[error("{0}")]
     Other(String),
 }

@@ -13,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod addr;
 pub mod agent;
 pub mod api;
 pub mod certs;

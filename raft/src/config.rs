@@ -97,6 +97,10 @@ impl RaftConfig {
             // A chunk travels as a JSON array of numbers (up to 4 bytes per byte) in one
             // gRPC message; 1 MiB chunks stay well under the transport's message limit.
             snapshot_max_chunk_size: 1024 * 1024,
+            // openraft bounds each AppendEntries by the heartbeat interval: a batch that
+            // takes longer to send, seal and append is cut off and sent again whole, for
+            // ever (a leader that cannot commit). Small batches keep each call short.
+            max_payload_entries: MAX_PAYLOAD_ENTRIES,
             ..Default::default()
         };
         config
@@ -104,6 +108,9 @@ impl RaftConfig {
             .map_err(|e| RaftError::Config(e.to_string()))
     }
 }
+
+/// Entries per AppendEntries call (openraft's default is 300).
+const MAX_PAYLOAD_ENTRIES: u64 = 32;
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)

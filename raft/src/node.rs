@@ -400,6 +400,33 @@ impl<S: StateMachine> RaftHandle<S> {
                 .map(|_| ())
                 .map_err(write_error);
         }
+        self.removal_refusal(&voters, id, force)?;
+        let change = self
+            .raft
+            .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false);
+        tokio::time::timeout(t, change)
+            .await
+            .map_err(|_| LeaderError::Timeout(t))?
+            .map_err(write_error)?;
+        tracing::info!(id, "raft member removed");
+        Ok(())
+    }
+
+    /// On the leader: whether removing voter `id` would be refused (the last voter; or,
+    /// unless `force`, the voters left that answer would not make a quorum of the new
+    /// membership). Lets a caller check before it writes anything else about the removal.
+    pub fn check_removal(&self, id: u64, force: bool) -> Result<(), RaftError> {
+        self.leads()
+            .and_then(|()| self.removal_refusal(&self.voters(), id, force))
+            .map_err(membership_error)
+    }
+
+    fn removal_refusal(
+        &self,
+        voters: &BTreeSet<u64>,
+        id: u64,
+        force: bool,
+    ) -> Result<(), LeaderError> {
         let left: Vec<u64> = voters.iter().copied().filter(|&v| v != id).collect();
         if left.is_empty() {
             return Err(LeaderError::Refused(
@@ -412,14 +439,6 @@ impl<S: StateMachine> RaftHandle<S> {
                 return Err(LeaderError::Refused(LOSS_OF_QUORUM_MESSAGE.into()));
             }
         }
-        let change = self
-            .raft
-            .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false);
-        tokio::time::timeout(t, change)
-            .await
-            .map_err(|_| LeaderError::Timeout(t))?
-            .map_err(write_error)?;
-        tracing::info!(id, "raft member removed");
         Ok(())
     }
 
@@ -461,7 +480,8 @@ impl<S: StateMachine> RaftHandle<S> {
         })
     }
 
-    fn voters(&self) -> BTreeSet<u64> {
+    /// The voters of the membership this node knows of.
+    pub fn voters(&self) -> BTreeSet<u64> {
         let m = self.raft.metrics();
         let m = m.borrow();
         m.membership_config.membership().voter_ids().collect()

@@ -8,6 +8,9 @@
 //! so a node is Down about 15 s after its swarmd dies.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
@@ -128,6 +131,49 @@ fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
     hits
 }
 
+/// Writes sent while managers die and are cut off (item 8's log): each attempt adds its
+/// own label to node `target` through the managers in turn; the numbers of the writes the
+/// API acknowledged are kept, to be found on every manager at the end.
+struct AckLog {
+    stop: Arc<AtomicBool>,
+    writer: std::thread::JoinHandle<(u32, Vec<u32>)>,
+}
+
+impl AckLog {
+    fn start(sockets: Vec<PathBuf>, target: String) -> AckLog {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let writer = std::thread::spawn(move || {
+            let (mut tried, mut acked) = (0u32, Vec::new());
+            while !stopped.load(Ordering::Relaxed) {
+                tried += 1;
+                let socket = &sockets[tried as usize % sockets.len()];
+                let label = format!("ack-{tried}={tried}");
+                let ok = std::process::Command::new(rootfs_tests::workspace_bin("swarm"))
+                    .arg("-H")
+                    .arg(format!("unix://{}", socket.display()))
+                    .args(["node", "update", "--label-add", &label, &target])
+                    .env_remove("SWARM_HOST")
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .is_ok_and(|o| o.status.success());
+                if ok {
+                    acked.push(tried);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            (tried, acked)
+        });
+        AckLog { stop, writer }
+    }
+
+    /// Stops writing: (attempts, acknowledged ones).
+    fn finish(self) -> (u32, Vec<u32>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.writer.join().expect("the writer thread")
+    }
+}
+
 #[test]
 fn three_managers_two_workers_failover_and_worker_loss() -> Result<()> {
     let mut cluster = Cluster::new(HOSTS)?;
@@ -236,6 +282,15 @@ fn three_managers_two_workers_failover_and_worker_loss() -> Result<()> {
     ensure!(
         s.values().sum::<usize>() == 6 && s.values().all(|&n| n <= 2) && s.len() >= 3,
         "spread: {s:?}"
+    );
+
+    // 8 (the log): label writes through every manager in turn, from here through the
+    // leader's death and a cut, on h2's node.
+    let acks = AckLog::start(
+        (0..MANAGERS)
+            .map(|i| cluster.host(i).socket.clone())
+            .collect(),
+        "h2".to_string(),
     );
 
     // 3. kill -9 the leader: a write commits through a follower; h0 goes Down and its
@@ -353,6 +408,16 @@ fn three_managers_two_workers_failover_and_worker_loss() -> Result<()> {
         leader_of(n).is_some()
     })?;
     let leader = leader_of(&n).context("leader")?;
+    let (tried, acked) = acks.finish();
+    eprintln!(
+        "label writes during the faults: {} of {tried} acknowledged",
+        acked.len()
+    );
+    ensure!(
+        acked.len() >= 10,
+        "too few writes acknowledged to check anything: {} of {tried}",
+        acked.len()
+    );
 
     // 6. drain moves tasks away; rm refuses a live node and a manager; rm --force works
     // and the removed node's session is refused.
@@ -364,7 +429,13 @@ fn three_managers_two_workers_failover_and_worker_loss() -> Result<()> {
             .to_string())
     };
     let w4 = id_of(4)?;
-    lh.swarm_ok(&["node", "update", "--availability", "drain", &w4])?;
+    lh.swarm_ok(&["node", "update", "--availability", "drain", &w4])
+        .with_context(|| {
+            (0..MANAGERS)
+                .map(|i| format!("== h{i}\n{}", cluster.host(i).log_tail()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
     wait_for("h4 drained", Duration::from_secs(60), || {
         let s = spread(&cluster, leader, "web")?;
         Ok((s.values().sum::<usize>() == 8 && !s.contains_key("h4")).then_some(()))
@@ -461,9 +532,10 @@ fn three_managers_two_workers_failover_and_worker_loss() -> Result<()> {
         "a worker certificate calling Raft: {refused:?}"
     );
 
-    // 8. Every write acknowledged above is there, on every manager: the last scale (8
-    // replicas, through a cut and a leader change), the drain, the labels-free spec of
-    // h4 gone with its removal, h3's demotion.
+    // 8. Every write acknowledged above is there, on every manager: each label write the
+    // API acknowledged during the kill and the cut (the log), the last scale (8 replicas,
+    // through a cut and a leader change), the labels-free spec of h4 gone with its
+    // removal, h3's demotion.
     for i in 0..MANAGERS {
         let h = cluster.host(i);
         wait_for(
@@ -479,7 +551,18 @@ fn three_managers_two_workers_failover_and_worker_loss() -> Result<()> {
                         .find(|x| x["Description"]["Hostname"] == n)
                         .cloned()
                 };
-                Ok((web["Spec"]["Mode"]["Replicated"]["Replicas"] == 8
+                let h2_labels = by_name("h2")
+                    .map(|n| n["Spec"]["Labels"].clone())
+                    .unwrap_or_default();
+                let lost: Vec<&u32> = acked
+                    .iter()
+                    .filter(|n| h2_labels[format!("ack-{n}")] != json!(n.to_string()))
+                    .collect();
+                if !lost.is_empty() {
+                    eprintln!("manager h{i}: acknowledged label writes missing: {lost:?}");
+                }
+                Ok((lost.is_empty()
+                    && web["Spec"]["Mode"]["Replicated"]["Replicas"] == 8
                     && web["Spec"]["TaskTemplate"]["ContainerSpec"]["StopSignal"] == "SIGKILL"
                     && by_name("h4").is_none()
                     && by_name("h3").is_some_and(|n| n["Spec"]["Role"] == "worker")

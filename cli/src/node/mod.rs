@@ -1,7 +1,8 @@
-//! `swarm node ls|inspect`.
+//! `swarm node ls|inspect|ps|update|promote|demote|rm`.
 
 pub mod inspect;
 pub mod ls;
+pub mod ps;
 pub mod update;
 
 use anyhow::Result;
@@ -17,6 +18,8 @@ pub enum NodeCommand {
     Ls(ls::LsArgs),
     /// Display detailed information on one or more nodes
     Inspect(inspect::InspectArgs),
+    /// List tasks running on one or more nodes, defaults to current node
+    Ps(ps::PsArgs),
     /// Update a node
     Update(update::UpdateArgs),
     /// Promote one or more nodes to manager in the swarm
@@ -32,6 +35,7 @@ pub async fn run(client: &Client, c: NodeCommand) -> Result<()> {
     match c {
         NodeCommand::Ls(a) => ls::run(client, a).await,
         NodeCommand::Inspect(a) => inspect::run(client, a).await,
+        NodeCommand::Ps(a) => ps::run(client, a).await,
         NodeCommand::Update(a) => update::update(client, a).await,
         NodeCommand::Promote(a) => update::set_role(client, a, true).await,
         NodeCommand::Demote(a) => update::set_role(client, a, false).await,

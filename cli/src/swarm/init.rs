@@ -61,6 +61,10 @@ pub async fn run(client: &Client, a: InitArgs) -> Result<()> {
     let token = swarm["JoinTokens"]["Worker"].as_str().unwrap_or_default();
     let addr = node["ManagerStatus"]["Addr"].as_str().unwrap_or_default();
     print!("{}", init_message(&node_id, token, addr));
+    if a.autolock == Some(true) {
+        let key = super::unlock::unlock_key(client).await?;
+        print!("\n{}", super::unlock::unlock_message(&key));
+    }
     Ok(())
 }
 

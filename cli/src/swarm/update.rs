@@ -41,6 +41,9 @@ impl SpecArgs {
 pub struct UpdateArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
+    /// Change manager autolocking setting (true|false)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub autolock: Option<bool>,
 }
 
 pub async fn run(client: &Client, a: UpdateArgs) -> Result<()> {
@@ -48,10 +51,18 @@ pub async fn run(client: &Client, a: UpdateArgs) -> Result<()> {
     let version = swarm["Version"]["Index"].as_u64().unwrap_or(0);
     let mut spec = swarm["Spec"].clone();
     a.spec.apply(&mut spec)?;
+    let was_locked = spec["EncryptionConfig"]["AutoLockManagers"] == json!(true);
+    if let Some(on) = a.autolock {
+        spec["EncryptionConfig"]["AutoLockManagers"] = json!(on);
+    }
     client
         .post_json(&format!("/swarm/update?version={version}"), &spec)
         .await?;
     println!("Swarm updated.");
+    if a.autolock == Some(true) && !was_locked {
+        let key = super::unlock::unlock_key(client).await?;
+        print!("{}", super::unlock::unlock_message(&key));
+    }
     Ok(())
 }
 

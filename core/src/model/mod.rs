@@ -54,7 +54,7 @@ pub use service_spec::{
 };
 pub use swarm::{
     CaConfig, ClusterInfo, DispatcherConfig, EncryptionConfig, JoinTokens, OrchestrationConfig,
-    RaftConfig, Swarm, SwarmSpec, TaskDefaults,
+    RaftConfig, RootRotation, Swarm, SwarmSpec, TaskDefaults,
 };
 pub use task::{ContainerStatus, NetworkAttachment, PortStatus, Task, TaskStatus};
 pub use task_spec::{

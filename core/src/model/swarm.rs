@@ -27,6 +27,35 @@ pub struct Swarm {
         skip_serializing_if = "String::is_empty"
     )]
     pub root_ca_key: String,
+    /// The managers' unlock key (`SWMKEY-1-...`) while autolock is on; each manager
+    /// seals its keys on disk under it. Only `GET /swarm/unlockkey` shows it.
+    #[serde(
+        rename = "UnlockKey",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub unlock_key: String,
+    /// A root CA rotation under way (`swarm ca --rotate`): the new root, its key and the
+    /// new root cross-signed by the old one. Only in the store.
+    #[serde(
+        rename = "RootRotation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub root_rotation: Option<RootRotation>,
+}
+
+/// The new root of a rotation: nodes get certificates from its key, chained through
+/// `cross_signed` to the old root, until every node has one; then it is the root.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RootRotation {
+    #[serde(rename = "CACert")]
+    pub ca_cert: String,
+    #[serde(rename = "CAKey")]
+    pub ca_key: String,
+    #[serde(rename = "CrossSignedCACert")]
+    pub cross_signed: String,
 }
 
 impl Swarm {
@@ -34,10 +63,12 @@ impl Swarm {
         &self.cluster.meta.id
     }
 
-    /// What `GET /swarm` shows: everything but the CA's key.
+    /// What `GET /swarm` shows: everything but the CA's key and the unlock key.
     pub fn public(&self) -> Swarm {
         Swarm {
             root_ca_key: String::new(),
+            unlock_key: String::new(),
+            root_rotation: None,
             ..self.clone()
         }
     }

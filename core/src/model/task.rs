@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::endpoint::PortConfig;
 use super::meta::{Meta, Version};
-use super::serde_util::{is_default, null_as_default, rfc3339_nano};
+use super::serde_util::{is_default, null_as_default, rfc3339_nano, rfc3339_nano_opt};
 use super::task_spec::TaskSpec;
 use crate::state::TaskState;
 
@@ -55,6 +55,16 @@ pub struct Task {
     /// Docker's schema): a task is up to date when it equals the service's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec_version: Option<Version>,
+    /// When the task first reported RUNNING (not in Docker's schema; swarmkit's updater
+    /// keeps it in memory): a rolling update counts a failure only within `Monitor` of
+    /// it, and every manager, a new leader too, agrees on it from the log.
+    #[serde(
+        rename = "RunningSince",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rfc3339_nano_opt"
+    )]
+    pub running_since: Option<DateTime<Utc>>,
 }
 
 impl Task {

@@ -347,6 +347,8 @@ fn swarm_object_flattens_cluster_info() {
             manager: "SWMTKN-1-m".into(),
         },
         root_ca_key: String::new(),
+        unlock_key: String::new(),
+        root_rotation: None,
     };
     let v = serde_json::to_value(&swarm).unwrap();
     assert_eq!(v["ID"], json!("c1"));

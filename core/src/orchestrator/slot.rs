@@ -11,12 +11,13 @@
 //! view.tasks_of_service ──> Working ──restart/scale/update/reap──> Working ──> [StoreAction]
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
 use super::plan::StoreAction;
-use super::task::{is_live, task_id};
+use super::task::{ids_digest, is_live, task_id};
 use crate::model::Task;
 use crate::state::TaskState;
 use crate::store::{Object, ObjectKind};
@@ -38,39 +39,51 @@ impl SlotKey {
     }
 }
 
-/// The service's tasks during one reconcile, with what changed.
+/// The service's tasks during one reconcile, with what changed. The view's tasks are
+/// borrowed, and copied only when a step changes one: a reconcile that changes nothing
+/// (the usual pass over a large service) copies nothing.
 #[derive(Debug, Clone, Default)]
-pub struct Working {
-    tasks: BTreeMap<String, Task>,
-    original: BTreeMap<String, Task>,
+pub struct Working<'a> {
+    tasks: BTreeMap<String, Cow<'a, Task>>,
+    /// Task IDs by slot, so that a slot's history is found without a scan.
+    by_slot: BTreeMap<SlotKey, BTreeSet<String>>,
+    original: BTreeMap<String, &'a Task>,
+    /// A digest of the view's task IDs: new IDs derive from it (and the number made).
+    ids_digest: u128,
     created: Vec<String>,
     deleted: BTreeSet<String>,
 }
 
-impl Working {
-    pub fn new<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> Self {
-        let tasks: BTreeMap<String, Task> = tasks
-            .into_iter()
-            .map(|t| (t.id().to_string(), t.clone()))
-            .collect();
-        Working {
-            original: tasks.clone(),
-            tasks,
-            ..Working::default()
+impl<'a> Working<'a> {
+    pub fn new(tasks: impl IntoIterator<Item = &'a Task>) -> Self {
+        let mut ws = Working::default();
+        for t in tasks {
+            ws.original.insert(t.id().to_string(), t);
         }
+        ws.ids_digest = ids_digest(ws.original.keys().map(String::as_str));
+        for (id, t) in &ws.original {
+            ws.by_slot
+                .entry(SlotKey::of(t))
+                .or_default()
+                .insert(id.clone());
+            ws.tasks.insert(id.clone(), Cow::Borrowed(*t));
+        }
+        ws
     }
 
     /// Every slot that has a task (history included), ascending.
     pub fn slots(&self) -> BTreeSet<SlotKey> {
-        self.tasks.values().map(SlotKey::of).collect()
+        self.by_slot.keys().cloned().collect()
     }
 
     /// The slot's tasks, oldest first (by creation time, then ID).
     pub fn slot(&self, slot: &SlotKey) -> Vec<&Task> {
         let mut v: Vec<&Task> = self
-            .tasks
-            .values()
-            .filter(|t| SlotKey::of(t) == *slot)
+            .by_slot
+            .get(slot)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id).map(|t| &**t))
             .collect();
         v.sort_by(|a, b| (a.meta.created_at, a.id()).cmp(&(b.meta.created_at, b.id())));
         v
@@ -82,18 +95,18 @@ impl Working {
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Task> {
-        self.tasks.values()
+        self.tasks.values().map(|t| &**t)
     }
 
     pub fn get(&self, id: &str) -> Option<&Task> {
-        self.tasks.get(id)
+        self.tasks.get(id).map(|t| &**t)
     }
 
     /// Moves a task's desired state forward (never back).
     pub fn set_desired(&mut self, id: &str, state: TaskState) {
         if let Some(t) = self.tasks.get_mut(id) {
             if state > t.desired_state {
-                t.desired_state = state;
+                t.to_mut().desired_state = state;
             }
         }
     }
@@ -108,10 +121,9 @@ impl Working {
         slot: &SlotKey,
         now: DateTime<Utc>,
     ) -> String {
-        let ids: Vec<&str> = self.tasks.keys().map(String::as_str).collect();
         let mut seq = self.created.len();
         loop {
-            let id = task_id(service_id, service_version, slot, &ids, now, seq);
+            let id = task_id(service_id, service_version, slot, self.ids_digest, now, seq);
             if !self.tasks.contains_key(&id) && !self.deleted.contains(&id) {
                 return id;
             }
@@ -122,16 +134,28 @@ impl Working {
     pub fn create(&mut self, task: Task) {
         let id = task.id().to_string();
         self.created.push(id.clone());
-        self.tasks.insert(id, task);
+        self.by_slot
+            .entry(SlotKey::of(&task))
+            .or_default()
+            .insert(id.clone());
+        self.tasks.insert(id, Cow::Owned(task));
     }
 
     pub fn delete(&mut self, id: &str) {
-        if self.tasks.remove(id).is_some() {
-            if self.original.contains_key(id) {
-                self.deleted.insert(id.to_string());
-            } else {
-                self.created.retain(|c| c != id);
+        let Some(t) = self.tasks.remove(id) else {
+            return;
+        };
+        let slot = SlotKey::of(&t);
+        if let Some(ids) = self.by_slot.get_mut(&slot) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_slot.remove(&slot);
             }
+        }
+        if self.original.contains_key(id) {
+            self.deleted.insert(id.to_string());
+        } else {
+            self.created.retain(|c| c != id);
         }
     }
 
@@ -141,19 +165,21 @@ impl Working {
     pub fn into_actions(self) -> Vec<StoreAction> {
         let mut actions = Vec::new();
         for (id, t) in &self.tasks {
-            if let Some(orig) = self.original.get(id) {
-                if orig.desired_state != t.desired_state {
-                    actions.push(StoreAction::SetTaskDesiredState {
-                        id: id.clone(),
-                        desired_state: t.desired_state,
-                    });
-                }
+            let (Cow::Owned(t), Some(orig)) = (t, self.original.get(id)) else {
+                continue;
+            };
+            if orig.desired_state != t.desired_state {
+                actions.push(StoreAction::SetTaskDesiredState {
+                    id: id.clone(),
+                    desired_state: t.desired_state,
+                });
             }
         }
+        let mut tasks = self.tasks;
         for id in &self.created {
-            actions.push(StoreAction::Create(Object::Task(Box::new(
-                self.tasks[id].clone(),
-            ))));
+            if let Some(t) = tasks.remove(id) {
+                actions.push(StoreAction::Create(Object::Task(Box::new(t.into_owned()))));
+            }
         }
         for id in &self.deleted {
             actions.push(StoreAction::Remove(ObjectKind::Task, id.clone()));

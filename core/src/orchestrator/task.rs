@@ -7,15 +7,15 @@ use chrono::{DateTime, Utc};
 
 use super::slot::SlotKey;
 use crate::model::{ModeKind, Node, NodeAvailability, NodeState, Service, Task, TaskStatus};
-use crate::scheduler::ASSIGNED_MESSAGE;
 use crate::state::TaskState;
 
 /// Docker's `pending task scheduling`: the status a task waits in for a node.
 pub const PENDING_MESSAGE: &str = "pending task scheduling";
 
 /// A new task for `slot` of `service`, made from its current task template. A
-/// replica waits in PENDING for the scheduler; a task for a node (global modes) is
-/// made on its node, ASSIGNED, as swarmkit's global orchestrator does. `desired` is
+/// replica waits in PENDING for the scheduler to pick a node; a task for a node (global
+/// modes) is made PENDING on its node, and the scheduler confirms that it fits there, as
+/// swarmkit's global orchestrator and scheduler do. `desired` is
 /// RUNNING, or READY for a replacement that must wait (restart delay, stop-first
 /// update) before it starts. A job's task carries the job's iteration.
 pub fn new_task(
@@ -27,7 +27,7 @@ pub fn new_task(
 ) -> Task {
     let (number, node_id, state, message) = match slot {
         SlotKey::Replica(n) => (*n, String::new(), TaskState::Pending, PENDING_MESSAGE),
-        SlotKey::Node(node) => (0, node.clone(), TaskState::Assigned, ASSIGNED_MESSAGE),
+        SlotKey::Node(node) => (0, node.clone(), TaskState::Pending, PENDING_MESSAGE),
     };
     let name = match slot {
         SlotKey::Replica(n) => format!("{}.{n}", service.spec.name),
@@ -66,14 +66,14 @@ pub fn new_task(
 }
 
 /// A task ID: 25 characters of base 36, as Docker's, derived from what makes the task
-/// unique (service and its version, slot, the service's tasks so far, the time, its
+/// unique (service and its version, slot, a digest of the service's task IDs, the time, its
 /// place in the plan) so
 /// that `reconcile` stays a pure function and a replayed plan has the same IDs.
 pub fn task_id(
     service_id: &str,
     service_version: u64,
     slot: &SlotKey,
-    task_ids: &[&str],
+    ids_digest: u128,
     now: DateTime<Utc>,
     seq: usize,
 ) -> String {
@@ -84,10 +84,7 @@ pub fn task_id(
         SlotKey::Replica(n) => h.write(&n.to_le_bytes()),
         SlotKey::Node(id) => h.write(id.as_bytes()),
     }
-    for id in task_ids {
-        h.write(id.as_bytes());
-        h.write(&[0]);
-    }
+    h.write(&ids_digest.to_le_bytes());
     h.write(&now.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
     h.write(&(seq as u64).to_le_bytes());
     let mut n = h.finish();
@@ -97,6 +94,17 @@ pub fn task_id(
         n /= 36;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The digest of a service's task IDs that new task IDs derive from (once per reconcile:
+/// hashing every ID for every new task made creating N tasks cost N^2).
+pub fn ids_digest<'a>(ids: impl IntoIterator<Item = &'a str>) -> u128 {
+    let mut h = Fnv128::new();
+    for id in ids {
+        h.write(id.as_bytes());
+        h.write(&[0]);
+    }
+    h.finish()
 }
 
 /// FNV-1a, 128 bits: stable across Rust versions (IDs end up in the Raft log).

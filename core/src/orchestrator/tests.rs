@@ -565,6 +565,55 @@ fn a_failed_new_task_pauses_the_update() {
     assert_eq!(images(&s), vec!["busybox:good"; 3]);
 }
 
+/// swarmkit watches a replacement for `Monitor` after it starts: a failure later on is
+/// the restart policy's business, not the update's.
+#[test]
+fn a_failure_after_the_monitor_window_does_not_count() {
+    // The first replacement of an update to `image`, once it runs.
+    fn start_replacement(s: &mut Sim, image: &str) -> crate::model::Task {
+        set_image(s, image);
+        for _ in 0..5 {
+            s.reconcile("svc");
+            s.schedule();
+            s.agent();
+            let running = s.tasks("svc").into_iter().find(|t| {
+                t.status.state == Running && t.spec.container_spec.as_ref().unwrap().image == image
+            });
+            if let Some(t) = running {
+                return t;
+            }
+        }
+        panic!("no {image} replacement running")
+    }
+    let mut s = update_sim(3, None);
+    let first = start_replacement(&mut s, "busybox:2");
+    assert_eq!(
+        first.running_since,
+        Some(s.now),
+        "kept from the RUNNING report"
+    );
+    // Past the default 5 s monitor: the failure leaves the update going.
+    s.advance(secs(6));
+    s.report(first.id(), Failed, "task: non-zero exit (1)");
+    s.reconcile("svc");
+    assert_eq!(update_status(&s, "svc").unwrap().0, UpdateState::Updating);
+    for _ in 0..30 {
+        s.settle("svc", 10);
+        s.advance(secs(1));
+    }
+    assert_eq!(
+        update_status(&s, "svc"),
+        Some((UpdateState::Completed, "update completed".into()))
+    );
+
+    // The same failure within the window pauses it (as a_failed_new_task_pauses_the_update).
+    let next = start_replacement(&mut s, "busybox:3");
+    s.advance(secs(4));
+    s.report(next.id(), Failed, "task: non-zero exit (1)");
+    s.reconcile("svc");
+    assert_eq!(update_status(&s, "svc").unwrap().0, UpdateState::Paused);
+}
+
 #[test]
 fn a_node_no_longer_meeting_the_constraints_loses_its_tasks() {
     let mut s = sim(2);

@@ -57,7 +57,7 @@ fn task_on(s: &Sim, node: &str) -> String {
 }
 
 #[test]
-fn one_task_per_eligible_node_made_assigned_on_it() {
+fn one_task_per_eligible_node_made_on_it_and_confirmed_by_the_scheduler() {
     let mut s = sim(4);
     s.change_node("n2", |n| {
         n.spec.availability = Some(NodeAvailability::Drain)
@@ -75,14 +75,22 @@ fn one_task_per_eligible_node_made_assigned_on_it() {
     let plan = s.reconcile("g");
     assert_eq!(
         created(&plan),
-        vec![("n1".into(), Running, Assigned, "agent.n1".into())]
+        vec![("n1".into(), Running, Pending, "agent.n1".into())]
     );
     let StoreAction::Create(Object::Task(t)) = &plan.actions[0] else {
         panic!()
     };
     assert_eq!(t.slot, 0);
-    assert_eq!(t.status.message, "scheduler assigned task to node");
-    assert!(s.schedule().is_empty(), "global tasks need no scheduler");
+    assert_eq!(t.status.message, "pending task scheduling");
+    let decided = s.schedule();
+    assert_eq!(
+        decided,
+        vec![crate::scheduler::Decision::Assign {
+            task_id: t.id().to_string(),
+            node_id: "n1".into()
+        }],
+        "the scheduler confirms a task made for its node"
+    );
     s.agent();
     assert_eq!(table(&s), vec![("n1".into(), Running, Running)]);
     assert!(s.reconcile("g").is_empty());
@@ -100,7 +108,7 @@ fn follows_joins_drains_downs_and_label_changes() {
     let plan = s.reconcile("g");
     assert_eq!(
         created(&plan),
-        vec![("n3".into(), Running, Assigned, "agent.n3".into())]
+        vec![("n3".into(), Running, Pending, "agent.n3".into())]
     );
     s.agent();
 
@@ -182,7 +190,7 @@ fn a_failed_global_task_restarts_on_its_node_after_the_delay() {
     assert_eq!(plan.actions[0], desired(&old, Shutdown));
     assert_eq!(
         created(&plan),
-        vec![("n2".into(), Ready, Assigned, "agent.n2".into())]
+        vec![("n2".into(), Ready, Pending, "agent.n2".into())]
     );
     assert_eq!(plan.requeue_after, Some(secs(5)));
     s.advance(secs(5));
@@ -208,7 +216,7 @@ fn a_global_service_rolls_its_update_node_by_node() {
     let plan = s.reconcile("g");
     assert_eq!(
         created(&plan),
-        vec![("n1".into(), Ready, Assigned, "agent.n1".into())]
+        vec![("n1".into(), Ready, Pending, "agent.n1".into())]
     );
     assert_eq!(
         s.service("g").update_status.unwrap().state,
@@ -383,4 +391,33 @@ proptest! {
         let status = svc.update_status.and_then(|u| u.state);
         prop_assert!(status.is_none() || status == Some(UpdateState::Completed), "{:?}", status);
     }
+}
+
+/// A task made for its node stays PENDING, and says why, while its node cannot hold it
+/// (swarmkit's check of pre-assigned tasks); it is assigned once the node can.
+#[test]
+fn a_global_task_waits_for_room_on_its_node() {
+    use crate::model::{ResourceRequirements, Resources};
+    let mut s = sim(1);
+    let mut svc = global_service("g", "agent");
+    svc.spec.task_template.resources = Some(ResourceRequirements {
+        reservations: Some(Resources {
+            memory_bytes: 16 << 30,
+            ..Resources::default()
+        }),
+        ..ResourceRequirements::default()
+    });
+    s.add_service(svc);
+    s.reconcile("g");
+    s.schedule();
+    let t = &s.tasks("g")[0];
+    assert_eq!(t.status.state, Pending);
+    assert_eq!(t.node_id, "n1");
+    assert_eq!(
+        t.status.err,
+        "no suitable node (insufficient resources on 1 node)"
+    );
+    s.change_node("n1", |n| n.description.resources.memory_bytes = 32 << 30);
+    s.schedule();
+    assert_eq!(s.tasks("g")[0].status.state, Assigned);
 }

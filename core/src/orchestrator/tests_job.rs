@@ -113,12 +113,22 @@ fn a_failed_job_task_is_retried_in_its_slot_and_completed_ones_never_are() {
     s.advance(secs(1));
     s.settle("j", 10);
     // Fails again: the second (last) attempt.
-    let second = s.tasks("j")[1].id().to_string();
+    // The running one (tasks made at the same instant are ordered by ID).
+    let live = |s: &Sim| {
+        s.tasks("j")
+            .into_iter()
+            .find(|t| t.desired_state == Running)
+            .map(|t| t.id().to_string())
+            .unwrap()
+    };
+    let second = live(&s);
+    assert_ne!(second, first);
     s.report(&second, Failed, "task: non-zero exit (1)");
     s.reconcile("j");
     s.advance(secs(1));
     s.settle("j", 10);
-    let third = s.tasks("j")[2].id().to_string();
+    assert_eq!(s.tasks("j").len(), 3);
+    let third = live(&s);
     s.report(&third, Failed, "task: non-zero exit (1)");
     let plan = s.reconcile("j");
     assert_eq!(created(&plan), vec![], "max attempts reached");

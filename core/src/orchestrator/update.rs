@@ -23,10 +23,9 @@
 //!
 //! The updater keeps no memory: a replacement is a task of the current spec created at
 //! or after `UpdateStatus.StartedAt` in a slot whose history holds another spec. A
-//! failure is such a task ending COMPLETE, FAILED or REJECTED while the update runs.
-//! Where swarmkit only counts a failure within `Monitor` of the task's start, this
-//! counts every failure until the update completes (a task's start time is not kept
-//! once it has ended).
+//! failure is such a task ending COMPLETE, FAILED or REJECTED before it ran, or within
+//! `Monitor` of its first RUNNING report (`Task.RunningSince`, kept by the store), as
+//! swarmkit's updater watches each task it started for `Monitor` and no longer.
 
 use std::time::Duration;
 
@@ -330,6 +329,8 @@ fn fail(
         .filter(|t| {
             !is_dirty(service, t)
                 && t.meta.created_at >= started
+                && t.running_since
+                    .is_none_or(|since| t.status.timestamp <= add(since, policy.monitor))
                 && matches!(
                     t.status.state,
                     TaskState::Complete | TaskState::Failed | TaskState::Rejected

@@ -111,6 +111,15 @@ impl<'a> Cluster<'a> {
         counts
     }
 
+    /// The service's active tasks on node `i`.
+    pub fn tasks_of_service_on(&self, service: u32, i: u32) -> u32 {
+        self.services[service as usize]
+            .active_on
+            .iter()
+            .filter(|&&n| n == i)
+            .count() as u32
+    }
+
     /// Counts a pending task of `service` placed on node `i`.
     pub fn place(&mut self, i: u32, service: u32, reservation: (i64, i64)) {
         let s = &mut self.services[service as usize];

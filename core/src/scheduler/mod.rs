@@ -68,13 +68,31 @@ pub fn is_schedulable(task: &Task) -> bool {
         && task.desired_state <= TaskState::Running
 }
 
+/// A task made for its node (global modes), waiting for the scheduler to confirm it fits.
+pub fn is_preassigned(task: &Task) -> bool {
+    task.status.state == TaskState::Pending
+        && !task.node_id.is_empty()
+        && task.desired_state <= TaskState::Running
+}
+
 /// Decides a node for every task waiting for one: groups in the order of their oldest
 /// task, the tasks of a group oldest first.
 pub fn schedule(view: &dyn ClusterView, _now: DateTime<Utc>) -> Vec<Decision> {
     let tasks = view.tasks();
     let mut cluster = Cluster::build(view, &tasks);
+    let mut decisions = Vec::new();
+    // Tasks made for their node first, oldest first, as swarmkit does.
+    let mut preassigned: Vec<&Task> = tasks
+        .iter()
+        .copied()
+        .filter(|t| is_preassigned(t))
+        .collect();
+    preassigned.sort_by(|a, b| (a.meta.created_at, a.id()).cmp(&(b.meta.created_at, b.id())));
+    for t in preassigned {
+        place::confirm_preassigned(&mut cluster, t, &mut decisions);
+    }
     let pending: Vec<&Task> = tasks.into_iter().filter(|t| is_schedulable(t)).collect();
-    let mut decisions = Vec::with_capacity(pending.len());
+    decisions.reserve(pending.len());
     let groups = group::group_pending(pending, |id| cluster.service(id));
     for g in &groups {
         place::place_group(&mut cluster, g, &mut decisions);

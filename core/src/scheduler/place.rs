@@ -8,7 +8,7 @@
 //!                          k < K ──> every node through pipeline.process ──> explanation
 //! ```
 
-use crate::model::Node;
+use crate::model::{Node, Task};
 use crate::scheduler::cluster::Cluster;
 use crate::scheduler::filter::Filter;
 use crate::scheduler::group::TaskGroup;
@@ -55,6 +55,34 @@ impl Placer for GroupPlacer<'_, '_, '_> {
         self.of_service[i as usize] += 1;
         self.placed.push(i);
         self.fits(i)
+    }
+}
+
+/// A task made for its node (global modes, PENDING with its node set): assigned there if
+/// the node passes the task's filters as the pass stands (resources and ports of what was
+/// placed before it too), else it stays PENDING and says why, as swarmkit's scheduler
+/// confirms pre-assigned tasks. A task whose node is gone is left to the orchestrator.
+pub fn confirm_preassigned<'a>(cluster: &mut Cluster<'a>, task: &'a Task, out: &mut Vec<Decision>) {
+    let Ok(i) = cluster
+        .nodes
+        .binary_search_by(|n| n.node.id().cmp(task.node_id.as_str()))
+    else {
+        return;
+    };
+    let service = cluster.service(&task.service_id);
+    let mut pipeline = Pipeline::new(Filter::for_task(task, cluster.host_ports(service)));
+    let of_service = cluster.tasks_of_service_on(service, i as u32);
+    if pipeline.process(&cluster.nodes[i], of_service) {
+        cluster.place(i as u32, service, reservations(task));
+        out.push(Decision::Assign {
+            task_id: task.id().to_string(),
+            node_id: task.node_id.clone(),
+        });
+    } else {
+        out.push(Decision::NoSuitableNode {
+            task_id: task.id().to_string(),
+            explanation: format!("no suitable node ({})", pipeline.explain()),
+        });
     }
 }
 

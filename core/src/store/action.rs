@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::object::{Object, ObjectKind};
-use crate::model::{NodeStatus, TaskStatus};
+use crate::model::{NodeStatus, TaskStatus, TlsInfo};
 use crate::state::TaskState;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +41,10 @@ pub enum StoreAction {
     /// and its address. Unversioned, as the node's spec may change meanwhile; ignored
     /// when the node is gone or nothing changes.
     SetNodeStatus { id: String, status: NodeStatus },
+    /// The CA's record of the certificate it issued a node (`Description.TLSInfo`: the
+    /// root it trusts, the issuer of its certificate). Unversioned; ignored when the node
+    /// is gone or nothing changes.
+    SetNodeTlsInfo { id: String, tls_info: TlsInfo },
 }
 
 impl StoreAction {
@@ -52,7 +56,9 @@ impl StoreAction {
             StoreAction::SetTaskStatus { .. }
             | StoreAction::AssignTask { .. }
             | StoreAction::SetTaskDesiredState { .. } => ObjectKind::Task,
-            StoreAction::SetNodeStatus { .. } => ObjectKind::Node,
+            StoreAction::SetNodeStatus { .. } | StoreAction::SetNodeTlsInfo { .. } => {
+                ObjectKind::Node
+            }
         }
     }
 }

@@ -119,6 +119,9 @@ impl Store {
                     if status.state < task.status.state {
                         return Ok(false);
                     }
+                    if status.state == TaskState::Running && task.running_since.is_none() {
+                        task.running_since = Some(status.timestamp);
+                    }
                     task.status = status.clone();
                     Ok(true)
                 })?;
@@ -146,6 +149,22 @@ impl Store {
                     task.desired_state = *desired_state;
                     Ok(true)
                 })?;
+            }
+            StoreAction::SetNodeTlsInfo { id, tls_info } => {
+                let Some(old) = self.nodes.get(id) else {
+                    return Ok(());
+                };
+                if old.description.tls_info == *tls_info {
+                    return Ok(());
+                }
+                let mut node = old.clone();
+                node.description.tls_info = tls_info.clone();
+                node.meta.version = Version::new(index);
+                node.meta.updated_at = now;
+                let old = self
+                    .insert_object(Object::Node(Box::new(node)))
+                    .expect("exists");
+                undo.push(Undo::Updated(old));
             }
             StoreAction::SetNodeStatus { id, status } => {
                 let Some(old) = self.nodes.get(id) else {

@@ -75,16 +75,28 @@ pub struct Session {
     pub agent: Arc<Agent>,
     pub tls: Arc<ClusterTls>,
     /// This node's certificate, renewed through the CA past half its validity and saved
-    /// in `cert_dir`; the live TLS switches to the new one without a restart.
+    /// through `sealing`; the live TLS switches to the new one without a restart.
     pub identity: NodeIdentity,
-    pub cert_dir: PathBuf,
+    pub sealing: Arc<crate::certs::Sealing>,
     /// Where a new role's identity goes (the daemon starts or stops the manager half).
     pub role_changes: mpsc::UnboundedSender<NodeIdentity>,
     pub managers: Managers,
     /// This node's description (Docker's NodeDescription) and cluster address.
     pub description: Vec<u8>,
     pub addr: String,
+    /// When this session last renewed for a root rotation.
+    pub rotation_renewed_at: Option<std::time::Instant>,
 }
+
+/// What a session message asks of the node's certificate.
+enum Todo {
+    Nothing,
+    ChangeRole,
+    RenewForRotation,
+}
+
+/// A rotation renewal the managers have not recorded yet is asked again after this.
+const ROTATION_RETRY: Duration = Duration::from_secs(10);
 
 /// How often the agent looks at its certificate's age.
 const RENEWAL_CHECK: Duration = Duration::from_secs(60);
@@ -164,9 +176,8 @@ impl Session {
         tracing::info!(manager = addr, session = %session_id, "dispatcher session");
         let mut renew = tokio::time::interval(RENEWAL_CHECK);
         let mut period = Duration::from_millis(first.heartbeat_period_ms.max(100));
-        if self.apply(&mut set, first) {
-            self.change_role(&ca_channel).await;
-        }
+        let todo = self.apply(&mut set, first);
+        self.follow(todo, &ca_channel).await;
         let mut beat = tokio::time::interval(period);
         beat.tick().await;
         loop {
@@ -189,9 +200,8 @@ impl Session {
                             beat = tokio::time::interval(period);
                             beat.tick().await;
                         }
-                        if self.apply(&mut set, m) {
-                            self.change_role(&ca_channel).await;
-                        }
+                        let todo = self.apply(&mut set, m);
+                        self.follow(todo, &ca_channel).await;
                     }
                     Ok(None) => return End::Failed("session closed".into()),
                     Err(st) => return end_of(st),
@@ -234,7 +244,7 @@ impl Session {
                 .map_err(|st| crate::error::Error::Other(st.message().to_string()))?
                 .into_inner();
             let renewed = NodeIdentity::new(issued.cert_pem, key.key_pem(), issued.ca_pem)?;
-            renewed.save(&self.cert_dir)?;
+            self.sealing.save_identity(&renewed)?;
             self.tls.update(&renewed)?;
             Ok::<_, crate::error::Error>(renewed)
         }
@@ -248,13 +258,52 @@ impl Session {
         }
     }
 
-    /// Applies a session message; returns whether the role the managers give this node
-    /// differs from its certificate's (promotion, demotion).
+    /// What a session message asks of this node's certificate besides its tasks.
+    async fn follow(&mut self, todo: Todo, channel: &tonic::transport::Channel) {
+        match todo {
+            Todo::ChangeRole => self.change_role(channel).await,
+            Todo::RenewForRotation => {
+                tracing::info!("root CA rotation: renewing this node's certificate");
+                self.rotation_renewed_at = Some(std::time::Instant::now());
+                self.renew(channel).await;
+            }
+            Todo::Nothing => {}
+        }
+    }
+
+    /// The root the managers trust now (a rotation finished): this node trusts it from
+    /// the next handshake on, with the certificate it has (issued by the new root's key).
+    fn adopt_trust_root(&mut self, root: &str) {
+        let result = NodeIdentity::new(
+            self.identity.cert_pem.clone(),
+            self.identity.key_pem.clone(),
+            root.to_string(),
+        )
+        .map_err(crate::error::Error::from)
+        .and_then(|id| {
+            self.sealing.save_identity(&id)?;
+            self.tls.update(&id)?;
+            Ok(id)
+        });
+        match result {
+            Ok(id) => {
+                tracing::info!("root CA rotated: this node trusts the new root");
+                self.identity = id;
+            }
+            Err(e) => tracing::warn!("trust the new root CA: {e}"),
+        }
+    }
+
+    /// Applies a session message; returns what the node's certificate needs: a renewal
+    /// for another role (promotion, demotion) or for a root rotation.
     fn apply(
         &mut self,
         set: &mut BTreeMap<String, Assignment>,
         m: crate::cluster::proto::SessionMessage,
-    ) -> bool {
+    ) -> Todo {
+        if !m.trust_root.is_empty() && m.trust_root != self.identity.ca_pem {
+            self.adopt_trust_root(&m.trust_root);
+        }
         let wanted = match m.role.as_str() {
             "manager" => Some(Role::Manager),
             "worker" => Some(Role::Worker),
@@ -272,7 +321,17 @@ impl Session {
         }
         self.managers.set(m.managers);
         self.agent.assign(set.values().cloned().collect());
-        wanted.is_some_and(|r| r != self.identity.role)
+        if wanted.is_some_and(|r| r != self.identity.role) {
+            Todo::ChangeRole
+        } else if m.renew_certificate
+            && self
+                .rotation_renewed_at
+                .is_none_or(|at| at.elapsed() > ROTATION_RETRY)
+        {
+            Todo::RenewForRotation
+        } else {
+            Todo::Nothing
+        }
     }
 
     /// The role changed: a certificate for the new role, then the daemon switches the

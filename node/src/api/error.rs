@@ -15,6 +15,9 @@ pub enum ApiError {
     /// 400: an invalid spec, a bad query parameter.
     #[error("{0}")]
     InvalidArgument(String),
+    /// 401: `swarm unlock` with the wrong key.
+    #[error("{0}")]
+    Unauthorized(String),
     /// 503 before `swarm init`.
     #[error("{}", NOT_A_MANAGER)]
     NotManager,
@@ -32,6 +35,7 @@ impl ApiError {
             ApiError::NotFound(_) => 404,
             ApiError::Conflict(_) => 409,
             ApiError::InvalidArgument(_) => 400,
+            ApiError::Unauthorized(_) => 401,
             ApiError::NotManager | ApiError::Unavailable(_) => 503,
             ApiError::Internal(_) => 500,
         }

@@ -24,8 +24,11 @@ pub enum Request {
         spec: Value,
         rotate_worker_token: bool,
         rotate_manager_token: bool,
+        rotate_unlock_key: bool,
     },
     SwarmInspect,
+    SwarmUnlockKey,
+    SwarmUnlock(Value),
     SwarmLeave {
         force: bool,
     },
@@ -186,8 +189,11 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
             spec: json()?,
             rotate_worker_token: flag("rotateWorkerToken"),
             rotate_manager_token: flag("rotateManagerToken"),
+            rotate_unlock_key: flag("rotateManagerUnlockKey"),
         },
         ("GET", ["swarm"]) => Request::SwarmInspect,
+        ("GET", ["swarm", "unlockkey"]) => Request::SwarmUnlockKey,
+        ("POST", ["swarm", "unlock"]) => Request::SwarmUnlock(json()?),
         ("POST", ["swarm", "leave"]) => Request::SwarmLeave {
             force: flag("force"),
         },

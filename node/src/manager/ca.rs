@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use swarm_core::model::{
     ManagerStatus, Meta, Node, NodeAvailability, NodeDescription, NodeRole, NodeSpec, NodeState,
-    NodeStatus, Reachability,
+    NodeStatus, Reachability, TlsInfo,
 };
 use swarm_core::store::{Object, StoreAction};
 use swarm_identity::{JoinToken, Role, RootCa, DEFAULT_NODE_CERT_VALIDITY};
@@ -33,10 +33,32 @@ pub struct CaService {
     pub validity: std::sync::Mutex<std::time::Duration>,
 }
 
+/// The roots as the store has them: the one nodes trust (served to joiners), and the one
+/// that signs (the same, or during a rotation the new root with its cross-signed
+/// certificate after each leaf).
+struct Roots {
+    trust: RootCa,
+    signer: RootCa,
+    worker_token: String,
+    manager_token: String,
+}
+
+/// What a node's `Description.TLSInfo` says of a certificate `signer` issued: base64 of
+/// the issuer's subject and public key (DER), as Docker's JSON shows them.
+pub fn tls_info(trust_pem: &str, signer: &RootCa) -> Result<TlsInfo, swarm_identity::Error> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Ok(TlsInfo {
+        trust_root: trust_pem.to_string(),
+        cert_issuer_subject: b64.encode(signer.subject_der()?),
+        cert_issuer_public_key: b64.encode(signer.public_key_der()?),
+    })
+}
+
 impl CaService {
-    /// The signing root, from the store (every manager has it, sealed in Raft).
-    async fn root(&self) -> Result<(RootCa, String, String), Status> {
-        let (cert, key, tokens, expiry) = self
+    /// The roots, from the store (every manager has them, sealed in Raft).
+    async fn roots(&self) -> Result<Roots, Status> {
+        let (cert, key, rotation, tokens, expiry) = self
             .m
             .store
             .read(|s| {
@@ -44,6 +66,7 @@ impl CaService {
                     (
                         c.cluster.tls_info.trust_root.clone(),
                         c.root_ca_key.clone(),
+                        c.root_rotation.clone(),
                         (c.join_tokens.worker.clone(), c.join_tokens.manager.clone()),
                         c.cluster.spec.ca_config.node_cert_expiry,
                     )
@@ -51,25 +74,47 @@ impl CaService {
             })
             .await
             .ok_or_else(|| Status::unavailable("the swarm is not initialized yet"))?;
-        let root = RootCa::from_pem(&cert, Some(&key))
-            .map_err(|e| Status::internal(format!("root CA: {e}")))?;
+        let bad = |e: swarm_identity::Error| Status::internal(format!("root CA: {e}"));
+        let trust = RootCa::from_pem(&cert, Some(&key)).map_err(bad)?;
+        let signer = match rotation {
+            Some(r) => RootCa::from_pem(&r.ca_cert, Some(&r.ca_key))
+                .map_err(bad)?
+                .with_chain(&r.cross_signed),
+            None => RootCa::from_pem(&cert, Some(&key)).map_err(bad)?,
+        };
         *self.validity.lock().expect("validity lock") = if expiry > 0 {
             std::time::Duration::from_nanos(expiry as u64)
         } else {
             DEFAULT_NODE_CERT_VALIDITY
         };
-        Ok((root, tokens.0, tokens.1))
+        Ok(Roots {
+            trust,
+            signer,
+            worker_token: tokens.0,
+            manager_token: tokens.1,
+        })
     }
 
-    fn issue(&self, root: &RootCa, csr: &str, node_id: &str, role: Role) -> Result<String, Status> {
-        root.issue(
-            csr,
-            node_id,
-            role,
-            &self.m.cluster_id,
-            *self.validity.lock().expect("validity lock"),
-        )
-        .map_err(|e| Status::invalid_argument(e.to_string()))
+    fn issue(
+        &self,
+        roots: &Roots,
+        csr: &str,
+        node_id: &str,
+        role: Role,
+    ) -> Result<(String, TlsInfo), Status> {
+        let cert = roots
+            .signer
+            .issue(
+                csr,
+                node_id,
+                role,
+                &self.m.cluster_id,
+                *self.validity.lock().expect("validity lock"),
+            )
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let info = tls_info(roots.trust.cert_pem(), &roots.signer)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok((cert, info))
     }
 }
 
@@ -87,9 +132,9 @@ impl Ca for CaService {
         &self,
         _req: Request<Empty>,
     ) -> Result<Response<RootPem>, Status> {
-        let (root, _, _) = self.root().await?;
+        let roots = self.roots().await?;
         Ok(Response::new(RootPem {
-            cert_pem: root.cert_pem().to_string(),
+            cert_pem: roots.trust.cert_pem().to_string(),
         }))
     }
 
@@ -99,11 +144,11 @@ impl Ca for CaService {
     ) -> Result<Response<IssueResponse>, Status> {
         let remote = swarm_identity::peer_info(&req).map(|p| p.remote_addr.ip().to_string());
         let r = req.into_inner();
-        let (root, worker, manager) = self.root().await?;
+        let roots = self.roots().await?;
         let verify = |stored: &str| JoinToken::parse(stored).is_ok_and(|t| t.verify(&r.token));
-        let role = if verify(&manager) {
+        let role = if verify(&roots.manager_token) {
             Role::Manager
-        } else if verify(&worker) {
+        } else if verify(&roots.worker_token) {
             Role::Worker
         } else {
             tracing::warn!(addr = ?remote, "refused a join: wrong token");
@@ -112,7 +157,7 @@ impl Ca for CaService {
         if r.node_id.is_empty() || r.node_id.len() > 64 {
             return Err(Status::invalid_argument("invalid node ID"));
         }
-        let description: NodeDescription = if r.description.is_empty() {
+        let mut description: NodeDescription = if r.description.is_empty() {
             NodeDescription::default()
         } else {
             serde_json::from_slice(&r.description)
@@ -128,7 +173,8 @@ impl Ca for CaService {
                 )))
             }
         };
-        let cert = self.issue(&root, &r.csr_pem, &r.node_id, role)?;
+        let (cert, tls_info) = self.issue(&roots, &r.csr_pem, &r.node_id, role)?;
+        description.tls_info = tls_info;
         let addr_ip = r
             .addr
             .rsplit_once(':')
@@ -174,7 +220,7 @@ impl Ca for CaService {
         Ok(Response::new(IssueResponse {
             node_id: r.node_id,
             cert_pem: cert,
-            ca_pem: root.cert_pem().to_string(),
+            ca_pem: roots.trust.cert_pem().to_string(),
             role: role_name(role),
             managers,
         }))
@@ -185,23 +231,31 @@ impl Ca for CaService {
         req: Request<RenewRequest>,
     ) -> Result<Response<IssueResponse>, Status> {
         let who = caller(&req, &self.m.cluster_id)?;
-        let (root, _, _) = self.root().await?;
+        let roots = self.roots().await?;
         let role = self
             .m
             .store
-            .read(|s| s.node(&who.node_id).map(|n| n.spec.role.clone()))
+            .read(|s| s.node(&who.node_id).map(super::held_role))
             .await
             .ok_or_else(|| Status::permission_denied("node is not a member of this swarm"))?;
         let role = match role {
-            Some(NodeRole::Manager) => Role::Manager,
+            NodeRole::Manager => Role::Manager,
             _ => Role::Worker,
         };
-        let cert = self.issue(&root, &req.into_inner().csr_pem, &who.node_id, role)?;
+        let (cert, tls_info) = self.issue(&roots, &req.into_inner().csr_pem, &who.node_id, role)?;
+        // The record a root rotation waits on: which root this node's certificate is from.
+        self.m
+            .propose(vec![StoreAction::SetNodeTlsInfo {
+                id: who.node_id.clone(),
+                tls_info,
+            }])
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
         let managers = self.m.store.read(manager_addrs).await;
         Ok(Response::new(IssueResponse {
             node_id: who.node_id,
             cert_pem: cert,
-            ca_pem: root.cert_pem().to_string(),
+            ca_pem: roots.trust.cert_pem().to_string(),
             role: role_name(role),
             managers,
         }))

@@ -63,10 +63,23 @@ fn live_manager_status(n: &Node, leader: Option<u64>) -> Node {
     n
 }
 
+/// How a manager's demotion goes on once its node's spec says worker.
+enum Demotion {
+    /// Out of Raft already: its manager status goes with the spec update.
+    Removed,
+    /// The manager demoting itself while it leads: the spec update only. Its leader loop
+    /// then takes it out of Raft, it steps down once that commits, and the next leader
+    /// clears its manager status (see `loops::finish_demotions`).
+    LeaderLeavesAfter,
+}
+
 /// A manager being demoted leaves the Raft membership first (refused if it is the last
 /// manager, or if the managers left could not reach a quorum); its swarmd then sees the
 /// worker role in its session, takes a worker certificate and stops its manager half.
-async fn demote_from_raft(m: &Manager, node: &Node) -> Result<(), ApiError> {
+/// The leader is demoted too: from another manager, it is asked to leave Raft (it steps
+/// down) and the spec update reaches the next leader; on itself, see
+/// [`Demotion::LeaderLeavesAfter`].
+async fn demote_from_raft(m: &Manager, node: &Node) -> Result<Demotion, ApiError> {
     let managers = m
         .store
         .read(|s| {
@@ -75,21 +88,24 @@ async fn demote_from_raft(m: &Manager, node: &Node) -> Result<(), ApiError> {
                 .count()
         })
         .await;
+    let refused = |e: &dyn std::fmt::Display| {
+        ApiError::invalid(format!("rpc error: code = FailedPrecondition desc = {e}"))
+    };
     if managers <= 1 {
-        return Err(ApiError::invalid(
-            "rpc error: code = FailedPrecondition desc = attempting to demote the last manager of the swarm",
+        return Err(refused(
+            &"attempting to demote the last manager of the swarm",
         ));
     }
     let raft_id = super::store::raft_id(&node.meta.id);
-    if m.store.leader() == Some(raft_id) {
-        return Err(ApiError::invalid(
-            "rpc error: code = FailedPrecondition desc = demoting the current leader is not supported yet: demote it from another manager after a leader change",
-        ));
+    if m.store.is_leader() && m.store.handle().id() == raft_id {
+        m.store.check_removal(raft_id).map_err(|e| refused(&e))?;
+        return Ok(Demotion::LeaderLeavesAfter);
     }
     m.store
         .remove_member(raft_id, false)
         .await
-        .map_err(|e| ApiError::invalid(format!("rpc error: code = FailedPrecondition desc = {e}")))
+        .map_err(|e| refused(&e))?;
+    Ok(Demotion::Removed)
 }
 
 /// Docker's refusal for a manager leaving without `--force`.
@@ -119,6 +135,15 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
                 })
                 .await
         }
+        Request::SwarmUnlockKey => {
+            m.store
+                .read(|s| match s.cluster() {
+                    Some(c) => ok(json!({"UnlockKey": c.unlock_key})),
+                    None => Err(ApiError::NotManager),
+                })
+                .await
+        }
+        Request::SwarmUnlock(_) => Err(ApiError::Conflict("swarm is not locked".into())),
         Request::SwarmInit(_) | Request::SwarmJoin(_) => Err(ApiError::Unavailable(
             "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.".into(),
         )),
@@ -128,6 +153,7 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
             spec,
             rotate_worker_token,
             rotate_manager_token,
+            rotate_unlock_key,
         } => {
             let spec: SwarmSpec = decode("swarm spec", spec)?;
             let mut swarm = m
@@ -142,6 +168,31 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
             }
             if rotate_manager_token {
                 swarm.join_tokens.manager = swarm_identity::JoinToken::generate(&root).to_string();
+            }
+            // Autolock on: a key (a new one on rotation); off: none. Every manager then
+            // seals its keys under it (`loops::follow_unlock_key`).
+            if !spec.encryption_config.auto_lock_managers {
+                swarm.unlock_key.clear();
+            } else if swarm.unlock_key.is_empty() || rotate_unlock_key {
+                swarm.unlock_key = swarm_identity::UnlockKey::generate().to_string();
+            }
+            // `swarm ca --rotate`: a new root, cross-signed by the current one; nodes get
+            // certificates from it and the leader finishes the rotation
+            // (`loops::finish_root_rotation`) once every live node has one.
+            if spec.ca_config.force_rotate != swarm.cluster.spec.ca_config.force_rotate {
+                let next = swarm_identity::RootCa::generate(&swarm.cluster.meta.id)
+                    .map_err(ApiError::internal)?;
+                let current = swarm_identity::RootCa::from_pem(
+                    &swarm.cluster.tls_info.trust_root,
+                    Some(&swarm.root_ca_key),
+                )
+                .map_err(ApiError::internal)?;
+                swarm.root_rotation = Some(swarm_core::model::RootRotation {
+                    ca_cert: next.cert_pem().to_string(),
+                    ca_key: next.key_pem().unwrap_or_default(),
+                    cross_signed: current.cross_sign(&next).map_err(ApiError::internal)?,
+                });
+                swarm.cluster.root_rotation_in_progress = true;
             }
             swarm.cluster.meta.version = Version::new(version);
             swarm.cluster.spec = spec;
@@ -178,8 +229,12 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
             let mut node = m.store.read(|s| s.find_node(&id).cloned()).await?;
             let demote = node.spec.role == Some(NodeRole::Manager)
                 && spec.role == Some(NodeRole::Worker);
-            if demote {
-                demote_from_raft(m, &node).await?;
+            let demotion = if demote {
+                Some(demote_from_raft(m, &node).await?)
+            } else {
+                None
+            };
+            if let Some(Demotion::Removed) = demotion {
                 node.manager_status = None;
             }
             node.meta.version = Version::new(version);

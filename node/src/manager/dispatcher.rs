@@ -221,7 +221,7 @@ async fn stream_assignments(
     let mut applied = m.store.subscribe();
     let mut sent: BTreeMap<String, Assignment> = BTreeMap::new();
     let mut first = true;
-    let mut last_meta = (0u64, Vec::new(), String::new());
+    let mut last_meta = (0u64, Vec::new(), String::new(), false, String::new());
     loop {
         applied.borrow_and_update();
         if !m.store.is_leader() {
@@ -235,8 +235,8 @@ async fn stream_assignments(
             .store
             .read(|s| {
                 s.node(&node_id).map(|n| {
-                    let role = match n.spec.role {
-                        Some(swarm_core::model::NodeRole::Manager) => "manager",
+                    let role = match super::held_role(n) {
+                        swarm_core::model::NodeRole::Manager => "manager",
                         _ => "worker",
                     };
                     (
@@ -244,11 +244,15 @@ async fn stream_assignments(
                         heartbeat_period(s).as_millis() as u64,
                         manager_addrs(s),
                         role.to_string(),
+                        root_rotation_pending(s, n),
+                        s.cluster()
+                            .map(|c| c.cluster.tls_info.trust_root.clone())
+                            .unwrap_or_default(),
                     )
                 })
             })
             .await;
-        let Some((set, period, managers, role)) = read else {
+        let Some((set, period, managers, role, renew, trust_root)) = read else {
             tracing::warn!(node = %node_id, "node removed: its session ends");
             let _ = tx
                 .send(Err(Status::permission_denied(
@@ -271,7 +275,13 @@ async fn stream_assignments(
             .filter(|id| !now.contains_key(*id))
             .cloned()
             .collect();
-        let meta = (period, managers.clone(), role.clone());
+        let meta = (
+            period,
+            managers.clone(),
+            role.clone(),
+            renew,
+            trust_root.clone(),
+        );
         if first || !changed.is_empty() || !removed.is_empty() || meta != last_meta {
             let msg = SessionMessage {
                 session_id: session_id.clone(),
@@ -286,6 +296,8 @@ async fn stream_assignments(
                 heartbeat_period_ms: period,
                 managers,
                 role,
+                renew_certificate: renew,
+                trust_root,
             };
             if tx.send(Ok(msg)).await.is_err() {
                 return;
@@ -301,6 +313,23 @@ async fn stream_assignments(
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }
+}
+
+/// Whether a root rotation waits for `n` to take a certificate from the new root: its
+/// recorded issuer (`Description.TLSInfo`, written by the CA) is not the new root.
+pub(crate) fn root_rotation_pending(
+    s: &swarm_core::store::Store,
+    n: &swarm_core::model::Node,
+) -> bool {
+    let Some(rotation) = s.cluster().and_then(|c| c.root_rotation.as_ref()) else {
+        return false;
+    };
+    let Ok(next) = swarm_identity::RootCa::from_pem(&rotation.ca_cert, None) else {
+        return false;
+    };
+    super::ca::tls_info("", &next).is_ok_and(|want| {
+        n.description.tls_info.cert_issuer_public_key != want.cert_issuer_public_key
+    })
 }
 
 async fn set_status(m: &Manager, node_id: &str, state: NodeState, message: &str, addr: &str) {

@@ -14,14 +14,15 @@
 //! only timer is the earliest `requeue_after` the plans asked for.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use swarm_core::model::{ContainerStatus, TaskStatus};
+use swarm_core::model::{ContainerStatus, Node, NodeRole, NodeState, TaskStatus};
 use swarm_core::orchestrator::reconcile;
 use swarm_core::scheduler::{decisions_to_actions, schedule};
-use swarm_core::store::{Store as CoreStore, StoreAction};
+use swarm_core::store::{Object, Store as CoreStore, StoreAction};
 use swarm_core::TaskState;
 
 use super::Manager;
@@ -30,10 +31,21 @@ use crate::agent::{Assignment, Desired, ReportedState, StatusReport, TaskData, T
 /// After a write Raft refused (no leader yet, stopping), look again this much later.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// Run the loops until the process ends.
+/// Run the loops until the manager stops (or the process ends).
 pub fn spawn(m: Arc<Manager>) {
-    tokio::spawn(leader_loop(m.clone()));
-    tokio::spawn(super::dispatcher::node_status_loop(m));
+    for run in [
+        Box::pin(leader_loop(m.clone())) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+        Box::pin(super::dispatcher::node_status_loop(m.clone())),
+        Box::pin(follow_unlock_key(m.clone())),
+    ] {
+        let m = m.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = run => {}
+                () = m.stopped() => tracing::debug!("manager stopped: its loop ends"),
+            }
+        });
+    }
 }
 
 async fn leader_loop(m: Arc<Manager>) {
@@ -60,12 +72,45 @@ async fn leader_loop(m: Arc<Manager>) {
     }
 }
 
-/// One pass: reconcile every service (and the tasks of removed ones), then schedule.
-/// Returns when to look again if nothing changes before.
+/// On every manager: its keys on disk follow the swarm's unlock key (sealed under it
+/// while autolock is on, plain once it is off, sealed again on rotation).
+async fn follow_unlock_key(m: Arc<Manager>) {
+    let mut applied = m.store.subscribe();
+    loop {
+        applied.borrow_and_update();
+        let key = m
+            .store
+            .read(|s| s.cluster().map(|c| c.unlock_key.clone()))
+            .await;
+        if let Some(key) = key {
+            let key = (!key.is_empty())
+                .then(|| swarm_identity::UnlockKey::parse(&key))
+                .transpose();
+            match key.map(|k| m.sealing.set_key(k)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("seal this manager's keys: {e}"),
+                Err(e) => tracing::error!("the swarm's unlock key: {e}"),
+            }
+        }
+        if applied.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// One pass: finish demotions, reconcile every service (and the tasks of removed ones),
+/// then schedule. Returns when to look again if nothing changes before.
 async fn orchestrate(m: &Manager) -> Option<Duration> {
     let now = Utc::now();
     let mut wake: Option<Duration> = None;
     let mut earliest = |d: Duration| wake = Some(wake.map_or(d, |w| w.min(d)));
+    if let Some(after) = finish_demotions(m).await {
+        earliest(after);
+    }
+    if let Err(e) = finish_root_rotation(m).await {
+        tracing::warn!("finish the root CA rotation: {e}");
+        earliest(RETRY_AFTER);
+    }
     let plans = m
         .store
         .read(|s| {
@@ -96,6 +141,83 @@ async fn orchestrate(m: &Manager) -> Option<Duration> {
         earliest(RETRY_AFTER);
     }
     wake
+}
+
+/// Demotions the store asks for that Raft has not finished (swarmkit's role manager): a
+/// node whose spec says worker while it still holds a manager's place. Still a voter: it
+/// is removed from Raft (this leader too, which steps down once that commits; the next
+/// leader finishes). No longer a voter: its manager status is cleared, and its session
+/// then gives it the worker role.
+async fn finish_demotions(m: &Manager) -> Option<Duration> {
+    let pending: Vec<Node> = m
+        .store
+        .read(|s| {
+            s.nodes()
+                .filter(|n| n.spec.role == Some(NodeRole::Worker) && n.manager_status.is_some())
+                .cloned()
+                .collect()
+        })
+        .await;
+    let mut retry = None;
+    for mut node in pending {
+        let raft_id = super::store::raft_id(&node.meta.id);
+        let done = if m.store.voters().contains(&raft_id) {
+            tracing::info!(node = %node.meta.id, "demoted manager leaves Raft");
+            m.store
+                .remove_member(raft_id, false)
+                .await
+                .map_err(|e| e.to_string())
+        } else {
+            node.manager_status = None;
+            m.propose(vec![StoreAction::Update(Object::Node(Box::new(node)))])
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        if let Err(e) = done {
+            tracing::warn!("finish a demotion: {e}");
+            retry = Some(RETRY_AFTER);
+        }
+    }
+    retry
+}
+
+/// A root rotation is over once every node that is not Down holds a certificate from
+/// the new root (the CA records the issuer of each one it issues): the new root becomes
+/// the one every node trusts (their sessions say so), its key signs from then on, and
+/// the join tokens are made anew for its digest, as swarmkit's CA reconciler does.
+async fn finish_root_rotation(m: &Manager) -> Result<(), String> {
+    let done = m
+        .store
+        .read(|s| {
+            let c = s.cluster()?;
+            c.root_rotation.as_ref()?;
+            let waiting = s
+                .nodes()
+                .filter(|n| n.status.state != Some(NodeState::Down))
+                .any(|n| super::dispatcher::root_rotation_pending(s, n));
+            (!waiting).then(|| c.clone())
+        })
+        .await;
+    let Some(mut swarm) = done else {
+        return Ok(());
+    };
+    let Some(rotation) = swarm.root_rotation.take() else {
+        return Ok(());
+    };
+    let root = swarm_identity::RootCa::from_pem(&rotation.ca_cert, Some(&rotation.ca_key))
+        .map_err(|e| e.to_string())?;
+    swarm.cluster.tls_info =
+        super::ca::tls_info(root.cert_pem(), &root).map_err(|e| e.to_string())?;
+    swarm.root_ca_key = rotation.ca_key;
+    swarm.cluster.root_rotation_in_progress = false;
+    swarm.join_tokens.worker = swarm_identity::JoinToken::generate(&root).to_string();
+    swarm.join_tokens.manager = swarm_identity::JoinToken::generate(&root).to_string();
+    m.propose(vec![StoreAction::Update(Object::Cluster(Box::new(swarm)))])
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("root CA rotation finished: every node has a certificate from the new root");
+    Ok(())
 }
 
 /// Services to reconcile: those stored, and those only their tasks still name (removed

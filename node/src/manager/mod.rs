@@ -27,7 +27,7 @@ use swarm_runtime::container::ContainerRuntime;
 use swarm_core::model::{
     ClusterInfo, EngineDescription, JoinTokens, ManagerStatus, Meta, Node, NodeAvailability,
     NodeDescription, NodeRole, NodeSpec, NodeState, NodeStatus, Platform, Reachability, Resources,
-    Swarm, SwarmSpec, TlsInfo,
+    Swarm, SwarmSpec,
 };
 use swarm_core::store::{Object, StoreAction};
 
@@ -49,6 +49,10 @@ pub struct Manager {
     pub tls: Arc<ClusterTls>,
     /// The agents' sessions with this manager (served while it leads).
     pub dispatcher: dispatcher::Dispatcher,
+    /// Set once this manager half stops (demotion, leave): its loops end.
+    stopped: tokio::sync::watch::Sender<bool>,
+    /// This node's keys on disk, sealed under the swarm's unlock key while autolock is on.
+    pub sealing: Arc<certs::Sealing>,
 }
 
 impl Manager {
@@ -61,18 +65,21 @@ impl Manager {
         runtime: Arc<dyn ContainerRuntime>,
         identity: &NodeIdentity,
         tls: Arc<ClusterTls>,
+        sealing: Arc<certs::Sealing>,
     ) -> Result<Option<Manager>> {
         let dir = raft_dir(&cfg.data_dir);
         if !dir.exists() {
             return Ok(None);
         }
-        let store = open_store(cfg, node_id, &cluster_addr(&cfg.advertise_addr), &tls).await?;
+        let addr = cluster_addr(&cfg.advertise_addr);
+        let store = open_store(cfg, node_id, &addr, &tls, &sealing).await?;
         Ok(Some(Manager::new(
             store,
             node_id,
             &identity.cluster_id,
             runtime,
             tls,
+            sealing,
         )))
     }
 
@@ -85,14 +92,16 @@ impl Manager {
         identity: &NodeIdentity,
         tls: Arc<ClusterTls>,
         advertise: &str,
+        sealing: Arc<certs::Sealing>,
     ) -> Result<Manager> {
-        let store = open_store(cfg, node_id, advertise, &tls).await?;
+        let store = open_store(cfg, node_id, advertise, &tls, &sealing).await?;
         Ok(Manager::new(
             store,
             node_id,
             &identity.cluster_id,
             runtime,
             tls,
+            sealing,
         ))
     }
 
@@ -106,15 +115,30 @@ impl Manager {
         cluster_id: &str,
         runtime: Arc<dyn ContainerRuntime>,
         tls: Arc<ClusterTls>,
+        sealing: Arc<certs::Sealing>,
     ) -> Manager {
         Manager {
+            sealing,
             store,
             node_id: node_id.to_string(),
             cluster_id: cluster_id.to_string(),
             runtime,
             tls,
             dispatcher: dispatcher::Dispatcher::default(),
+            stopped: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// Stops the manager half for good (demotion, leave): its loops end and Raft stops.
+    pub async fn stop(&self) {
+        self.stopped.send_replace(true);
+        self.store.stop().await;
+    }
+
+    /// Resolves once [`Manager::stop`] was called.
+    pub async fn stopped(&self) {
+        let mut rx = self.stopped.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
     }
 
     /// `swarm init`: a new cluster with this node as its only manager and leader.
@@ -123,6 +147,7 @@ impl Manager {
         node_id: &str,
         runtime: Arc<dyn ContainerRuntime>,
         req: &Value,
+        sealing: Arc<certs::Sealing>,
     ) -> Result<Manager, ApiError> {
         let mut spec = json!({
             "Name": "default",
@@ -153,15 +178,17 @@ impl Manager {
             .map_or(advertise.clone(), |(h, _)| h.to_string());
         let spec: SwarmSpec = serde_json::from_value(spec)
             .map_err(|e| ApiError::invalid(format!("invalid swarm spec: {e}")))?;
+        let unlock_key = spec
+            .encryption_config
+            .auto_lock_managers
+            .then(swarm_identity::UnlockKey::generate);
         let cluster_id = crate::ids::new_id();
         let new = certs::new_cluster(&cluster_id, node_id).map_err(ApiError::internal)?;
+        let tls_info = ca::tls_info(new.root.cert_pem(), &new.root).map_err(ApiError::internal)?;
         let swarm = Swarm {
             cluster: ClusterInfo {
                 meta: Meta::with_id(cluster_id.clone()),
-                tls_info: TlsInfo {
-                    trust_root: new.root.cert_pem().to_string(),
-                    ..TlsInfo::default()
-                },
+                tls_info: tls_info.clone(),
                 spec,
                 root_rotation_in_progress: false,
                 default_addr_pool: vec!["10.0.0.0/8".into()],
@@ -173,6 +200,11 @@ impl Manager {
                 manager: new.manager_token.clone(),
             },
             root_ca_key: new.root.key_pem().unwrap_or_default(),
+            root_rotation: None,
+            unlock_key: unlock_key
+                .as_ref()
+                .map(|k| k.to_string())
+                .unwrap_or_default(),
         };
         let node = Node {
             meta: Meta::with_id(node_id),
@@ -181,7 +213,10 @@ impl Manager {
                 availability: Some(NodeAvailability::Active),
                 ..NodeSpec::default()
             },
-            description: node_description(&cfg.hostname),
+            description: NodeDescription {
+                tls_info,
+                ..node_description(&cfg.hostname)
+            },
             status: NodeStatus {
                 state: Some(NodeState::Ready),
                 message: String::new(),
@@ -194,11 +229,15 @@ impl Manager {
             }),
         };
         // The identity first: a manager's Raft is opened with its certificate's TLS.
-        new.identity
-            .save(&certs::dir(&cfg.data_dir))
+        // Autolock from the start: the keys are sealed before they first reach the disk.
+        sealing
+            .set_key(unlock_key.clone())
+            .map_err(ApiError::internal)?;
+        sealing
+            .save_identity(&new.identity)
             .map_err(ApiError::internal)?;
         let tls = ClusterTls::new(&new.identity).map_err(ApiError::internal)?;
-        let store = open_store(cfg, node_id, &advertise, &tls)
+        let store = open_store(cfg, node_id, &advertise, &tls, &sealing)
             .await
             .map_err(ApiError::internal)?;
         let first = async {
@@ -218,7 +257,14 @@ impl Manager {
             }
             return Err(e);
         }
-        Ok(Manager::new(store, node_id, &cluster_id, runtime, tls))
+        Ok(Manager::new(
+            store,
+            node_id,
+            &cluster_id,
+            runtime,
+            tls,
+            sealing,
+        ))
     }
 
     /// Proposes a batch; the store's refusal (a stale version, a taken name) is an
@@ -237,9 +283,10 @@ async fn open_store(
     node_id: &str,
     addr: &str,
     tls: &Arc<ClusterTls>,
+    sealing: &certs::Sealing,
 ) -> Result<Store> {
     let config = RaftConfig {
-        data_key: Some(certs::data_key(&cfg.data_dir)?),
+        data_key: Some(sealing.data_key()?),
         ..RaftConfig::default()
     };
     Store::open(
@@ -250,6 +297,18 @@ async fn open_store(
         certs::connector(tls.clone()),
     )
     .await
+}
+
+/// The role a node holds, as its session and its certificates give it: a manager from
+/// its promotion (the spec says manager) until its demotion is through (out of Raft, its
+/// manager status cleared), so that a demoted leader keeps its manager half until the
+/// next leader took over.
+pub fn held_role(n: &Node) -> NodeRole {
+    if n.spec.role == Some(NodeRole::Manager) || n.manager_status.is_some() {
+        NodeRole::Manager
+    } else {
+        NodeRole::Worker
+    }
 }
 
 /// A cluster address with Docker's default port when none is given.

@@ -149,6 +149,17 @@ impl Store {
         Ok(self.raft.remove_member(raft_id, force).await?)
     }
 
+    /// On the leader: refused as [`Store::remove_member`] would refuse it, without
+    /// changing anything.
+    pub fn check_removal(&self, raft_id: u64) -> Result<()> {
+        Ok(self.raft.check_removal(raft_id, false)?)
+    }
+
+    /// The Raft IDs of the managers that vote.
+    pub fn voters(&self) -> std::collections::BTreeSet<u64> {
+        self.raft.voters()
+    }
+
     /// The handle the cluster port's Raft service serves.
     pub fn handle(&self) -> swarm_raft::RaftHandle<StoreMachine> {
         self.raft.handle()

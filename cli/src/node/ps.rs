@@ -1,0 +1,112 @@
+//! `swarm node ps [NODE...]`: the tasks on one or more nodes (default: this one), in the
+//! table `service ps` prints, as the docker CLI's `node ps` does.
+//!
+//! ```text
+//!   per NODE: GET /info for `self`, GET /nodes/{ref} ──> node ID (or the error, kept)
+//!             GET /tasks?filters={"node":{id},..user filters} ──> rows
+//!   GET /services/{id}, GET /nodes/{id} ──> NAME and NODE columns (unless --no-resolve)
+//! ```
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use chrono::Utc;
+use clap::Args;
+
+use crate::client::{filters, query_escape, Client};
+use crate::service::ps::{parse_filters, render, PsView};
+use crate::UserError;
+
+#[derive(Debug, Clone, Args)]
+pub struct PsArgs {
+    /// Filter output based on conditions provided
+    #[arg(short, long, value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Pretty-print tasks using a Go template
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
+    /// Do not map IDs to Names
+    #[arg(long = "no-resolve")]
+    pub no_resolve: bool,
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only display task IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// [NODE...] (default: self)
+    #[arg(value_name = "NODE")]
+    pub nodes: Vec<String>,
+}
+
+pub async fn run(client: &Client, a: PsArgs) -> Result<()> {
+    let user_filters = parse_filters(&a.filter)?;
+    let nodes = if a.nodes.is_empty() {
+        vec!["self".to_string()]
+    } else {
+        a.nodes.clone()
+    };
+    let mut errs: Vec<String> = Vec::new();
+    let mut tasks = Vec::new();
+    for reference in &nodes {
+        let reference = if reference == "self" {
+            let info = client.get_json("/info").await?;
+            info["Swarm"]["NodeID"].as_str().unwrap_or("").to_string()
+        } else {
+            reference.clone()
+        };
+        let node = match client
+            .get_json(&format!("/nodes/{}", query_escape(&reference)))
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                errs.push(e.to_string());
+                continue;
+            }
+        };
+        let id = node["ID"].as_str().unwrap_or("").to_string();
+        let mut pairs: Vec<(&str, &str)> = vec![("node", id.as_str())];
+        pairs.extend(user_filters.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let list = client
+            .get_json(&format!("/tasks?filters={}", filters(&pairs)))
+            .await?;
+        tasks.extend(list.as_array().cloned().unwrap_or_default());
+    }
+    let (mut service_names, mut node_names) = (HashMap::new(), HashMap::new());
+    if !a.no_resolve {
+        for t in &tasks {
+            for (key, path, names, field) in [
+                ("ServiceID", "services", &mut service_names, "/Spec/Name"),
+                ("NodeID", "nodes", &mut node_names, "/Description/Hostname"),
+            ] {
+                let id = t[key].as_str().unwrap_or("");
+                if id.is_empty() || names.contains_key(id) {
+                    continue;
+                }
+                let name = match client.get_json(&format!("/{path}/{id}")).await {
+                    Ok(v) => v
+                        .pointer(field)
+                        .and_then(|n| n.as_str())
+                        .unwrap_or(id)
+                        .to_string(),
+                    Err(_) => id.to_string(),
+                };
+                names.insert(id.to_string(), name);
+            }
+        }
+    }
+    if errs.is_empty() || !tasks.is_empty() {
+        let view = PsView {
+            service_names: &service_names,
+            node_names: &node_names,
+            now: Utc::now(),
+            trunc: !a.no_trunc,
+        };
+        print!("{}", render(&tasks, &view, a.format.as_deref(), a.quiet)?);
+    }
+    if !errs.is_empty() {
+        return Err(UserError(errs.join("\n")).into());
+    }
+    Ok(())
+}
