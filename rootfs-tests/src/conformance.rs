@@ -313,6 +313,59 @@ pub async fn read_only_rootfs(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// `--hostname`, `--dns*`, `--host`: the container's /etc/hostname, /etc/hosts and
+/// /etc/resolv.conf as Docker writes them, writable as Docker mounts them; without DNS
+/// options, the host's resolv.conf less its localhost nameservers.
+pub async fn etc_files(ctx: &Ctx) -> Result<()> {
+    let script = "hostname; cat /etc/hostname; echo ---; cat /etc/hosts; echo ---; \
+                  cat /etc/resolv.conf; echo ---; echo '# added' >> /etc/hosts && echo hosts-rw";
+    let mut spec = ctx.spec("etc", script);
+    spec.hostname = Some("web-1".into());
+    spec.dns = swarm_runtime::container::DnsConfig {
+        nameservers: vec!["10.9.8.7".into(), "10.9.8.6".into()],
+        search: vec!["svc.example".into()],
+        options: vec!["ndots:2".into(), "timeout:1".into()],
+    };
+    spec.extra_hosts = vec!["10.0.0.5 db database".into()];
+    let (code, log) = ctx.run_to_exit(&spec).await?;
+    ensure!(code == 0, "exit {code}: {log}");
+    let want = "web-1\nweb-1\n---\n\
+        127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+        fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
+        ff02::2\tip6-allrouters\n10.0.0.5\tdb\n10.0.0.5\tdatabase\n---\n\
+        search svc.example\nnameserver 10.9.8.7\nnameserver 10.9.8.6\n\
+        options ndots:2 timeout:1\n---\nhosts-rw\n";
+    ensure!(log == want, "got {log:?}\nwant {want:?}");
+
+    // No DNS options: the host's file, its localhost nameservers dropped.
+    let (code, log) = ctx
+        .run_to_exit(&ctx.spec("etc", "cat /etc/resolv.conf"))
+        .await?;
+    ensure!(code == 0, "exit {code}: {log}");
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let kept: Vec<&str> = host
+        .lines()
+        .filter(|l| {
+            let mut w = l.split_whitespace();
+            !(w.next() == Some("nameserver")
+                && w.next()
+                    .is_some_and(|ip| ip.starts_with("127.") || ip == "::1"))
+        })
+        .collect();
+    for line in kept {
+        ensure!(
+            log.lines().any(|l| l == line),
+            "{line:?} missing from {log:?}"
+        );
+    }
+    ensure!(
+        !log.contains("nameserver 127."),
+        "a localhost nameserver in {log:?}"
+    );
+    ensure!(log.contains("nameserver "), "no nameserver in {log:?}");
+    Ok(())
+}
+
 pub async fn mounts(ctx: &Ctx) -> Result<()> {
     let src = ctx.scratch.join("bind-src");
     std::fs::create_dir_all(&src)?;
@@ -899,6 +952,7 @@ macro_rules! conformance_suite {
             pids_limit,
             cpu_quota,
             read_only_rootfs,
+            etc_files,
             mounts,
             secret_in_memory_only,
             logs_follow,

@@ -1,6 +1,6 @@
 //! The agent's translation of a task: `swarm-core`'s typed [`TaskSpec`] into the
-//! runtime's [`ContainerSpec`]. Fields the runtime has no use
-//! for yet (networks, DNS) are ignored here; the manager keeps them all.
+//! runtime's [`ContainerSpec`]. Fields the runtime has no use for yet (networks) are
+//! ignored here; the manager keeps them all.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -147,6 +147,16 @@ pub fn container_spec(who: &TaskIdentity, spec: &TaskSpec, image: Image) -> Cont
         workdir: nonempty(&c.dir),
         // Docker's default hostname for a task container is its short container ID.
         hostname: Some(nonempty(&c.hostname).unwrap_or_else(|| short(&who.task_id))),
+        dns: c
+            .dns_config
+            .as_ref()
+            .map(|d| container::DnsConfig {
+                nameservers: d.nameservers.clone(),
+                search: d.search.clone(),
+                options: d.options.clone(),
+            })
+            .unwrap_or_default(),
+        extra_hosts: c.hosts.clone(),
         labels,
         mounts,
         files: Vec::new(),
@@ -350,10 +360,20 @@ mod tests {
                 {"Type": "volume", "Source": "data", "Target": "/data"}
             ],
             "ReadOnly": true, "Init": true,
-            "DNSConfig": {"Nameservers": ["8.8.8.8"]}
+            "DNSConfig": {"Nameservers": ["8.8.8.8"], "Search": ["example.com"], "Options": ["ndots:2"]},
+            "Hosts": ["10.0.0.1 db cache"]
         }));
         let c = container_spec(&who(), &spec, image());
         assert_eq!(c.hostname.as_deref(), Some("h"));
+        assert_eq!(
+            c.dns,
+            container::DnsConfig {
+                nameservers: vec!["8.8.8.8".into()],
+                search: vec!["example.com".into()],
+                options: vec!["ndots:2".into()],
+            }
+        );
+        assert_eq!(c.extra_hosts, ["10.0.0.1 db cache"]);
         assert_eq!(c.labels["l"], "v");
         assert_eq!(c.env, ["A=1", "B=2"]);
         assert_eq!(c.cap_add, ["CAP_NET_ADMIN"]);

@@ -6,6 +6,7 @@
 //!   config.json     the OCI spec (never holds secret data: only paths)
 //!   rootfs/         overlay: image layers (via l/<n> short links) + upper/ + work/
 //!   files/          tmpfs (memory only): secrets and configs, bind-mounted read-only
+//!   hostname, hosts, resolv.conf   the container's /etc files (etc.rs), bind-mounted
 //!   json.log        the container's stdout/stderr (logs::LogWriter)
 //! <data>/volumes/<name>/_data   named volumes, made on first use
 //! ```
@@ -14,6 +15,7 @@
 //! mount under the container dir before removing it, and refuses to remove a dir that
 //! still has one.
 
+mod etc;
 mod rootfs;
 mod spec;
 
@@ -176,10 +178,7 @@ fn prepare_in(cfg: &RuntimeConfig, spec: &ContainerSpec, dir: &Path) -> Result<B
         mounts.extend(init_mounts);
         args.splice(0..0, prefix);
     }
-    let hostname_file = dir.join("hostname");
-    std::fs::write(&hostname_file, format!("{hostname}\n")).map_err(Error::path(&hostname_file))?;
-    mounts.push(json!({"destination": "/etc/hostname", "type": "bind",
-        "source": hostname_file, "options": ["rbind", "rprivate", "ro"]}));
+    mounts.extend(etc_mounts(dir, spec, &hostname)?);
 
     let oci = spec::build(
         spec,
@@ -203,6 +202,39 @@ fn prepare_in(cfg: &RuntimeConfig, spec: &ContainerSpec, dir: &Path) -> Result<B
         spec: oci,
         log_path: log_path_in(dir),
     })
+}
+
+/// The host's resolver file, read for each container (it may change while the node
+/// runs, as dockerd re-reads it).
+const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf`: written in the container dir and
+/// bind-mounted, read-write as Docker mounts them (read-only with `--read-only`).
+fn etc_mounts(dir: &Path, spec: &ContainerSpec, hostname: &str) -> Result<Vec<Value>> {
+    // A host without the file (a bare chroot) gives the fallback nameservers.
+    let host_resolv = std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default();
+    let files = [
+        ("hostname", "/etc/hostname", etc::hostname_file(hostname)),
+        ("hosts", "/etc/hosts", etc::hosts_file(&spec.extra_hosts)),
+        (
+            "resolv.conf",
+            "/etc/resolv.conf",
+            etc::resolv_conf(&host_resolv, &spec.dns),
+        ),
+    ];
+    let mode = if spec.read_only { "ro" } else { "rw" };
+    let mut mounts = Vec::new();
+    for (name, target, content) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, content).map_err(Error::path(&path))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+            .map_err(Error::path(&path))?;
+        mounts.push(
+            json!({"destination": target, "type": "bind", "source": path,
+            "options": ["rbind", "rprivate", mode]}),
+        );
+    }
+    Ok(mounts)
 }
 
 /// A bind, volume or tmpfs mount as an OCI mount entry.

@@ -42,6 +42,11 @@ pub struct ContainerSpec {
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub hostname: Option<String>,
+    /// `--dns`, `--dns-search`, `--dns-option`: the container's resolv.conf.
+    pub dns: DnsConfig,
+    /// `--host`: extra `/etc/hosts` entries, `IP host [aliases...]` (the task spec's
+    /// `Hosts`).
+    pub extra_hosts: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub mounts: Vec<Mount>,
     /// Files kept in memory only (secrets, configs): tmpfs, never on disk.
@@ -62,6 +67,15 @@ pub struct ContainerSpec {
     /// None: the image's health check; `Some(test: ["NONE"])` disables it.
     pub healthcheck: Option<HealthConfig>,
     pub log: LogOptions,
+}
+
+/// The DNS options of a container; empty: the host's resolv.conf (see
+/// [`bundle`]'s `etc` module for Docker's rule).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DnsConfig {
+    pub nameservers: Vec<String>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
