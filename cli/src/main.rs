@@ -100,6 +100,18 @@ impl std::fmt::Display for UserError {
 
 impl std::error::Error for UserError {}
 
+impl UserError {
+    /// Docker's way of ending a command over several objects: every error, one per
+    /// line, once all were tried; none is success.
+    pub fn all(errors: Vec<String>) -> anyhow::Result<()> {
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(UserError(errors.join("\n")).into())
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_current_thread()

@@ -124,6 +124,46 @@ pub struct Swarmd {
     docker_config: PathBuf,
 }
 
+/// `swarm -H unix://<socket> ARGS`, with `input` on its standard input (else none), killed
+/// after `limit` if it runs that long (a command that waits, such as `ca --rotate`).
+/// Free of any `Swarmd`, for threads that write while the test changes the cluster.
+pub fn swarm_at(
+    socket: &Path,
+    args: &[&str],
+    input: Option<&str>,
+    limit: Option<Duration>,
+) -> Result<Run> {
+    use std::io::Write;
+    let mut child = Command::new(crate::workspace_bin("swarm"))
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
+        .args(args)
+        .env_remove("SWARM_HOST")
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("run swarm")?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(input.as_bytes())?;
+    }
+    if let Some(limit) = limit {
+        let deadline = std::time::Instant::now() + limit;
+        while child.try_wait()?.is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                anyhow::bail!("swarm {args:?} still running after {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(child.wait_with_output()?.into())
+}
+
 /// A single-host swarmd with its own registry holding `busybox:1` and `busybox:2`; the
 /// temp dir holds everything. Derefs to its [`Swarmd`].
 pub struct Node {
@@ -277,15 +317,12 @@ impl Swarmd {
 
     /// `swarm -H unix://<socket> ARGS`.
     pub fn swarm(&self, args: &[&str]) -> Result<Run> {
-        let out = Command::new(crate::workspace_bin("swarm"))
-            .arg("-H")
-            .arg(format!("unix://{}", self.socket.display()))
-            .args(args)
-            .env_remove("SWARM_HOST")
-            .stdin(Stdio::null())
-            .output()
-            .context("run swarm")?;
-        Ok(out.into())
+        swarm_at(&self.socket, args, None, None)
+    }
+
+    /// `swarm ARGS` with `input` on its standard input (not a terminal).
+    pub fn swarm_stdin(&self, args: &[&str], input: &str) -> Result<Run> {
+        swarm_at(&self.socket, args, Some(input), None)
     }
 
     /// `swarm ARGS` that must succeed; its stdout.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use rootfs_tests::cluster::Cluster;
-use rootfs_tests::swarmd::wait_for;
+use rootfs_tests::swarmd::{swarm_at, wait_for};
 use serde_json::{json, Value};
 
 const MANAGERS: usize = 3;
@@ -149,14 +149,13 @@ impl AckLog {
                 tried += 1;
                 let socket = &sockets[tried as usize % sockets.len()];
                 let label = format!("ack-{tried}={tried}");
-                let ok = std::process::Command::new(rootfs_tests::workspace_bin("swarm"))
-                    .arg("-H")
-                    .arg(format!("unix://{}", socket.display()))
-                    .args(["node", "update", "--label-add", &label, &target])
-                    .env_remove("SWARM_HOST")
-                    .stdin(std::process::Stdio::null())
-                    .output()
-                    .is_ok_and(|o| o.status.success());
+                let ok = swarm_at(
+                    socket,
+                    &["node", "update", "--label-add", &label, &target],
+                    None,
+                    None,
+                )
+                .is_ok_and(|r| r.ok);
                 if ok {
                     acked.push(tried);
                 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use rootfs_tests::cluster::Cluster;
-use rootfs_tests::swarmd::wait_for;
+use rootfs_tests::swarmd::{swarm_at, wait_for, Run, Swarmd};
 use serde_json::Value;
 
 /// A cluster port other than the harness' flags (`IP:2377`), so that `--listen-addr
@@ -42,6 +42,25 @@ fn manager_addrs(c: &Cluster, i: usize) -> Result<BTreeMap<String, String>> {
             ))
         })
         .collect())
+}
+
+/// A global service of `sleep 1d` tasks named `name`, killed at once on removal.
+fn create_global(h: &Swarmd, name: &str, image: &str) -> Result<()> {
+    h.swarm_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        name,
+        "--mode",
+        "global",
+        "--stop-signal",
+        "SIGKILL",
+        image,
+        "sleep",
+        "1d",
+    ])?;
+    Ok(())
 }
 
 fn ip_in(c: &Cluster, i: usize, args: &[&str]) -> Result<()> {
@@ -148,20 +167,7 @@ fn advertise_address_found_and_the_leader_demoted() -> Result<()> {
     let leader = (1..3)
         .find(|&i| ms.get(&format!("h{i}")).map(String::as_str) == Some("Leader"))
         .context("a leader")?;
-    c.host(3 - leader).swarm_ok(&[
-        "service",
-        "create",
-        "-d",
-        "--name",
-        "after",
-        "--mode",
-        "global",
-        "--stop-signal",
-        "SIGKILL",
-        &c.image("1"),
-        "sleep",
-        "1d",
-    ])?;
+    create_global(c.host(3 - leader), "after", &c.image("1"))?;
     wait_for(
         "a global task on every node",
         Duration::from_secs(60),
@@ -203,23 +209,8 @@ fn advertise_address_found_and_the_leader_demoted() -> Result<()> {
 
 /// `swarm unlock` on host `i` with `key` on its standard input (not a terminal: no
 /// prompt, as docker).
-fn unlock(c: &Cluster, i: usize, key: &str) -> Result<rootfs_tests::swarmd::Run> {
-    use std::io::Write;
-    let mut child = Command::new(rootfs_tests::workspace_bin("swarm"))
-        .arg("-H")
-        .arg(format!("unix://{}", c.host(i).socket.display()))
-        .arg("unlock")
-        .env_remove("SWARM_HOST")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    child
-        .stdin
-        .take()
-        .context("stdin")?
-        .write_all(format!("{key}\n").as_bytes())?;
-    Ok(child.wait_with_output()?.into())
+fn unlock(c: &Cluster, i: usize, key: &str) -> Result<Run> {
+    c.host(i).swarm_stdin(&["unlock"], &format!("{key}\n"))
 }
 
 /// The unlock key in what `init --autolock`, `update --autolock` and `unlock-key` print.
@@ -403,38 +394,24 @@ fn ca_rotation_renews_every_certificate_without_a_restart() -> Result<()> {
         "ca: {old_root}"
     );
     let before: Vec<(String, String)> = (0..3).map(|i| host_certs(&c, i)).collect::<Result<_>>()?;
-    m.swarm_ok(&[
-        "service",
-        "create",
-        "-d",
-        "--name",
-        "everywhere",
-        "--mode",
-        "global",
-        "--stop-signal",
-        "SIGKILL",
-        &c.image("1"),
-        "sleep",
-        "1d",
-    ])?;
+    create_global(m, "everywhere", &c.image("1"))?;
     wait_for("a task on each node", Duration::from_secs(60), || {
         Ok((m.running("everywhere")?.len() == 3).then_some(()))
     })?;
 
     // `swarm ca --rotate` waits until every node has a certificate from the new root, then
     // prints that root.
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(rootfs_tests::workspace_bin("swarm"))
-        .arg("-H")
-        .arg(format!("unix://{}", c.host(1).socket.display()))
-        .args(["ca", "--rotate"])
-        .output()?;
-    let new_root = String::from_utf8_lossy(&out.stdout).to_string();
+    let out = swarm_at(
+        &c.host(1).socket,
+        &["ca", "--rotate"],
+        None,
+        Some(Duration::from_secs(120)),
+    )?;
+    let new_root = out.stdout.clone();
     ensure!(
-        out.status.success(),
+        out.ok,
         "ca --rotate: {new_root}{}\nh0's log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
+        out.stderr,
         m.log_tail()
     );
     ensure!(

@@ -14,37 +14,25 @@ use chrono::Utc;
 use clap::Args;
 
 use crate::client::{filters, query_escape, Client};
-use crate::service::ps::{parse_filters, render, PsView};
+use crate::service::ps::{parse_filters, render, PsView, TaskListOptions};
 use crate::UserError;
 
 #[derive(Debug, Clone, Args)]
 pub struct PsArgs {
-    /// Filter output based on conditions provided
-    #[arg(short, long, value_name = "filter")]
-    pub filter: Vec<String>,
-    /// Pretty-print tasks using a Go template
-    #[arg(long, value_name = "string")]
-    pub format: Option<String>,
-    /// Do not map IDs to Names
-    #[arg(long = "no-resolve")]
-    pub no_resolve: bool,
-    /// Do not truncate output
-    #[arg(long = "no-trunc")]
-    pub no_trunc: bool,
-    /// Only display task IDs
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub list: TaskListOptions,
     /// [NODE...] (default: self)
     #[arg(value_name = "NODE")]
     pub nodes: Vec<String>,
 }
 
-pub async fn run(client: &Client, a: PsArgs) -> Result<()> {
+pub async fn run(client: &Client, args: PsArgs) -> Result<()> {
+    let a = &args.list;
     let user_filters = parse_filters(&a.filter)?;
-    let nodes = if a.nodes.is_empty() {
+    let nodes = if args.nodes.is_empty() {
         vec!["self".to_string()]
     } else {
-        a.nodes.clone()
+        args.nodes.clone()
     };
     let mut errs: Vec<String> = Vec::new();
     let mut tasks = Vec::new();
@@ -105,8 +93,5 @@ pub async fn run(client: &Client, a: PsArgs) -> Result<()> {
         };
         print!("{}", render(&tasks, &view, a.format.as_deref(), a.quiet)?);
     }
-    if !errs.is_empty() {
-        return Err(UserError(errs.join("\n")).into());
-    }
-    Ok(())
+    UserError::all(errs)
 }

@@ -108,11 +108,7 @@ pub async fn rm(client: &Client, a: RmArgs) -> Result<()> {
             Err(e) => errors.push(e.to_string()),
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(UserError(errors.join("\n")).into())
-    }
+    UserError::all(errors)
 }
 
 #[cfg(test)]

@@ -103,11 +103,7 @@ pub async fn run(client: &Client, kind: Kind, a: InspectArgs) -> Result<()> {
     } else {
         print!("{}", crate::service::inspect::json_array(&raws));
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(UserError(errors.join("\n")).into())
-    }
+    UserError::all(errors)
 }
 
 #[cfg(test)]

@@ -381,11 +381,7 @@ pub async fn run(client: &Client, a: InspectArgs) -> Result<()> {
     } else {
         print!("{}", json_array(&raws));
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(UserError(errors.join("\n")).into())
-    }
+    UserError::all(errors)
 }
 
 #[cfg(test)]

@@ -27,8 +27,9 @@ pub const DEFAULT_FORMAT: &str = "table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Node}
 /// Errors longer than this are cut with `…` unless `--no-trunc`.
 const MAX_ERR_LENGTH: usize = 30;
 
+/// The options `service ps` and `node ps` share (docker's task list flags).
 #[derive(Debug, Clone, Args)]
-pub struct PsArgs {
+pub struct TaskListOptions {
     /// Filter output based on conditions provided
     #[arg(short, long, value_name = "filter")]
     pub filter: Vec<String>,
@@ -44,6 +45,12 @@ pub struct PsArgs {
     /// Only display task IDs
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PsArgs {
+    #[command(flatten)]
+    pub list: TaskListOptions,
     /// SERVICE [SERVICE...]
     #[arg(required = true, value_name = "SERVICE")]
     pub services: Vec<String>,
@@ -216,10 +223,11 @@ pub fn match_services(
     Ok((found, not_found))
 }
 
-pub async fn run(client: &Client, a: PsArgs) -> Result<()> {
+pub async fn run(client: &Client, args: PsArgs) -> Result<()> {
+    let a = &args.list;
     let mut user_filters = parse_filters(&a.filter)?;
-    let by_id: Vec<(&str, &str)> = a.services.iter().map(|s| ("id", s.as_str())).collect();
-    let by_name: Vec<(&str, &str)> = a.services.iter().map(|s| ("name", s.as_str())).collect();
+    let by_id: Vec<(&str, &str)> = args.services.iter().map(|s| ("id", s.as_str())).collect();
+    let by_name: Vec<(&str, &str)> = args.services.iter().map(|s| ("name", s.as_str())).collect();
     let list_id = client
         .get_json(&format!("/services?filters={}", filters(&by_id)))
         .await?;
@@ -227,7 +235,7 @@ pub async fn run(client: &Client, a: PsArgs) -> Result<()> {
         .get_json(&format!("/services?filters={}", filters(&by_name)))
         .await?;
     let (found, not_found) = match_services(
-        &a.services,
+        &args.services,
         list_id.as_array().map(Vec::as_slice).unwrap_or_default(),
         list_name.as_array().map(Vec::as_slice).unwrap_or_default(),
     )?;

@@ -24,9 +24,5 @@ pub async fn run(client: &Client, a: RmArgs) -> Result<()> {
             Err(e) => errors.push(crate::user_message(&e)),
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(UserError(errors.join("\n")).into())
-    }
+    UserError::all(errors)
 }

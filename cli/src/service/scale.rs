@@ -69,11 +69,7 @@ pub async fn run(client: &Client, a: ScaleArgs) -> Result<()> {
             }
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(UserError(errors.join("\n")).into())
-    }
+    UserError::all(errors)
 }
 
 #[cfg(test)]

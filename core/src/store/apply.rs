@@ -19,7 +19,7 @@ use super::object::{Object, ObjectKind, Stored};
 use super::table::Table;
 use super::Store;
 use crate::error::{Error, Result};
-use crate::model::{Task, TaskStatus, Version};
+use crate::model::{Node, Task, TaskStatus, Version};
 use crate::state::TaskState;
 
 /// How to undo one applied action; also what the batch's events are made from.
@@ -151,36 +151,22 @@ impl Store {
                 })?;
             }
             StoreAction::SetNodeTlsInfo { id, tls_info } => {
-                let Some(old) = self.nodes.get(id) else {
-                    return Ok(());
-                };
-                if old.description.tls_info == *tls_info {
-                    return Ok(());
-                }
-                let mut node = old.clone();
-                node.description.tls_info = tls_info.clone();
-                node.meta.version = Version::new(index);
-                node.meta.updated_at = now;
-                let old = self
-                    .insert_object(Object::Node(Box::new(node)))
-                    .expect("exists");
-                undo.push(Undo::Updated(old));
+                self.change_node(id, index, now, undo, |node| {
+                    if node.description.tls_info == *tls_info {
+                        return false;
+                    }
+                    node.description.tls_info = tls_info.clone();
+                    true
+                });
             }
             StoreAction::SetNodeStatus { id, status } => {
-                let Some(old) = self.nodes.get(id) else {
-                    return Ok(());
-                };
-                if old.status == *status {
-                    return Ok(());
-                }
-                let mut node = old.clone();
-                node.status = status.clone();
-                node.meta.version = Version::new(index);
-                node.meta.updated_at = now;
-                let old = self
-                    .insert_object(Object::Node(Box::new(node)))
-                    .expect("exists");
-                undo.push(Undo::Updated(old));
+                self.change_node(id, index, now, undo, |node| {
+                    if node.status == *status {
+                        return false;
+                    }
+                    node.status = status.clone();
+                    true
+                });
             }
         }
         Ok(())
@@ -210,6 +196,31 @@ impl Store {
             .expect("exists");
         undo.push(Undo::Updated(old));
         Ok(())
+    }
+
+    /// Applies `change` to the stored node `id` if it exists and `change` says it changed
+    /// something (the unversioned node writes: the dispatcher's status, the CA's record).
+    fn change_node(
+        &mut self,
+        id: &str,
+        index: u64,
+        now: DateTime<Utc>,
+        undo: &mut Vec<Undo>,
+        change: impl FnOnce(&mut Node) -> bool,
+    ) {
+        let Some(old) = self.nodes.get(id) else {
+            return;
+        };
+        let mut node = old.clone();
+        if !change(&mut node) {
+            return;
+        }
+        node.meta.version = Version::new(index);
+        node.meta.updated_at = now;
+        let old = self
+            .insert_object(Object::Node(Box::new(node)))
+            .expect("exists");
+        undo.push(Undo::Updated(old));
     }
 
     fn check_create(&self, object: &Object) -> Result<()> {

@@ -244,7 +244,9 @@ async fn stream_assignments(
                         heartbeat_period(s).as_millis() as u64,
                         manager_addrs(s),
                         role.to_string(),
-                        root_rotation_pending(s, n),
+                        rotation_issuer(s).is_some_and(|issuer| {
+                            n.description.tls_info.cert_issuer_public_key != issuer
+                        }),
                         s.cluster()
                             .map(|c| c.cluster.tls_info.trust_root.clone())
                             .unwrap_or_default(),
@@ -315,21 +317,13 @@ async fn stream_assignments(
     }
 }
 
-/// Whether a root rotation waits for `n` to take a certificate from the new root: its
-/// recorded issuer (`Description.TLSInfo`, written by the CA) is not the new root.
-pub(crate) fn root_rotation_pending(
-    s: &swarm_core::store::Store,
-    n: &swarm_core::model::Node,
-) -> bool {
-    let Some(rotation) = s.cluster().and_then(|c| c.root_rotation.as_ref()) else {
-        return false;
-    };
-    let Ok(next) = swarm_identity::RootCa::from_pem(&rotation.ca_cert, None) else {
-        return false;
-    };
-    super::ca::tls_info("", &next).is_ok_and(|want| {
-        n.description.tls_info.cert_issuer_public_key != want.cert_issuer_public_key
-    })
+/// During a root rotation, the issuer key (`TLSInfo.CertIssuerPublicKey`) of the
+/// certificates the new root issues; a node whose recorded issuer (written by the CA)
+/// differs still has to renew.
+pub(crate) fn rotation_issuer(s: &swarm_core::store::Store) -> Option<String> {
+    let rotation = s.cluster()?.root_rotation.as_ref()?;
+    let next = swarm_identity::RootCa::from_pem(&rotation.ca_cert, None).ok()?;
+    Some(super::ca::tls_info("", &next).ok()?.cert_issuer_public_key)
 }
 
 async fn set_status(m: &Manager, node_id: &str, state: NodeState, message: &str, addr: &str) {

@@ -33,19 +33,20 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Run the loops until the manager stops (or the process ends).
 pub fn spawn(m: Arc<Manager>) {
-    for run in [
-        Box::pin(leader_loop(m.clone())) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
-        Box::pin(super::dispatcher::node_status_loop(m.clone())),
-        Box::pin(follow_unlock_key(m.clone())),
-    ] {
-        let m = m.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = run => {}
-                () = m.stopped() => tracing::debug!("manager stopped: its loop ends"),
-            }
-        });
-    }
+    until_stopped(&m, leader_loop(m.clone()));
+    until_stopped(&m, super::dispatcher::node_status_loop(m.clone()));
+    until_stopped(&m, follow_unlock_key(m.clone()));
+}
+
+/// Runs `run` until it ends or the manager stops (dropping it, and the manager it holds).
+fn until_stopped(m: &Arc<Manager>, run: impl Future<Output = ()> + Send + 'static) {
+    let m = m.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = run => {}
+            () = m.stopped() => tracing::debug!("manager stopped: its loop ends"),
+        }
+    });
 }
 
 async fn leader_loop(m: Arc<Manager>) {
@@ -190,13 +191,12 @@ async fn finish_root_rotation(m: &Manager) -> Result<(), String> {
     let done = m
         .store
         .read(|s| {
-            let c = s.cluster()?;
-            c.root_rotation.as_ref()?;
-            let waiting = s
-                .nodes()
-                .filter(|n| n.status.state != Some(NodeState::Down))
-                .any(|n| super::dispatcher::root_rotation_pending(s, n));
-            (!waiting).then(|| c.clone())
+            let issuer = super::dispatcher::rotation_issuer(s)?;
+            let waiting = s.nodes().any(|n| {
+                n.status.state != Some(NodeState::Down)
+                    && n.description.tls_info.cert_issuer_public_key != issuer
+            });
+            (!waiting).then(|| s.cluster().cloned()).flatten()
         })
         .await;
     let Some(mut swarm) = done else {
