@@ -257,6 +257,7 @@ impl<S: StateMachine> RaftHandle<S> {
     /// returns once it is applied here too, so a read here after it sees it. Without one, a
     /// follower answers [`ProposeError::NotLeader`].
     pub async fn propose(&self, cmd: S::Command) -> Result<S::Response, ProposeError> {
+        let cmd = Arc::new(cmd);
         let Some(client) = self.client() else {
             return self
                 .write_here(cmd)
@@ -325,7 +326,10 @@ impl<S: StateMachine> RaftHandle<S> {
     }
 
     /// Proposes `cmd` on this node, which must lead: the entry's index and the response.
-    pub async fn write_here(&self, cmd: S::Command) -> Result<(u64, S::Response), LeaderError> {
+    pub async fn write_here(
+        &self,
+        cmd: Arc<S::Command>,
+    ) -> Result<(u64, S::Response), LeaderError> {
         let waited = self.config.propose_timeout;
         match tokio::time::timeout(waited, self.raft.client_write(cmd)).await {
             Ok(Ok(resp)) => Ok((

@@ -7,6 +7,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::io::Cursor;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use openraft::impls::OneshotResponder;
 use openraft::{BasicNode, Entry, RaftTypeConfig, TokioRuntime};
@@ -17,7 +18,9 @@ use crate::machine::StateMachine;
 pub struct TypeConfig<S>(PhantomData<fn() -> S>);
 
 impl<S: StateMachine> RaftTypeConfig for TypeConfig<S> {
-    type D = S::Command;
+    /// Shared: openraft clones entries (replication, the log cache, apply) and a
+    /// command can hold thousands of objects.
+    type D = Arc<S::Command>;
     /// `None` for the entries Raft makes itself (blank, membership).
     type R = Option<S::Response>;
     type NodeId = u64;

@@ -2,6 +2,7 @@
 //! desired state as the orchestrator sets it and its observed status as the agent reports.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -22,8 +23,10 @@ pub struct Task {
     pub name: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub labels: BTreeMap<String, String>,
+    /// Shared: a service's tasks carry the same spec (the store keeps one copy per
+    /// service, see `Store::share_spec`), and a task never changes its spec.
     #[serde(default)]
-    pub spec: TaskSpec,
+    pub spec: Arc<TaskSpec>,
     #[serde(rename = "ServiceID", default, skip_serializing_if = "is_default")]
     pub service_id: String,
     /// Replicated services: 1..=replicas. Global services: 0 (the node is the slot).

@@ -1,6 +1,7 @@
 //! Tasks as the orchestrators see them: making a new one for a slot, telling whether
 //! one is out of date with its service, and whether its node can still run it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -40,7 +41,7 @@ pub fn new_task(
         .is_some_and(ModeKind::is_job);
     let mut task = Task {
         name,
-        spec: service.spec.task_template.clone(),
+        spec: Arc::new(service.spec.task_template.clone()),
         service_id: service.id().to_string(),
         slot: number,
         node_id,
@@ -132,7 +133,7 @@ pub fn is_dirty(service: &Service, task: &Task) -> bool {
     if task.spec_version.is_some() && task.spec_version == service.spec_version {
         return false;
     }
-    task.spec != service.spec.task_template
+    *task.spec != service.spec.task_template
 }
 
 /// A node that cannot keep its tasks: gone, Down, or drained (swarmkit's `InvalidNode`).

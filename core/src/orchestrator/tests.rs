@@ -77,7 +77,7 @@ fn new_service_gets_one_pending_task_per_slot() {
     let StoreAction::Create(Object::Task(t)) = &plan.actions[0] else {
         panic!()
     };
-    assert_eq!(t.spec, template("busybox:1"));
+    assert_eq!(*t.spec, template("busybox:1"));
     assert_eq!(t.service_id, "svc");
     assert_eq!(t.status.message, "pending task scheduling");
     assert_eq!(t.id().len(), 25);

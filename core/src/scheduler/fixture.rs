@@ -70,7 +70,7 @@ impl View {
             let seq = self.tasks.len();
             let mut t = Task {
                 service_id: service_id.to_string(),
-                spec: spec.clone(),
+                spec: spec.clone().into(),
                 desired_state: TaskState::Running,
                 ..Task::default()
             };

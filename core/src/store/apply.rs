@@ -17,7 +17,7 @@ use super::action::StoreAction;
 use super::event::Event;
 use super::object::{Object, ObjectKind, Stored};
 use super::table::Table;
-use super::Store;
+use super::{index_add, index_remove, Store};
 use crate::error::{Error, Result};
 use crate::model::{Node, Task, TaskStatus, Version};
 use crate::state::TaskState;
@@ -182,19 +182,23 @@ impl Store {
         undo: &mut Vec<Undo>,
         change: impl FnOnce(&mut Task) -> Result<bool>,
     ) -> Result<()> {
-        let Some(old) = self.tasks.get(id) else {
+        // In place: the task keeps its row; only a node change moves it in an index.
+        let Some(stored) = self.tasks.get_mut(id) else {
             return Ok(());
         };
-        let mut task = old.clone();
+        let mut task = stored.clone();
         if !change(&mut task)? {
             return Ok(());
         }
         task.meta.version = Version::new(index);
         task.meta.updated_at = now;
-        let old = self
-            .insert_object(Object::Task(Box::new(task)))
-            .expect("exists");
-        undo.push(Undo::Updated(old));
+        let old = std::mem::replace(stored, task);
+        if old.node_id != stored.node_id {
+            let new_node = stored.node_id.clone();
+            index_remove(&mut self.tasks_by_node, &old.node_id, id);
+            index_add(&mut self.tasks_by_node, &new_node, id);
+        }
+        undo.push(Undo::Updated(Object::Task(Box::new(old))));
         Ok(())
     }
 

@@ -22,6 +22,7 @@ mod snapshot;
 mod table;
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 pub use action::StoreAction;
 pub use apply::task_status;
@@ -32,7 +33,7 @@ pub use secret::{update_config, update_secret};
 pub use snapshot::Snapshot;
 use table::Table;
 
-use crate::model::{Config, Node, Secret, Service, Swarm, Task};
+use crate::model::{Config, Node, Secret, Service, Swarm, Task, TaskSpec};
 
 #[derive(Debug, Clone, Default)]
 pub struct Store {
@@ -44,6 +45,8 @@ pub struct Store {
     cluster: Table<Swarm>,
     tasks_by_service: HashMap<String, BTreeSet<String>>,
     tasks_by_node: HashMap<String, BTreeSet<String>>,
+    /// The spec the tasks of each service share (by service ID; see `share_spec`).
+    task_specs: HashMap<String, Arc<TaskSpec>>,
     applied_index: u64,
 }
 
@@ -60,65 +63,74 @@ impl Store {
     /// Writes an object, keeping the indexes; returns the one it replaced.
     fn insert_object(&mut self, object: Object) -> Option<Object> {
         match object {
-            Object::Service(o) => self
-                .services
-                .insert(*o)
-                .map(|o| Object::Service(Box::new(o))),
-            Object::Task(o) => {
-                let id = o.meta.id.clone();
-                index_add(&mut self.tasks_by_service, &o.service_id, &id);
-                index_add(&mut self.tasks_by_node, &o.node_id, &id);
-                let old = self.tasks.insert(*o);
-                if let Some(old) = &old {
-                    let new = self.tasks.get(&id).expect("just inserted");
-                    if old.service_id != new.service_id {
-                        index_remove(&mut self.tasks_by_service, &old.service_id, &id);
-                    }
-                    if old.node_id != new.node_id {
-                        index_remove(&mut self.tasks_by_node, &old.node_id, &id);
-                    }
+            Object::Service(o) => self.services.insert(o).map(Object::Service),
+            Object::Task(mut o) => {
+                self.share_spec(&mut o);
+                index_add(&mut self.tasks_by_service, &o.service_id, &o.meta.id);
+                index_add(&mut self.tasks_by_node, &o.node_id, &o.meta.id);
+                let old = self.tasks.insert(o)?;
+                let new = self.tasks.get(&old.meta.id).expect("just inserted");
+                let id = &old.meta.id;
+                if old.service_id != new.service_id {
+                    index_remove(&mut self.tasks_by_service, &old.service_id, id);
                 }
-                old.map(|o| Object::Task(Box::new(o)))
+                if old.node_id != new.node_id {
+                    index_remove(&mut self.tasks_by_node, &old.node_id, id);
+                }
+                Some(Object::Task(old))
             }
-            Object::Node(o) => self.nodes.insert(*o).map(|o| Object::Node(Box::new(o))),
-            Object::Secret(o) => self.secrets.insert(*o).map(|o| Object::Secret(Box::new(o))),
-            Object::Config(o) => self.configs.insert(*o).map(|o| Object::Config(Box::new(o))),
-            Object::Cluster(o) => self
-                .cluster
-                .insert(*o)
-                .map(|o| Object::Cluster(Box::new(o))),
+            Object::Node(o) => self.nodes.insert(o).map(Object::Node),
+            Object::Secret(o) => self.secrets.insert(o).map(Object::Secret),
+            Object::Config(o) => self.configs.insert(o).map(Object::Config),
+            Object::Cluster(o) => self.cluster.insert(o).map(Object::Cluster),
+        }
+    }
+
+    /// Makes `task` hold its service's one shared copy of its spec when they are equal
+    /// (tasks decoded from the log or a snapshot each arrive with their own copy).
+    fn share_spec(&mut self, task: &mut Task) {
+        match self.task_specs.get(&task.service_id) {
+            Some(shared) if Arc::ptr_eq(shared, &task.spec) => {}
+            Some(shared) if **shared == *task.spec => task.spec = shared.clone(),
+            _ => {
+                self.task_specs
+                    .insert(task.service_id.clone(), task.spec.clone());
+            }
         }
     }
 
     fn remove_object(&mut self, kind: ObjectKind, id: &str) -> Option<Object> {
         match kind {
-            ObjectKind::Service => self
-                .services
-                .remove(id)
-                .map(|o| Object::Service(Box::new(o))),
+            ObjectKind::Service => {
+                self.task_specs.remove(id);
+                self.services.remove(id).map(Object::Service)
+            }
             ObjectKind::Task => {
                 let old = self.tasks.remove(id)?;
                 index_remove(&mut self.tasks_by_service, &old.service_id, id);
                 index_remove(&mut self.tasks_by_node, &old.node_id, id);
-                Some(Object::Task(Box::new(old)))
+                Some(Object::Task(old))
             }
-            ObjectKind::Node => self.nodes.remove(id).map(|o| Object::Node(Box::new(o))),
-            ObjectKind::Secret => self.secrets.remove(id).map(|o| Object::Secret(Box::new(o))),
-            ObjectKind::Config => self.configs.remove(id).map(|o| Object::Config(Box::new(o))),
-            ObjectKind::Cluster => self
-                .cluster
-                .remove(id)
-                .map(|o| Object::Cluster(Box::new(o))),
+            ObjectKind::Node => self.nodes.remove(id).map(Object::Node),
+            ObjectKind::Secret => self.secrets.remove(id).map(Object::Secret),
+            ObjectKind::Config => self.configs.remove(id).map(Object::Config),
+            ObjectKind::Cluster => self.cluster.remove(id).map(Object::Cluster),
         }
     }
 }
 
 fn index_add(index: &mut HashMap<String, BTreeSet<String>>, key: &str, id: &str) {
-    if !key.is_empty() {
-        index
-            .entry(key.to_owned())
-            .or_default()
-            .insert(id.to_owned());
+    if key.is_empty() {
+        return;
+    }
+    match index.get_mut(key) {
+        Some(ids) if ids.contains(id) => {}
+        Some(ids) => {
+            ids.insert(id.to_owned());
+        }
+        None => {
+            index.insert(key.to_owned(), BTreeSet::from([id.to_owned()]));
+        }
     }
 }
 

@@ -1,13 +1,16 @@
 //! `Table<T>`: one kind of object by ID (ordered, so ID-prefix lookups are a range scan),
 //! with a case-insensitive index of unique names for the kinds that have them.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use super::object::Stored;
 
+/// Rows are boxed: a task is several hundred bytes, and a B-tree node moves its values
+/// on every insert; the store's objects arrive boxed anyway ([`super::Object`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Table<T> {
-    rows: BTreeMap<String, T>,
+    rows: BTreeMap<String, Box<T>>,
     /// Lowercased unique name -> ID (swarmkit indexes names lowercased too).
     names: HashMap<String, String>,
 }
@@ -27,7 +30,12 @@ fn name_key(name: &str) -> String {
 
 impl<T: Stored> Table<T> {
     pub fn get(&self, id: &str) -> Option<&T> {
-        self.rows.get(id)
+        self.rows.get(id).map(|r| &**r)
+    }
+
+    /// The row `id`, to change in place; the caller must not change its unique name.
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut T> {
+        self.rows.get_mut(id).map(|r| &mut **r)
     }
 
     pub fn len(&self) -> usize {
@@ -35,7 +43,7 @@ impl<T: Stored> Table<T> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &T> {
-        self.rows.values()
+        self.rows.values().map(|r| &**r)
     }
 
     /// Rows whose ID starts with `prefix`, in ID order.
@@ -46,7 +54,7 @@ impl<T: Stored> Table<T> {
                 std::ops::Bound::Unbounded,
             ))
             .take_while(|(id, _)| id.starts_with(prefix))
-            .map(|(_, row)| row)
+            .map(|(_, row)| &**row)
             .collect()
     }
 
@@ -56,24 +64,33 @@ impl<T: Stored> Table<T> {
     }
 
     pub fn by_name(&self, name: &str) -> Option<&T> {
-        self.name_owner(name).and_then(|id| self.rows.get(id))
+        self.name_owner(name).and_then(|id| self.get(id))
     }
 
     /// Inserts or replaces; returns the replaced row. Callers check name conflicts first.
-    pub fn insert(&mut self, row: T) -> Option<T> {
+    pub fn insert(&mut self, row: Box<T>) -> Option<Box<T>> {
         let id = row.meta().id.clone();
-        let old = self.rows.remove(&id);
-        if let Some(name) = old.as_ref().and_then(Stored::unique_name) {
-            self.names.remove(&name_key(name));
+        let name = row
+            .unique_name()
+            .filter(|n| !n.is_empty())
+            .map(|n| (name_key(n), id.clone()));
+        let old = match self.rows.entry(id) {
+            Entry::Occupied(mut e) => Some(std::mem::replace(e.get_mut(), row)),
+            Entry::Vacant(e) => {
+                e.insert(row);
+                None
+            }
+        };
+        if let Some(old_name) = old.as_deref().and_then(Stored::unique_name) {
+            self.names.remove(&name_key(old_name));
         }
-        if let Some(name) = row.unique_name().filter(|n| !n.is_empty()) {
-            self.names.insert(name_key(name), id.clone());
+        if let Some((name, id)) = name {
+            self.names.insert(name, id);
         }
-        self.rows.insert(id, row);
         old
     }
 
-    pub fn remove(&mut self, id: &str) -> Option<T> {
+    pub fn remove(&mut self, id: &str) -> Option<Box<T>> {
         let old = self.rows.remove(id)?;
         if let Some(name) = old.unique_name() {
             if self.names.get(&name_key(name)).map(String::as_str) == Some(id) {

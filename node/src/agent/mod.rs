@@ -41,7 +41,7 @@ pub enum Desired {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Assignment {
     pub who: TaskIdentity,
-    pub spec: swarm_core::model::TaskSpec,
+    pub spec: std::sync::Arc<swarm_core::model::TaskSpec>,
     pub desired: Desired,
     /// The secrets and configs the task references.
     #[serde(default)]

@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -75,7 +76,7 @@ pub trait LeaderClient<S: StateMachine>: Send + Sync + 'static {
     fn forward(
         &self,
         leader_addr: String,
-        cmd: S::Command,
+        cmd: Arc<S::Command>,
         timeout: Duration,
     ) -> BoxFuture<'_, Result<Forwarded<S::Response>, LeaderError>>;
 

@@ -33,6 +33,10 @@ pub(crate) const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("
 pub const LOG_FILE: &str = "raft-log.redb";
 pub const SNAPSHOT_FILE: &str = "raft-snapshot.redb";
 
+/// redb's page cache per file (its default is 1 GiB). Reads of recent log entries come
+/// from the log store's own cache of decoded entries ([`log`]); redb's is for the rest.
+const PAGE_CACHE_BYTES: usize = 32 << 20;
+
 /// The key of the key check record, in a file's `meta` (log) or `snapshot` table.
 const KEY_CHECK_KEY: &str = "key_check";
 
@@ -45,10 +49,13 @@ pub(crate) fn open_db(
     codec: &Codec,
 ) -> Result<Arc<Database>, StorageError> {
     let shown = || path.display().to_string();
-    let db = Database::create(path).map_err(|source| StorageError::Open {
-        path: shown(),
-        source,
-    })?;
+    let db = Database::builder()
+        .set_cache_size(PAGE_CACHE_BYTES)
+        .create(path)
+        .map_err(|source| StorageError::Open {
+            path: shown(),
+            source,
+        })?;
     let txn = db.begin_write()?;
     {
         let mut table = txn.open_table(main)?;
@@ -82,7 +89,7 @@ pub(crate) fn open_db(
 }
 
 /// Both stores of a node's directory, and a signal for when they are closed.
-pub struct Storage<S> {
+pub struct Storage<S: crate::StateMachine> {
     pub log: LogStore<S>,
     pub state_machine: StateMachineStore<S>,
     pub closed: Closed,

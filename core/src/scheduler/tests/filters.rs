@@ -266,7 +266,7 @@ fn groups_go_oldest_first_and_tasks_that_differ_are_placed_apart() {
     view.add_pending("web", 2);
     view.add_pending("db", 1);
     // The last db task asks for more memory than a node has (an older spec).
-    view.tasks[3].spec.resources = reserve(0, 64 << 30);
+    std::sync::Arc::make_mut(&mut view.tasks[3].spec).resources = reserve(0, 64 << 30);
     let decisions = schedule(&view, t0());
     let got: Vec<(&str, &str)> = decisions
         .iter()

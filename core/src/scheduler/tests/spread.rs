@@ -112,7 +112,9 @@ fn nested_spread_shares_within_each_branch() {
         .unwrap()
         .constraints = vec!["node.id!=n4".into()];
     let spec = view.services["web"].spec.task_template.clone();
-    view.tasks.iter_mut().for_each(|t| t.spec = spec.clone());
+    view.tasks
+        .iter_mut()
+        .for_each(|t| t.spec = spec.clone().into());
     assert_eq!(placed(&view), counts(&[("n1", 2), ("n2", 2), ("n3", 4)]));
 }
 

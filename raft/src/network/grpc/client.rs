@@ -275,7 +275,7 @@ impl<S: StateMachine> LeaderClient<S> for GrpcNetwork<S> {
     fn forward(
         &self,
         leader_addr: String,
-        cmd: S::Command,
+        cmd: Arc<S::Command>,
         timeout: Duration,
     ) -> BoxFuture<'_, Result<Forwarded<S::Response>, LeaderError>> {
         Box::pin(async move {

@@ -4,6 +4,8 @@
 //! `RaftServer::with_interceptor(service, check)`) to its own tonic `Server`, next to its
 //! other cluster services; authorization is the interceptor's business, not this one's.
 
+use std::sync::Arc;
+
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -79,7 +81,7 @@ impl<S: StateMachine> Raft for RaftService<S> {
         let cmd: S::Command = decode("forwarded command", req)?;
         let res = self
             .handle
-            .write_here(cmd)
+            .write_here(Arc::new(cmd))
             .await
             .map(|(index, response)| Forwarded { index, response });
         reply(res)
