@@ -5,7 +5,9 @@
 //! (`swarm_node::manager::store::StoreMachine`). The leader does what swarmd's leader loop
 //! does: `reconcile` every service, propose the plans, `schedule` +
 //! `decisions_to_actions`, propose; fake agents report every assigned task RUNNING
-//! (`SetTaskStatus`), proposed too. Entries carry up to `BATCH` actions.
+//! (`SetTaskStatus`), proposed too. Entries as swarmd makes them, with its own functions
+//! (`propose_each`, `entries_of`): one per service's plan, the scheduler's assignments
+//! (and the agents' reports) in entries of up to `ENTRY_ACTIONS`, `IN_FLIGHT` at once.
 //!
 //! Printed: wall time until every task is assigned and until every task is running,
 //! tasks committed per second (creation + assignment + running report each commit), p99
@@ -22,28 +24,36 @@ use swarm_core::orchestrator::reconcile;
 use swarm_core::scheduler::{decisions_to_actions, schedule};
 use swarm_core::store::{task_status, Object, StoreAction};
 use swarm_core::TaskState;
-use swarm_node::manager::store::{Batch, StoreMachine};
+use swarm_node::manager::store::{
+    entries_of, propose_each, Batch, StoreMachine, ENTRY_ACTIONS, IN_FLIGHT,
+};
 use swarm_raft::network::Router;
 use swarm_raft::{DataKey, RaftConfig, RaftNode};
 
-const BATCH: usize = 5000;
 const REPLICAS_PER_SERVICE: usize = 1000;
 
 type Raft = RaftNode<StoreMachine>;
 
-async fn propose(leader: &Raft, actions: Vec<StoreAction>) -> Result<()> {
-    for chunk in actions.chunks(BATCH) {
-        let batch = Batch {
-            now: Utc::now(),
-            actions: chunk.to_vec(),
-        };
-        leader
-            .propose(batch)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
+/// One entry, as swarmd's `Store::propose` makes it.
+async fn propose_one(leader: &Raft, actions: Vec<StoreAction>) -> Result<()> {
+    let batch = Batch {
+        now: Utc::now(),
+        actions,
+    };
+    leader
+        .propose(batch)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
+}
+
+/// Each of `entries` as its own entry, as swarmd's leader loop proposes them.
+async fn propose(leader: &Raft, entries: Vec<Vec<StoreAction>>) -> Result<()> {
+    propose_each(entries, |actions| propose_one(leader, actions))
+        .await
+        .into_iter()
+        .collect()
 }
 
 pub fn run(nodes: usize, tasks: usize) -> Result<()> {
@@ -102,7 +112,7 @@ async fn run_async(nodes: usize, tasks: usize) -> Result<()> {
             StoreAction::Create(Object::Node(Box::new(n)))
         })
         .collect();
-    propose(leader, node_actions).await?;
+    propose(leader, entries_of(node_actions)).await?;
 
     let services = tasks.div_ceil(REPLICAS_PER_SERVICE);
     let start = Instant::now();
@@ -119,7 +129,7 @@ async fn run_async(nodes: usize, tasks: usize) -> Result<()> {
             StoreAction::Create(Object::Service(Box::new(s)))
         })
         .collect();
-    propose(leader, service_actions).await?;
+    propose(leader, entries_of(service_actions)).await?;
 
     let mut created: HashMap<String, Instant> = HashMap::with_capacity(tasks);
     let mut waits: Vec<Duration> = Vec::with_capacity(tasks);
@@ -130,23 +140,24 @@ async fn run_async(nodes: usize, tasks: usize) -> Result<()> {
     loop {
         let now = Utc::now();
         let t = Instant::now();
-        let plans: Vec<StoreAction> = leader
+        let plans: Vec<Vec<StoreAction>> = leader
             .read(|sm| {
                 (0..services)
-                    .flat_map(|i| reconcile(&sm.0, &format!("svc{i:05}"), now).actions)
+                    .map(|i| reconcile(&sm.0, &format!("svc{i:05}"), now).actions)
                     .collect()
             })
             .await;
         t_reconcile += t.elapsed();
         let new: Vec<String> = plans
             .iter()
+            .flatten()
             .filter_map(|a| match a {
                 StoreAction::Create(Object::Task(t)) => Some(t.meta.id.clone()),
                 _ => None,
             })
             .collect();
         let t = Instant::now();
-        committed += plans.len();
+        committed += plans.iter().map(Vec::len).sum::<usize>();
         propose(leader, plans).await?;
         t_propose += t.elapsed();
         let at = Instant::now();
@@ -169,7 +180,7 @@ async fn run_async(nodes: usize, tasks: usize) -> Result<()> {
             .collect();
         let t = Instant::now();
         committed += decided.len();
-        propose(leader, decided).await?;
+        propose(leader, entries_of(decided)).await?;
         t_propose += t.elapsed();
         let at = Instant::now();
         for id in &assigned {
@@ -196,7 +207,7 @@ async fn run_async(nodes: usize, tasks: usize) -> Result<()> {
             .await;
         let t = Instant::now();
         committed += reports.len();
-        propose(leader, reports).await?;
+        propose(leader, entries_of(reports)).await?;
         t_propose += t.elapsed();
         let running = leader
             .read(|sm| {
@@ -219,7 +230,7 @@ async fn run_async(nodes: usize, tasks: usize) -> Result<()> {
         .copied()
         .unwrap_or_default();
     println!(
-        "scale: {tasks} tasks ({services} services x {REPLICAS_PER_SERVICE}) on {nodes} nodes, 3 managers in one process (raft on disk, sealed), entries of up to {BATCH} actions\n"
+        "scale: {tasks} tasks ({services} services x {REPLICAS_PER_SERVICE}) on {nodes} nodes, 3 managers in one process (raft on disk, sealed), an entry per service plan, assignments in entries of up to {ENTRY_ACTIONS} actions, {IN_FLIGHT} entries in flight\n"
     );
     println!(
         "all assigned {:>8.2} s   all running {:>8.2} s   (goal for 1M/10k: < 60 s)",
@@ -241,9 +252,14 @@ async fn run_async(nodes: usize, tasks: usize) -> Result<()> {
         t_schedule.as_secs_f64(),
         t_propose.as_secs_f64()
     );
+    let pid = std::process::id();
+    let (rss, peak) = (
+        crate::util::rss_kib(pid) as f64 / 1024.0,
+        crate::util::peak_rss_kib(pid) as f64 / 1024.0,
+    );
     println!(
-        "RSS of this process (3 managers' stores and logs): {:.0} MiB   (goal: manager < 2 GB)",
-        crate::util::rss_kib(std::process::id()) as f64 / 1024.0
+        "RSS of this process (3 managers' stores and logs, and this driver): {rss:.0} MiB at the end, {peak:.0} MiB at the peak; a third of the peak: {:.0} MiB   (goal: manager < 2 GB)",
+        peak / 3.0
     );
     Ok(())
 }

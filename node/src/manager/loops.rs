@@ -25,6 +25,7 @@ use swarm_core::scheduler::{decisions_to_actions, schedule};
 use swarm_core::store::{Object, Store as CoreStore, StoreAction};
 use swarm_core::TaskState;
 
+use super::store::{entries_of, propose_each};
 use super::Manager;
 use crate::agent::{Assignment, Desired, ReportedState, StatusReport, TaskData, TaskIdentity};
 
@@ -123,11 +124,15 @@ async fn orchestrate(m: &Manager) -> Option<Duration> {
         .await;
     // One entry per service: a plan the store refuses (the API changed the service in
     // between) does not hold up the others; the next pass decides again.
+    let mut entries = Vec::with_capacity(plans.len());
     for plan in plans {
         if let Some(after) = plan.requeue_after {
             earliest(after);
         }
-        if let Err(e) = m.propose(plan.actions).await {
+        entries.push(plan.actions);
+    }
+    for res in propose_each(entries, |actions| m.propose(actions)).await {
+        if let Err(e) = res {
             tracing::warn!("propose the orchestrator's plan: {e}");
             earliest(RETRY_AFTER);
         }
@@ -137,9 +142,12 @@ async fn orchestrate(m: &Manager) -> Option<Duration> {
         .store
         .read(|s| decisions_to_actions(s, &schedule(s, now), now))
         .await;
-    if let Err(e) = m.propose(actions).await {
-        tracing::warn!("propose the scheduler's decisions: {e}");
-        earliest(RETRY_AFTER);
+    // Assignments are independent: entries of at most ENTRY_ACTIONS.
+    for res in propose_each(entries_of(actions), |actions| m.propose(actions)).await {
+        if let Err(e) = res {
+            tracing::warn!("propose the scheduler's decisions: {e}");
+            earliest(RETRY_AFTER);
+        }
     }
     wake
 }

@@ -34,6 +34,43 @@ pub struct Batch {
     pub actions: Vec<StoreAction>,
 }
 
+/// The most actions one entry carries when a pass has many independent ones (the
+/// scheduler's assignments): an entry travels whole in one AppendEntries, so a pass over a
+/// million tasks must not make one entry of them all.
+pub const ENTRY_ACTIONS: usize = 5000;
+
+/// How many entries one pass has in Raft at once: while one is replicated and applied the
+/// next is encoded and written, rather than each waiting for the one before.
+pub const IN_FLIGHT: usize = 4;
+
+/// Proposes each of `entries` as its own entry (each applied all or nothing; empty ones
+/// skipped), up to [`IN_FLIGHT`] at once; the results in order. `propose` is the store's
+/// (swarmd) or a bare Raft node's (the scale benchmark).
+pub async fn propose_each<T, E, F>(
+    entries: impl IntoIterator<Item = Vec<StoreAction>>,
+    propose: impl FnMut(Vec<StoreAction>) -> F,
+) -> Vec<Result<T, E>>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    use futures::StreamExt;
+    futures::stream::iter(entries.into_iter().filter(|a| !a.is_empty()))
+        .map(propose)
+        .buffered(IN_FLIGHT)
+        .collect()
+        .await
+}
+
+/// `actions` cut into entries of at most [`ENTRY_ACTIONS`].
+pub fn entries_of(actions: Vec<StoreAction>) -> Vec<Vec<StoreAction>> {
+    let mut entries = Vec::with_capacity(actions.len().div_ceil(ENTRY_ACTIONS));
+    let mut rest = actions.into_iter().peekable();
+    while rest.peek().is_some() {
+        entries.push(rest.by_ref().take(ENTRY_ACTIONS).collect());
+    }
+    entries
+}
+
 /// A batch the core store applied: the entry's index (every object it wrote has that
 /// `Version.Index`) and what changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
