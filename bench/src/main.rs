@@ -22,10 +22,6 @@ mod util;
 
 use clap::{Parser, Subcommand};
 
-/// swarmd's allocator (node/src/main.rs), so the scale figures are swarmd's.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "swarm-bench",

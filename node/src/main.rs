@@ -13,12 +13,6 @@ use clap::{Args, Parser};
 use swarm_node::config::{Config, RuntimeKind};
 use swarm_runtime::container::libcontainer::cli::{self, Internal};
 
-/// mimalloc, not glibc's malloc: a manager holding a million tasks was a third slower and
-/// half again as large with glibc's (arenas fragmented by the apply and replication
-/// threads; `swarm-bench scale`, docs/benchmarks.md).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "swarmd",
