@@ -4,7 +4,10 @@
 //!   applied index changed ─┐                  per service
 //!   requeue_after elapsed ─┴─▶ core::orchestrator::reconcile ─▶ propose (one entry each)
 //!                              core::scheduler::schedule + decisions_to_actions ─▶ propose
+//!                                                  (entries of at most ENTRY_ACTIONS)
 //! ```
+//!
+//! Entries go to Raft `IN_FLIGHT` at a time (`store::propose_each`).
 //!
 //! Assignments reach agents, and their reports come back, through the dispatcher
 //! ([`super::dispatcher`]), the manager's own agent included.
