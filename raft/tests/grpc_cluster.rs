@@ -486,6 +486,36 @@ async fn a_cut_off_manager_cannot_commit_and_catches_up_when_healed() -> Result<
     c.shutdown().await
 }
 
+/// openraft gives each AppendEntries one heartbeat (100 ms by default) and resends the
+/// same entries whole when it runs out: a follower 64 entries of 256 KiB behind was sent
+/// 32 of them (8 MiB) per call and never caught up. The client sends what fits its byte
+/// budget and reports a partial success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_far_behind_catches_up_over_large_entries() -> Result<()> {
+    let config = RaftConfig {
+        snapshot_every: 10_000, // caught up by the log, not by a snapshot
+        ..RaftConfig::default()
+    };
+    let c = Cluster::start_all(config, &[1, 2, 3]).await?;
+    let all = [1, 2, 3];
+    let leader = c.agreed_leader(&all).await?;
+    let behind = follower_of(&all, leader);
+    c.cuts.cut(behind);
+    let big = "x".repeat(256 << 10);
+    for i in 0..64 {
+        c.node(leader).propose(put(format!("{i}-{big}"), i)).await?;
+    }
+    c.cuts.heal(behind);
+    let index = c.node(leader).applied_index();
+    c.node(behind)
+        .wait_applied(index, Duration::from_secs(60))
+        .await
+        .context("the follower did not catch up")?;
+    let state = c.converged(leader, &all).await?;
+    assert_eq!(state.len(), 64);
+    c.shutdown().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_cut_off_says_no_leader() -> Result<()> {
     let c = Cluster::start_all(RaftConfig::fast(), &[1, 2, 3]).await?;

@@ -78,26 +78,30 @@ impl<S: StateMachine> Recent<S> {
 
     /// Drops the entries from `index` on.
     fn truncate(&mut self, index: u64) {
-        while self
-            .entries
-            .back()
-            .is_some_and(|(e, _)| e.log_id.index >= index)
-        {
-            if let Some((_, s)) = self.entries.pop_back() {
-                self.bytes -= s;
-            }
-        }
+        self.drop_while(End::Back, |i| i >= index);
     }
 
     /// Drops the entries up to and including `index`.
     fn purge(&mut self, index: u64) {
-        while self
-            .entries
-            .front()
-            .is_some_and(|(e, _)| e.log_id.index <= index)
-        {
-            if let Some((_, s)) = self.entries.pop_front() {
-                self.bytes -= s;
+        self.drop_while(End::Front, |i| i <= index);
+    }
+
+    /// Drops entries from one end while `drop` holds for their index.
+    fn drop_while(&mut self, end: End, drop: impl Fn(u64) -> bool) {
+        loop {
+            let at = match end {
+                End::Front => self.entries.front(),
+                End::Back => self.entries.back(),
+            };
+            if !at.is_some_and(|(e, _)| drop(e.log_id.index)) {
+                return;
+            }
+            let popped = match end {
+                End::Front => self.entries.pop_front(),
+                End::Back => self.entries.pop_back(),
+            };
+            if let Some((_, size)) = popped {
+                self.bytes -= size;
             }
         }
     }
@@ -128,6 +132,12 @@ impl<S: StateMachine> Recent<S> {
                 .collect(),
         )
     }
+}
+
+#[derive(Clone, Copy)]
+enum End {
+    Front,
+    Back,
 }
 
 /// The log store of one node; clones share the database and the cache (openraft wants a

@@ -27,7 +27,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
 use super::proto::{JoinRequest, LeaveRequest, Payload, Reply};
-use super::{RaftClient, MAX_MESSAGE_SIZE};
+use super::{RaftClient, APPEND_BUDGET_BYTES, MAX_MESSAGE_SIZE};
 use crate::machine::StateMachine;
 use crate::network::{BoxFuture, Forwarded, LeaderClient, LeaderError};
 use crate::types::TypeConfig;
@@ -373,18 +373,31 @@ impl<S: StateMachine> GrpcPeer<S> {
 }
 
 impl<S: StateMachine> RaftNetwork<TypeConfig<S>> for GrpcPeer<S> {
+    /// Sends the entries that fit [`APPEND_BUDGET_BYTES`]; when that is not all of them, a
+    /// success is openraft's `PartialSuccess` up to the last one sent.
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig<S>>,
+        mut rpc: AppendEntriesRequest<TypeConfig<S>>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        self.send(
-            Method::AppendEntries,
-            RPCTypes::AppendEntries,
-            &rpc,
-            &option,
-        )
-        .await
+        let fit = fitting(&rpc.entries, APPEND_BUDGET_BYTES);
+        let cut = fit < rpc.entries.len();
+        rpc.entries.truncate(fit);
+        let last_sent = rpc.entries.last().map(|e| e.log_id);
+        let resp = self
+            .send(
+                Method::AppendEntries,
+                RPCTypes::AppendEntries,
+                &rpc,
+                &option,
+            )
+            .await?;
+        Ok(match resp {
+            AppendEntriesResponse::Success if cut => {
+                AppendEntriesResponse::PartialSuccess(last_sent)
+            }
+            other => other,
+        })
     }
 
     async fn install_snapshot(
@@ -410,5 +423,44 @@ impl<S: StateMachine> RaftNetwork<TypeConfig<S>> for GrpcPeer<S> {
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
         self.send(Method::Vote, RPCTypes::Vote, &rpc, &option).await
+    }
+}
+
+/// How many of `items`, from the first, fit in `budget` bytes of JSON (at least one).
+fn fitting<T: Serialize>(items: &[T], budget: usize) -> usize {
+    /// Counts what JSON would be written, without keeping it.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    for (i, item) in items.iter().enumerate() {
+        // An item that does not serialize fails the whole request's encoding anyway.
+        let _ = serde_json::to_writer(&mut count, item);
+        if count.0 > budget {
+            return i.max(1);
+        }
+    }
+    items.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fitting;
+
+    #[test]
+    fn entries_are_cut_to_the_budget_but_never_to_none() {
+        let items = vec!["x".repeat(8); 10]; // 10 bytes of JSON each
+        assert_eq!(fitting(&items, 1000), 10);
+        assert_eq!(fitting(&items, 30), 3);
+        assert_eq!(fitting(&items, 29), 2);
+        assert_eq!(fitting(&items, 5), 1, "one too large is still sent");
+        assert_eq!(fitting::<String>(&[], 5), 0);
     }
 }
