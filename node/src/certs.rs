@@ -98,7 +98,7 @@ impl Sealing {
                     raft_dek: dek.map(|d| d.to_vec()),
                 };
                 let sealed = Sealing::codec(k)
-                    .seal(SEALED, SEALED.as_bytes(), serde_json::to_vec(&bundle)?)
+                    .seal(SEALED, SEALED.as_bytes(), &serde_json::to_vec(&bundle)?)
                     .map_err(|e| Error::Other(format!("seal this node's keys: {e}")))?;
                 identity.save_sealed(&self.dir, Some(&sealed))?;
                 remove(&self.dir.join(DEK_FILE))

@@ -39,15 +39,15 @@ impl SlotKey {
     }
 }
 
-/// The service's tasks during one reconcile, with what changed. The view's tasks are
-/// borrowed, and copied only when a step changes one: a reconcile that changes nothing
-/// (the usual pass over a large service) copies nothing.
+/// The service's tasks during one reconcile, with what changed. The view's tasks (and
+/// their IDs) are borrowed, and copied only when a step changes one: a reconcile that
+/// changes nothing (the usual pass over a large service) copies nothing.
 #[derive(Debug, Clone, Default)]
 pub struct Working<'a> {
-    tasks: BTreeMap<String, Cow<'a, Task>>,
+    tasks: BTreeMap<Cow<'a, str>, Cow<'a, Task>>,
     /// Task IDs by slot, so that a slot's history is found without a scan.
-    by_slot: BTreeMap<SlotKey, BTreeSet<String>>,
-    original: BTreeMap<String, &'a Task>,
+    by_slot: BTreeMap<SlotKey, BTreeSet<Cow<'a, str>>>,
+    original: BTreeMap<&'a str, &'a Task>,
     /// A digest of the view's task IDs: new IDs derive from it (and the number made).
     ids_digest: u128,
     created: Vec<String>,
@@ -58,15 +58,15 @@ impl<'a> Working<'a> {
     pub fn new(tasks: impl IntoIterator<Item = &'a Task>) -> Self {
         let mut ws = Working::default();
         for t in tasks {
-            ws.original.insert(t.id().to_string(), t);
+            ws.original.insert(t.id(), t);
         }
-        ws.ids_digest = ids_digest(ws.original.keys().map(String::as_str));
-        for (id, t) in &ws.original {
+        ws.ids_digest = ids_digest(ws.original.keys().copied());
+        for (&id, &t) in &ws.original {
             ws.by_slot
                 .entry(SlotKey::of(t))
                 .or_default()
-                .insert(id.clone());
-            ws.tasks.insert(id.clone(), Cow::Borrowed(*t));
+                .insert(Cow::Borrowed(id));
+            ws.tasks.insert(Cow::Borrowed(id), Cow::Borrowed(t));
         }
         ws
     }
@@ -83,7 +83,7 @@ impl<'a> Working<'a> {
             .get(slot)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.tasks.get(id).map(|t| &**t))
+            .filter_map(|id| self.tasks.get(id.as_ref()).map(|t| &**t))
             .collect();
         v.sort_by(|a, b| (a.meta.created_at, a.id()).cmp(&(b.meta.created_at, b.id())));
         v
@@ -124,7 +124,7 @@ impl<'a> Working<'a> {
         let mut seq = self.created.len();
         loop {
             let id = task_id(service_id, service_version, slot, self.ids_digest, now, seq);
-            if !self.tasks.contains_key(&id) && !self.deleted.contains(&id) {
+            if !self.tasks.contains_key(id.as_str()) && !self.deleted.contains(&id) {
                 return id;
             }
             seq += 1;
@@ -137,8 +137,8 @@ impl<'a> Working<'a> {
         self.by_slot
             .entry(SlotKey::of(&task))
             .or_default()
-            .insert(id.clone());
-        self.tasks.insert(id, Cow::Owned(task));
+            .insert(Cow::Owned(id.clone()));
+        self.tasks.insert(Cow::Owned(id), Cow::Owned(task));
     }
 
     pub fn delete(&mut self, id: &str) {
@@ -165,19 +165,19 @@ impl<'a> Working<'a> {
     pub fn into_actions(self) -> Vec<StoreAction> {
         let mut actions = Vec::new();
         for (id, t) in &self.tasks {
-            let (Cow::Owned(t), Some(orig)) = (t, self.original.get(id)) else {
+            let (Cow::Owned(t), Some(orig)) = (t, self.original.get(id.as_ref())) else {
                 continue;
             };
             if orig.desired_state != t.desired_state {
                 actions.push(StoreAction::SetTaskDesiredState {
-                    id: id.clone(),
+                    id: id.to_string(),
                     desired_state: t.desired_state,
                 });
             }
         }
         let mut tasks = self.tasks;
         for id in &self.created {
-            if let Some(t) = tasks.remove(id) {
+            if let Some(t) = tasks.remove(id.as_str()) {
                 actions.push(StoreAction::Create(Object::Task(Box::new(t.into_owned()))));
             }
         }

@@ -21,6 +21,18 @@ pub struct Snapshot {
     pub cluster: Option<Swarm>,
 }
 
+/// [`Snapshot`] borrowed from the store: the same fields, so the same JSON.
+#[derive(Serialize)]
+struct SnapshotView<'a> {
+    index: u64,
+    services: Vec<&'a Service>,
+    tasks: Vec<&'a Task>,
+    nodes: Vec<&'a Node>,
+    secrets: Vec<&'a Secret>,
+    configs: Vec<&'a Config>,
+    cluster: Option<&'a Swarm>,
+}
+
 impl Store {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
@@ -88,13 +100,38 @@ impl Store {
 
     /// The snapshot as JSON bytes.
     pub fn snapshot_json(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.snapshot()).expect("the model always serializes")
+        let mut out = Vec::new();
+        self.write_snapshot_json(&mut out)
+            .expect("the model always serializes into memory");
+        out
+    }
+
+    /// Writes [`Store::snapshot_json`]'s bytes to `w` as they are made, from the store's
+    /// own objects (a [`Snapshot`] of a million tasks would first copy every one).
+    pub fn write_snapshot_json(&self, w: impl std::io::Write) -> serde_json::Result<()> {
+        let view = SnapshotView {
+            index: self.applied_index,
+            services: self.services.iter().collect(),
+            tasks: self.tasks.iter().collect(),
+            nodes: self.nodes.iter().collect(),
+            secrets: self.secrets.iter().collect(),
+            configs: self.configs.iter().collect(),
+            cluster: self.cluster(),
+        };
+        serde_json::to_writer(w, &view)
     }
 
     /// A store from [`Store::snapshot_json`]'s bytes.
     pub fn restore_json(bytes: &[u8]) -> Result<Store> {
         let snapshot: Snapshot =
             serde_json::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))?;
+        Store::restore(snapshot)
+    }
+
+    /// A store from [`Store::write_snapshot_json`]'s bytes, read as they come.
+    pub fn read_snapshot_json(r: impl std::io::Read) -> Result<Store> {
+        let snapshot: Snapshot = serde_json::from_reader(std::io::BufReader::new(r))
+            .map_err(|e| Error::Decode(e.to_string()))?;
         Store::restore(snapshot)
     }
 }

@@ -592,6 +592,11 @@ fn snapshot_restores_an_equal_store() {
         )
         .unwrap();
     let bytes = store.snapshot_json();
+    assert_eq!(
+        bytes,
+        serde_json::to_vec(&store.snapshot()).unwrap(),
+        "the borrowed view writes the Snapshot's JSON"
+    );
     let restored = Store::restore_json(&bytes).unwrap();
     assert_eq!(restored.snapshot(), store.snapshot());
     assert_eq!(restored.applied_index(), 9);
@@ -814,4 +819,27 @@ fn secret_and_config_updates_change_labels_only() {
         update_config(&stored, spec).unwrap_err().to_string(),
         "only updates to Labels are allowed"
     );
+}
+
+#[test]
+fn a_services_tasks_share_one_spec_also_after_a_restore() {
+    let mut store = Store::new();
+    store
+        .apply(
+            &[
+                create(service("s1", "web")),
+                create(task("t1", "s1", 1)),
+                create(task("t2", "s1", 2)),
+            ],
+            3,
+            t(3),
+        )
+        .unwrap();
+    let shared = |s: &Store| {
+        let (a, b) = (s.task("t1").unwrap(), s.task("t2").unwrap());
+        std::sync::Arc::ptr_eq(&a.spec, &b.spec)
+    };
+    assert!(shared(&store), "two copies of one spec from the log");
+    let restored = Store::restore_json(&store.snapshot_json()).unwrap();
+    assert!(shared(&restored), "two copies of one spec from a snapshot");
 }

@@ -97,6 +97,9 @@ impl From<swarm_core::Error> for ApplyError {
     }
 }
 
+/// How an LZ4 frame starts (little-endian 0x184D2204); a JSON snapshot starts with `{`.
+const LZ4_FRAME_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
+
 /// The state machine: the core store, newtyped so this crate can implement Raft's trait.
 #[derive(Debug, Clone, Default)]
 pub struct StoreMachine(pub CoreStore);
@@ -117,12 +120,24 @@ impl StateMachine for StoreMachine {
         Ok(Applied { index, events })
     }
 
+    /// The store's JSON, LZ4-compressed (frame format) as it is written: a million tasks
+    /// are about 1 GiB of JSON, which was built whole in memory before (docs/raft.md).
     fn snapshot(&self) -> Vec<u8> {
-        self.0.snapshot_json()
+        let mut lz4 = lz4_flex::frame::FrameEncoder::new(Vec::new());
+        self.0
+            .write_snapshot_json(&mut lz4)
+            .expect("the model always serializes into memory");
+        lz4.finish().expect("compressing into memory")
     }
 
+    /// Reads what [`StateMachine::snapshot`] made, or the plain JSON of earlier versions.
     fn restore(&mut self, data: &[u8]) -> std::result::Result<(), String> {
-        self.0 = CoreStore::restore_json(data).map_err(|e| e.to_string())?;
+        self.0 = if data.starts_with(&LZ4_FRAME_MAGIC) {
+            CoreStore::read_snapshot_json(lz4_flex::frame::FrameDecoder::new(data))
+        } else {
+            CoreStore::restore_json(data)
+        }
+        .map_err(|e| e.to_string())?;
         Ok(())
     }
 }
@@ -306,6 +321,30 @@ mod tests {
         .unwrap();
         s.initialize().await.unwrap();
         s
+    }
+
+    #[test]
+    fn snapshots_are_compressed_and_plain_json_ones_still_restore() {
+        let mut m = StoreMachine::default();
+        let batch = Batch {
+            now: Utc::now(),
+            actions: vec![service("a"), service("b")],
+        };
+        m.apply(1, &batch).unwrap();
+        let data = m.snapshot();
+        assert!(data.starts_with(&LZ4_FRAME_MAGIC));
+        let json = m.0.snapshot_json();
+        assert!(data.len() < json.len());
+
+        let mut from_lz4 = StoreMachine::default();
+        from_lz4.restore(&data).unwrap();
+        assert_eq!(from_lz4.0.snapshot(), m.0.snapshot());
+        let mut from_json = StoreMachine::default();
+        from_json.restore(&json).unwrap();
+        assert_eq!(from_json.0.snapshot(), m.0.snapshot());
+        assert!(StoreMachine::default()
+            .restore(&data[..data.len() / 2])
+            .is_err());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

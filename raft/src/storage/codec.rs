@@ -59,7 +59,10 @@ impl Codec {
     ) -> Result<Vec<u8>, StorageError> {
         let json =
             serde_json::to_vec(value).map_err(|source| StorageError::Encode { what, source })?;
-        self.seal(what, aad, json)
+        if self.cipher.is_none() {
+            return Ok(json);
+        }
+        self.seal(what, aad, &json)
     }
 
     pub fn decode<T: DeserializeOwned>(
@@ -72,22 +75,22 @@ impl Codec {
         serde_json::from_slice(&plain).map_err(|source| StorageError::Decode { what, source })
     }
 
-    /// Seals `plain` (a no-op without a key).
+    /// Seals `plain` (a copy without a key).
     pub fn seal(
         &self,
         what: &'static str,
         aad: &[u8],
-        plain: Vec<u8>,
+        plain: &[u8],
     ) -> Result<Vec<u8>, StorageError> {
         let Some(cipher) = &self.cipher else {
-            return Ok(plain);
+            return Ok(plain.to_vec());
         };
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let sealed = cipher
             .encrypt(
                 &nonce,
                 Payload {
-                    msg: &plain,
+                    msg: plain,
                     aad: &aad_of(aad),
                 },
             )

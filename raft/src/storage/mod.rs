@@ -74,11 +74,7 @@ pub(crate) fn open_db(
             (Some(_), false) => return Err(StorageError::KeyRequired { path: shown() }),
             (None, true) if has_data => return Err(StorageError::NotEncrypted { path: shown() }),
             (None, true) => {
-                let sealed = codec.seal(
-                    "key check",
-                    KEY_CHECK_KEY.as_bytes(),
-                    codec::KEY_CHECK.to_vec(),
-                )?;
+                let sealed = codec.seal("key check", KEY_CHECK_KEY.as_bytes(), codec::KEY_CHECK)?;
                 table.insert(KEY_CHECK_KEY, sealed.as_slice())?;
             }
             (None, false) => {}

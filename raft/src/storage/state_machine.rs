@@ -121,7 +121,7 @@ async fn save_snapshot(
     db: Arc<Database>,
     codec: &Codec,
     meta: &SnapshotMeta,
-    data: Vec<u8>,
+    data: &[u8],
 ) -> Result<(), DiskError> {
     let meta = codec.encode("snapshot meta", META_KEY.as_bytes(), meta)?;
     let data = codec.seal("snapshot data", DATA_KEY.as_bytes(), data)?;
@@ -158,7 +158,7 @@ impl<S: StateMachine> RaftSnapshotBuilder<TypeConfig<S>> for SnapshotBuilder<S> 
             self.shared.snapshot_db.clone(),
             &self.shared.codec,
             &meta,
-            data.clone(),
+            &data,
         )
         .await
         .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e)))?;
@@ -227,7 +227,7 @@ impl<S: StateMachine> RaftStateMachine<TypeConfig<S>> for StateMachineStore<S> {
             self.shared.snapshot_db.clone(),
             &self.shared.codec,
             meta,
-            data.clone(),
+            &data,
         )
         .await
         .map_err(|e| StorageIOError::write_snapshot(sig(), AnyError::new(&e)))?;
