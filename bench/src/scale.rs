@@ -28,7 +28,7 @@ use swarm_node::manager::store::{
     entries_of, propose_each, Batch, StoreMachine, ENTRY_ACTIONS, IN_FLIGHT,
 };
 use swarm_raft::network::Router;
-use swarm_raft::{DataKey, RaftConfig, RaftNode};
+use swarm_raft::{DataKey, RaftConfig, RaftNode, StateMachine};
 
 const REPLICAS_PER_SERVICE: usize = 1000;
 
@@ -290,6 +290,19 @@ async fn run_async(nodes: usize, tasks: usize) -> Result<()> {
         took.as_secs_f64(),
         snapshot_bytes as f64 / (1 << 20) as f64,
         crate::util::peak_rss_kib(pid) as f64 / 1024.0
+    );
+
+    // What a restarting manager (or one sent this snapshot) does with it.
+    let data = leader.read(|sm| sm.snapshot()).await;
+    let t = Instant::now();
+    let mut restored = StoreMachine::default();
+    restored
+        .restore(&data)
+        .map_err(|e| anyhow::anyhow!("restore: {e}"))?;
+    println!(
+        "restoring a store from it: {:.2} s ({} tasks)",
+        t.elapsed().as_secs_f64(),
+        restored.0.tasks().count()
     );
     Ok(())
 }
