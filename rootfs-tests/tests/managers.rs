@@ -458,28 +458,25 @@ fn ca_rotation_renews_every_certificate_without_a_restart() -> Result<()> {
     )?;
 
     // A join token from before the rotation names the old root: refused; the new one works.
-    let r = c.host(3).swarm(&[
-        "join",
-        "--token",
-        worker.trim(),
-        "--advertise-addr",
-        &c.host(3).addr(),
-        &m.addr(),
-    ])?;
+    let join = |token: &str| {
+        let addr = c.host(3).addr();
+        c.host(3).swarm(&[
+            "join",
+            "--token",
+            token.trim(),
+            "--advertise-addr",
+            &addr,
+            &m.addr(),
+        ])
+    };
+    let r = join(&worker)?;
     ensure!(
         !r.ok && r.stderr.contains("remote CA does not match fingerprint"),
         "join with the old token: {}",
         r.stderr
     );
-    let worker = m.swarm_ok(&["join-token", "-q", "worker"])?;
-    c.host(3).swarm_ok(&[
-        "join",
-        "--token",
-        worker.trim(),
-        "--advertise-addr",
-        &c.host(3).addr(),
-        &m.addr(),
-    ])?;
+    let r = join(&m.swarm_ok(&["join-token", "-q", "worker"])?)?;
+    ensure!(r.ok, "join with the new token: {}", r.stderr);
     wait_for("four nodes Ready", Duration::from_secs(60), || {
         let out = m.swarm_ok(&["node", "ls", "--format", "{{.Status}}"])?;
         Ok((out.lines().filter(|l| *l == "Ready").count() == 4).then_some(()))

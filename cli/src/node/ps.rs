@@ -10,11 +10,10 @@
 use std::collections::HashMap;
 
 use anyhow::Result;
-use chrono::Utc;
 use clap::Args;
 
 use crate::client::{filters, query_escape, Client};
-use crate::service::ps::{parse_filters, render, PsView, TaskListOptions};
+use crate::service::ps::{parse_filters, print_tasks, resolve_names, Ref, TaskListOptions};
 use crate::UserError;
 
 #[derive(Debug, Clone, Args)]
@@ -63,35 +62,11 @@ pub async fn run(client: &Client, args: PsArgs) -> Result<()> {
     }
     let (mut service_names, mut node_names) = (HashMap::new(), HashMap::new());
     if !a.no_resolve {
-        for t in &tasks {
-            for (key, path, names, field) in [
-                ("ServiceID", "services", &mut service_names, "/Spec/Name"),
-                ("NodeID", "nodes", &mut node_names, "/Description/Hostname"),
-            ] {
-                let id = t[key].as_str().unwrap_or("");
-                if id.is_empty() || names.contains_key(id) {
-                    continue;
-                }
-                let name = match client.get_json(&format!("/{path}/{id}")).await {
-                    Ok(v) => v
-                        .pointer(field)
-                        .and_then(|n| n.as_str())
-                        .unwrap_or(id)
-                        .to_string(),
-                    Err(_) => id.to_string(),
-                };
-                names.insert(id.to_string(), name);
-            }
-        }
+        resolve_names(client, &tasks, Ref::Service, &mut service_names).await;
+        resolve_names(client, &tasks, Ref::Node, &mut node_names).await;
     }
     if errs.is_empty() || !tasks.is_empty() {
-        let view = PsView {
-            service_names: &service_names,
-            node_names: &node_names,
-            now: Utc::now(),
-            trunc: !a.no_trunc,
-        };
-        print!("{}", render(&tasks, &view, a.format.as_deref(), a.quiet)?);
+        print_tasks(&tasks, &service_names, &node_names, a)?;
     }
     UserError::all(errs)
 }

@@ -80,6 +80,59 @@ pub struct PsView<'a> {
     pub trunc: bool,
 }
 
+/// What a task names by ID, for the NAME and NODE columns.
+#[derive(Clone, Copy)]
+pub enum Ref {
+    Service,
+    Node,
+}
+
+/// Adds to `names` the name of every service (or node) `tasks` name and `names` lacks,
+/// as the docker CLI resolves them: one GET each, the ID itself when that fails.
+pub async fn resolve_names(
+    client: &Client,
+    tasks: &[Value],
+    what: Ref,
+    names: &mut HashMap<String, String>,
+) {
+    let (key, path, field) = match what {
+        Ref::Service => ("ServiceID", "services", "/Spec/Name"),
+        Ref::Node => ("NodeID", "nodes", "/Description/Hostname"),
+    };
+    for t in tasks {
+        let id = t[key].as_str().unwrap_or("");
+        if id.is_empty() || names.contains_key(id) {
+            continue;
+        }
+        let name = match client.get_json(&format!("/{path}/{id}")).await {
+            Ok(v) => v
+                .pointer(field)
+                .and_then(|n| n.as_str())
+                .unwrap_or(id)
+                .to_string(),
+            Err(_) => id.to_string(),
+        };
+        names.insert(id.to_string(), name);
+    }
+}
+
+/// Prints the task table with the list options (`service ps`, `node ps`).
+pub fn print_tasks(
+    tasks: &[Value],
+    service_names: &HashMap<String, String>,
+    node_names: &HashMap<String, String>,
+    a: &TaskListOptions,
+) -> Result<()> {
+    let view = PsView {
+        service_names,
+        node_names,
+        now: Utc::now(),
+        trunc: !a.no_trunc,
+    };
+    print!("{}", render(tasks, &view, a.format.as_deref(), a.quiet)?);
+    Ok(())
+}
+
 /// Renders the task table for `tasks` (GET /tasks).
 pub fn render(tasks: &[Value], view: &PsView, format: Option<&str>, quiet: bool) -> Result<String> {
     let name_of = |t: &Value| {
@@ -261,31 +314,12 @@ pub async fn run(client: &Client, args: PsArgs) -> Result<()> {
         .await?;
     let tasks = tasks.as_array().cloned().unwrap_or_default();
     let mut node_names = HashMap::new();
-    if !a.no_resolve {
-        for t in &tasks {
-            let nid = t["NodeID"].as_str().unwrap_or("");
-            if nid.is_empty() || node_names.contains_key(nid) {
-                continue;
-            }
-            let name = match client.get_json(&format!("/nodes/{nid}")).await {
-                Ok(n) => n["Description"]["Hostname"]
-                    .as_str()
-                    .unwrap_or(nid)
-                    .to_string(),
-                Err(_) => nid.to_string(),
-            };
-            node_names.insert(nid.to_string(), name);
-        }
-    } else {
+    if a.no_resolve {
         service_names.clear();
+    } else {
+        resolve_names(client, &tasks, Ref::Node, &mut node_names).await;
     }
-    let view = PsView {
-        service_names: &service_names,
-        node_names: &node_names,
-        now: Utc::now(),
-        trunc: !a.no_trunc,
-    };
-    print!("{}", render(&tasks, &view, a.format.as_deref(), a.quiet)?);
+    print_tasks(&tasks, &service_names, &node_names, a)?;
     if !not_found.is_empty() {
         return Err(UserError(not_found.join("\n")).into());
     }

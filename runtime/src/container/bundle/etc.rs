@@ -100,22 +100,19 @@ pub fn resolv_conf(host: &str, dns: &DnsConfig) -> String {
     } else {
         dns.nameservers.clone()
     };
-    let search: Vec<String> = if dns.search.is_empty() {
-        host_values(host, "search")
-            .into_iter()
-            .map(String::from)
-            .collect()
-    } else {
-        dns.search.clone()
+    // The task's own values, else the host's.
+    let or_host = |own: &[String], key: &str| -> Vec<String> {
+        if own.is_empty() {
+            host_values(host, key)
+                .into_iter()
+                .map(String::from)
+                .collect()
+        } else {
+            own.to_vec()
+        }
     };
-    let options: Vec<String> = if dns.options.is_empty() {
-        host_values(host, "options")
-            .into_iter()
-            .map(String::from)
-            .collect()
-    } else {
-        dns.options.clone()
-    };
+    let search = or_host(&dns.search, "search");
+    let options = or_host(&dns.options, "options");
     let mut out = String::new();
     // Docker writes no search line for `--dns-search .` alone.
     let search: Vec<&String> = search.iter().filter(|s| s.as_str() != ".").collect();
