@@ -365,13 +365,8 @@ impl<S: StateMachine> RaftHandle<S> {
             .await
             .map_err(|_| LeaderError::Timeout(t))?
             .map_err(write_error)?;
-        let change = self
-            .raft
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false);
-        tokio::time::timeout(t, change)
-            .await
-            .map_err(|_| LeaderError::Timeout(t))?
-            .map_err(write_error)?;
+        self.change_members(ChangeMembers::AddVoterIds(BTreeSet::from([id])))
+            .await?;
         tracing::info!(id, "raft member joined as a voter");
         Ok(())
     }
@@ -389,31 +384,33 @@ impl<S: StateMachine> RaftHandle<S> {
             let known = membership.get_node(&id).is_some();
             (voters, known)
         };
-        let t = self.membership_timeout();
         if !voters.contains(&id) {
             if !known {
                 return Ok(());
             }
             // A learner (a join that never finished): just forget it.
-            let change = self
-                .raft
-                .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false);
-            return tokio::time::timeout(t, change)
-                .await
-                .map_err(|_| LeaderError::Timeout(t))?
-                .map(|_| ())
-                .map_err(write_error);
+            return self
+                .change_members(ChangeMembers::RemoveNodes(BTreeSet::from([id])))
+                .await;
         }
         self.removal_refusal(&voters, id, force)?;
-        let change = self
-            .raft
-            .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false);
-        tokio::time::timeout(t, change)
-            .await
-            .map_err(|_| LeaderError::Timeout(t))?
-            .map_err(write_error)?;
+        self.change_members(ChangeMembers::RemoveVoters(BTreeSet::from([id])))
+            .await?;
         tracing::info!(id, "raft member removed");
         Ok(())
+    }
+
+    /// Commits a membership change, within the membership timeout.
+    async fn change_members(
+        &self,
+        change: ChangeMembers<u64, BasicNode>,
+    ) -> Result<(), LeaderError> {
+        let t = self.membership_timeout();
+        tokio::time::timeout(t, self.raft.change_membership(change, false))
+            .await
+            .map_err(|_| LeaderError::Timeout(t))?
+            .map(|_| ())
+            .map_err(write_error)
     }
 
     /// On the leader: whether removing voter `id` would be refused (the last voter; or,

@@ -85,18 +85,11 @@ pub async fn join_token(client: &Client, a: JoinTokenArgs) -> Result<()> {
         Role::Manager => "Manager",
     };
     if a.rotate {
-        let swarm = client.get_json("/swarm").await?;
-        let version = swarm["Version"]["Index"].as_u64().unwrap_or(0);
         let flag = match a.role {
             Role::Worker => "rotateWorkerToken",
             Role::Manager => "rotateManagerToken",
         };
-        client
-            .post_json(
-                &format!("/swarm/update?version={version}&{flag}=true"),
-                &swarm["Spec"],
-            )
-            .await?;
+        super::update::rotate(client, &client.get_json("/swarm").await?, flag).await?;
         if !a.quiet {
             println!("Successfully rotated {} join token.\n", key.to_lowercase());
         }

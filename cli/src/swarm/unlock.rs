@@ -72,13 +72,7 @@ pub async fn unlock_key_cmd(client: &Client, a: UnlockKeyArgs) -> Result<()> {
         if swarm["Spec"]["EncryptionConfig"]["AutoLockManagers"] != json!(true) {
             bail!("cannot rotate because autolock is not turned on");
         }
-        let version = swarm["Version"]["Index"].as_u64().unwrap_or(0);
-        client
-            .post_json(
-                &format!("/swarm/update?version={version}&rotateManagerUnlockKey=true"),
-                &swarm["Spec"],
-            )
-            .await?;
+        super::update::rotate(client, &swarm, "rotateManagerUnlockKey").await?;
         if !a.quiet {
             println!("Successfully rotated manager unlock key.\n");
         }

@@ -66,6 +66,19 @@ pub async fn run(client: &Client, a: UpdateArgs) -> Result<()> {
     Ok(())
 }
 
+/// Has the swarm (`swarm`, as GET /swarm gave it) rotate what `flag` names
+/// (`rotateWorkerToken`, `rotateManagerToken`, `rotateManagerUnlockKey`), its spec unchanged.
+pub async fn rotate(client: &Client, swarm: &Value, flag: &str) -> Result<()> {
+    let version = swarm["Version"]["Index"].as_u64().unwrap_or(0);
+    client
+        .post_json(
+            &format!("/swarm/update?version={version}&{flag}=true"),
+            &swarm["Spec"],
+        )
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
