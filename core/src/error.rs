@@ -40,9 +40,26 @@ pub enum Error {
         matches: usize,
     },
 
-    /// Unique names: services, secrets, configs.
-    #[error("name conflicts with an existing object: {kind} {name} already exists")]
+    /// Unique names: services, secrets, configs, networks (networks in moby's words:
+    /// `network with name web already exists`).
+    #[error("{}", name_conflict(*kind, name))]
     NameConflict { kind: ObjectKind, name: String },
+
+    /// A network that services or live tasks use cannot be removed (swarmkit's words).
+    #[error("network {network} is in use by {user_kind} {user}")]
+    NetworkInUse {
+        network: String,
+        user_kind: ObjectKind,
+        user: String,
+    },
+
+    /// The ingress network cannot go while a service publishes a port through it.
+    #[error("ingress network cannot be removed because service {service} depends on it")]
+    IngressInUse { service: String },
+
+    /// A subnet that overlaps another network's (libnetwork's words).
+    #[error("invalid pool request: Pool overlaps with other one on this address space")]
+    PoolOverlap,
 
     /// A secret or config that services still reference cannot be removed (swarmkit's
     /// words: `secret 'db' is in use by the following service: web`).
@@ -97,9 +114,12 @@ impl Error {
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::NameConflict { .. } | Error::Exists { .. } => ErrorKind::AlreadyExists,
             Error::OutOfSequence => ErrorKind::OutOfSequence,
-            Error::TaskStateBackwards { .. } | Error::TaskImmutable { .. } | Error::Decode(_) => {
-                ErrorKind::FailedPrecondition
-            }
+            Error::TaskStateBackwards { .. }
+            | Error::TaskImmutable { .. }
+            | Error::Decode(_)
+            | Error::NetworkInUse { .. }
+            | Error::IngressInUse { .. } => ErrorKind::FailedPrecondition,
+            Error::PoolOverlap => ErrorKind::InvalidArgument,
         }
     }
 
@@ -110,5 +130,12 @@ impl Error {
     /// Shorthand for validation errors.
     pub fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidArgument(msg.into())
+    }
+}
+
+fn name_conflict(kind: ObjectKind, name: &str) -> String {
+    match kind {
+        ObjectKind::Network => format!("network with name {name} already exists"),
+        _ => format!("name conflicts with an existing object: {kind} {name} already exists"),
     }
 }

@@ -2,6 +2,7 @@
 //! function here is a function of the store's view and the time it is given.
 #![forbid(unsafe_code)]
 
+pub mod allocator;
 pub mod error;
 pub mod id;
 pub mod model;

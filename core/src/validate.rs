@@ -1,6 +1,7 @@
 //! Spec validation, with Docker's messages (swarmkit's `controlapi` and moby's spec
 //! conversion). Every error is `Error::InvalidArgument` (HTTP 400). Checks that need the
-//! store (secrets and networks existing, published ports taken) belong to the API.
+//! store (secrets and networks existing, published ports taken) belong to the API;
+//! networks' are in `network.rs`.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -459,6 +460,9 @@ pub fn validate_config_spec(spec: &ConfigSpec) -> Result<()> {
     validate_secret_name(&spec.name)?;
     validate_secret_data("config", &spec.data)
 }
+
+mod network;
+pub use network::{validate_addr_pools, validate_ipam_config, validate_network_spec};
 
 #[cfg(test)]
 mod tests;

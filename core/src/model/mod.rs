@@ -8,6 +8,7 @@
 //! Node ── Spec: NodeSpec, Description, Status, ManagerStatus
 //! Swarm ── ClusterInfo (Spec: SwarmSpec), JoinTokens
 //! Secret / Config ── Spec {Name, Labels, Data}
+//! Network ── Spec: NetworkSpec (driver, IPAM asked), DriverState (VNI), IPAMOptions
 //! ```
 //!
 //! Field names are Docker's (PascalCase, with `ID`, `NanoCPUs`, `TTY`, ... renamed).
@@ -20,6 +21,7 @@ mod driver;
 mod endpoint;
 mod meta;
 mod mount;
+mod network;
 mod node;
 mod platform;
 mod secret;
@@ -40,6 +42,10 @@ pub use endpoint::{
 };
 pub use meta::{Meta, Version};
 pub use mount::{BindOptions, Mount, MountType, TmpfsOptions, VolumeOptions};
+pub use network::{
+    IpamConfig, IpamOptions, Network, NetworkSpec, DEFAULT_IPAM_DRIVER, INGRESS_NAME,
+    OVERLAY_DRIVER, PREDEFINED_LABEL, VXLANID_OPTION,
+};
 pub use node::{
     EngineDescription, ManagerStatus, Node, NodeAvailability, NodeDescription, NodeRole, NodeSpec,
     NodeState, NodeStatus, PluginDescription, Reachability, TlsInfo,
@@ -54,7 +60,8 @@ pub use service_spec::{
 };
 pub use swarm::{
     CaConfig, ClusterInfo, DispatcherConfig, EncryptionConfig, JoinTokens, OrchestrationConfig,
-    RaftConfig, RootRotation, Swarm, SwarmSpec, TaskDefaults,
+    RaftConfig, RootRotation, Swarm, SwarmSpec, TaskDefaults, DEFAULT_ADDR_POOL,
+    DEFAULT_DATA_PATH_PORT, DEFAULT_SUBNET_SIZE,
 };
 pub use task::{ContainerStatus, NetworkAttachment, PortStatus, Task, TaskStatus};
 pub use task_spec::{

@@ -94,6 +94,40 @@ pub struct ClusterInfo {
     pub data_path_port: u32,
 }
 
+/// Docker's defaults for the address pool settings (`swarm init` without flags).
+pub const DEFAULT_ADDR_POOL: &str = "10.0.0.0/8";
+pub const DEFAULT_SUBNET_SIZE: u32 = 24;
+pub const DEFAULT_DATA_PATH_PORT: u32 = 4789;
+
+impl ClusterInfo {
+    /// `DefaultAddrPool`, Docker's `["10.0.0.0/8"]` when empty.
+    pub fn addr_pools(&self) -> Vec<String> {
+        if self.default_addr_pool.is_empty() {
+            vec![DEFAULT_ADDR_POOL.to_owned()]
+        } else {
+            self.default_addr_pool.clone()
+        }
+    }
+
+    /// `SubnetSize`, 24 when unset.
+    pub fn subnet_size_or_default(&self) -> u32 {
+        if self.subnet_size == 0 {
+            DEFAULT_SUBNET_SIZE
+        } else {
+            self.subnet_size
+        }
+    }
+
+    /// `DataPathPort` (the VXLAN UDP port), 4789 when unset.
+    pub fn data_path_port_or_default(&self) -> u32 {
+        if self.data_path_port == 0 {
+            DEFAULT_DATA_PATH_PORT
+        } else {
+            self.data_path_port
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct JoinTokens {

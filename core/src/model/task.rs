@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::endpoint::PortConfig;
 use super::meta::{Meta, Version};
+use super::network::Network;
 use super::serde_util::{is_default, null_as_default, rfc3339_nano, rfc3339_nano_opt};
 use super::task_spec::TaskSpec;
 use crate::state::TaskState;
@@ -125,13 +126,13 @@ pub struct PortStatus {
     pub ports: Vec<PortConfig>,
 }
 
-/// A network the task is attached to and its addresses (CIDR). The network object is
-/// kept as Docker's JSON until the network model lands.
+/// A network the task is attached to (the network object as the allocator saw it) and
+/// the task's addresses on it, CIDR (`10.0.1.5/24`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkAttachment {
-    #[serde(default)]
-    pub network: Value,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub network: Network,
     #[serde(
         default,
         deserialize_with = "null_as_default",

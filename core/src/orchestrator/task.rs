@@ -9,11 +9,15 @@ use chrono::{DateTime, Utc};
 use super::slot::SlotKey;
 use crate::model::{ModeKind, Node, NodeAvailability, NodeState, Service, Task, TaskStatus};
 use crate::state::TaskState;
+use crate::store::spec_networks;
 
 /// Docker's `pending task scheduling`: the status a task waits in for a node.
 pub const PENDING_MESSAGE: &str = "pending task scheduling";
+/// Docker's message for a task just made (NEW, waiting for the allocator).
+pub const NEW_MESSAGE: &str = "created";
 
-/// A new task for `slot` of `service`, made from its current task template. A
+/// A new task for `slot` of `service`, made from its current task template. A task
+/// on networks starts NEW, for the allocator (`crate::allocator`). A
 /// replica waits in PENDING for the scheduler to pick a node; a task for a node (global
 /// modes) is made PENDING on its node, and the scheduler confirms that it fits there, as
 /// swarmkit's global orchestrator and scheduler do. `desired` is
@@ -26,9 +30,16 @@ pub fn new_task(
     desired: TaskState,
     now: DateTime<Utc>,
 ) -> Task {
-    let (number, node_id, state, message) = match slot {
-        SlotKey::Replica(n) => (*n, String::new(), TaskState::Pending, PENDING_MESSAGE),
-        SlotKey::Node(node) => (0, node.clone(), TaskState::Pending, PENDING_MESSAGE),
+    let (number, node_id) = match slot {
+        SlotKey::Replica(n) => (*n, String::new()),
+        SlotKey::Node(node) => (0, node.clone()),
+    };
+    // A task on networks waits in NEW for the allocator's addresses (which moves it
+    // to PENDING); one without skips that step.
+    let (state, message) = if spec_networks(&service.spec).is_empty() {
+        (TaskState::Pending, PENDING_MESSAGE)
+    } else {
+        (TaskState::New, NEW_MESSAGE)
     };
     let name = match slot {
         SlotKey::Replica(n) => format!("{}.{n}", service.spec.name),

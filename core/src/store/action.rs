@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::object::{Object, ObjectKind};
-use crate::model::{NodeStatus, TaskStatus, TlsInfo};
+use crate::model::{EndpointVirtualIp, NetworkAttachment, NodeStatus, TaskStatus, TlsInfo};
 use crate::state::TaskState;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +37,21 @@ pub enum StoreAction {
         id: String,
         desired_state: TaskState,
     },
+    /// The allocator's decision: the task's network attachments (set only while it has
+    /// none, so an address is never handed out twice) and its status (PENDING; only if
+    /// that is not backwards). Ignored when the task is gone or neither applies.
+    AllocateTask {
+        id: String,
+        networks_attachments: Vec<NetworkAttachment>,
+        status: TaskStatus,
+    },
+    /// The allocator's decision: a service's `Endpoint.VirtualIPs`. Unversioned (the
+    /// user may update the spec meanwhile: the next pass follows); ignored when the
+    /// service is gone or nothing changes.
+    SetServiceVirtualIps {
+        id: String,
+        virtual_ips: Vec<EndpointVirtualIp>,
+    },
     /// The dispatcher's view of a node (Ready on a session, Down on missed heartbeats),
     /// and its address. Unversioned, as the node's spec may change meanwhile; ignored
     /// when the node is gone or nothing changes.
@@ -55,7 +70,9 @@ impl StoreAction {
             StoreAction::Remove(kind, _) => *kind,
             StoreAction::SetTaskStatus { .. }
             | StoreAction::AssignTask { .. }
-            | StoreAction::SetTaskDesiredState { .. } => ObjectKind::Task,
+            | StoreAction::SetTaskDesiredState { .. }
+            | StoreAction::AllocateTask { .. } => ObjectKind::Task,
+            StoreAction::SetServiceVirtualIps { .. } => ObjectKind::Service,
             StoreAction::SetNodeStatus { .. } | StoreAction::SetNodeTlsInfo { .. } => {
                 ObjectKind::Node
             }

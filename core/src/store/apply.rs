@@ -150,6 +150,39 @@ impl Store {
                     Ok(true)
                 })?;
             }
+            StoreAction::AllocateTask {
+                id,
+                networks_attachments,
+                status,
+            } => {
+                self.change_task(id, index, now, undo, |task| {
+                    let attach = task.networks_attachments.is_empty();
+                    let forward = status.state >= task.status.state;
+                    if attach {
+                        task.networks_attachments = networks_attachments.clone();
+                    }
+                    if forward {
+                        task.status = status.clone();
+                    }
+                    Ok(attach || forward)
+                })?;
+            }
+            StoreAction::SetServiceVirtualIps { id, virtual_ips } => {
+                let Some(old) = self.services.get(id) else {
+                    return Ok(());
+                };
+                if old.endpoint.virtual_ips == *virtual_ips {
+                    return Ok(());
+                }
+                let mut service = old.clone();
+                service.endpoint.virtual_ips = virtual_ips.clone();
+                service.meta.version = Version::new(index);
+                service.meta.updated_at = now;
+                let old = self
+                    .insert_object(Object::Service(Box::new(service)))
+                    .expect("exists");
+                undo.push(Undo::Updated(old));
+            }
             StoreAction::SetNodeTlsInfo { id, tls_info } => {
                 self.change_node(id, index, now, undo, |node| {
                     if node.description.tls_info == *tls_info {
@@ -261,6 +294,11 @@ impl Store {
             }
             // One cluster object per store.
             Object::Cluster(_) => exists(self.cluster.len() > 0),
+            Object::Network(o) => {
+                exists(self.networks.get(id).is_some())?;
+                check_name(&self.networks, o)?;
+                self.check_network_subnets(o)
+            }
         }
     }
 
@@ -296,6 +334,11 @@ impl Store {
                 self.configs.get(id).map(|s| s.meta.clone())
             }
             Object::Cluster(_) => self.cluster.get(id).map(|s| s.cluster.meta.clone()),
+            Object::Network(o) => {
+                check_name(&self.networks, o)?;
+                self.check_network_subnets(o)?;
+                self.networks.get(id).map(|s| s.meta.clone())
+            }
         }
         .ok_or_else(not_found)?;
         if stored_meta.version != object.meta().version {
@@ -313,6 +356,7 @@ fn object_meta_mut(object: &mut Object) -> &mut crate::model::Meta {
         Object::Secret(o) => o.meta_mut(),
         Object::Config(o) => o.meta_mut(),
         Object::Cluster(o) => o.meta_mut(),
+        Object::Network(o) => o.meta_mut(),
     }
 }
 

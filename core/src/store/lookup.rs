@@ -6,7 +6,7 @@ use super::object::{ObjectKind, Stored};
 use super::table::Table;
 use super::Store;
 use crate::error::{Error, Result};
-use crate::model::{Config, Node, Secret, Service, Swarm, Task};
+use crate::model::{Config, Network, Node, Secret, Service, Swarm, Task};
 
 impl Store {
     pub fn service(&self, id: &str) -> Option<&Service> {
@@ -27,6 +27,27 @@ impl Store {
 
     pub fn config(&self, id: &str) -> Option<&Config> {
         self.configs.get(id)
+    }
+
+    pub fn network(&self, id: &str) -> Option<&Network> {
+        self.networks.get(id)
+    }
+
+    /// By name, ignoring case (names are unique that way).
+    pub fn network_by_name(&self, name: &str) -> Option<&Network> {
+        self.networks.by_name(name)
+    }
+
+    /// All networks, in ID order.
+    pub fn networks(&self) -> impl Iterator<Item = &Network> {
+        self.networks.iter()
+    }
+
+    /// A network by full ID, name, or unique ID prefix (Docker's order).
+    pub fn find_network(&self, input: &str) -> Result<&Network> {
+        find(&self.networks, input, |name| {
+            self.networks.by_name(name).into_iter().collect()
+        })
     }
 
     /// The cluster object, once `swarm init` created it.

@@ -3,7 +3,7 @@
 //! ```text
 //! Raft entry (index, time, [StoreAction]) ──> Store::apply ──> [Event] ──> leader loops
 //!                                                │
-//!            tables: services tasks nodes secrets configs cluster
+//!            tables: services tasks nodes secrets configs cluster networks
 //!            indexes: unique names, tasks by service, tasks by node
 //! ```
 //!
@@ -16,6 +16,7 @@ mod apply;
 mod event;
 mod filter;
 mod lookup;
+mod network;
 mod object;
 mod secret;
 mod snapshot;
@@ -28,12 +29,13 @@ pub use action::StoreAction;
 pub use apply::task_status;
 pub use event::Event;
 pub use filter::{LabelFilter, NodeFilter, SecretFilter, ServiceFilter, TaskFilter};
+pub use network::{network_subnets, publishes_ingress, spec_networks};
 pub use object::{Object, ObjectKind, Stored};
 pub use secret::{update_config, update_secret};
 pub use snapshot::Snapshot;
 use table::Table;
 
-use crate::model::{Config, Node, Secret, Service, Swarm, Task, TaskSpec};
+use crate::model::{Config, Network, Node, Secret, Service, Swarm, Task, TaskSpec};
 
 #[derive(Debug, Clone, Default)]
 pub struct Store {
@@ -43,6 +45,7 @@ pub struct Store {
     secrets: Table<Secret>,
     configs: Table<Config>,
     cluster: Table<Swarm>,
+    networks: Table<Network>,
     tasks_by_service: HashMap<String, BTreeSet<String>>,
     tasks_by_node: HashMap<String, BTreeSet<String>>,
     /// The spec the tasks of each service share (by service ID; see `share_spec`).
@@ -83,6 +86,7 @@ impl Store {
             Object::Secret(o) => self.secrets.insert(o).map(Object::Secret),
             Object::Config(o) => self.configs.insert(o).map(Object::Config),
             Object::Cluster(o) => self.cluster.insert(o).map(Object::Cluster),
+            Object::Network(o) => self.networks.insert(o).map(Object::Network),
         }
     }
 
@@ -115,6 +119,7 @@ impl Store {
             ObjectKind::Secret => self.secrets.remove(id).map(Object::Secret),
             ObjectKind::Config => self.configs.remove(id).map(Object::Config),
             ObjectKind::Cluster => self.cluster.remove(id).map(Object::Cluster),
+            ObjectKind::Network => self.networks.remove(id).map(Object::Network),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Config, Meta, Node, Secret, Service, Swarm, Task};
+use crate::model::{Config, Meta, Network, Node, Secret, Service, Swarm, Task};
 
 /// The store's tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -17,6 +17,7 @@ pub enum ObjectKind {
     Secret,
     Config,
     Cluster,
+    Network,
 }
 
 impl ObjectKind {
@@ -28,6 +29,7 @@ impl ObjectKind {
             ObjectKind::Secret => "secret",
             ObjectKind::Config => "config",
             ObjectKind::Cluster => "cluster",
+            ObjectKind::Network => "network",
         }
     }
 }
@@ -48,6 +50,7 @@ pub enum Object {
     Secret(Box<Secret>),
     Config(Box<Config>),
     Cluster(Box<Swarm>),
+    Network(Box<Network>),
 }
 
 impl Object {
@@ -59,6 +62,7 @@ impl Object {
             Object::Secret(_) => ObjectKind::Secret,
             Object::Config(_) => ObjectKind::Config,
             Object::Cluster(_) => ObjectKind::Cluster,
+            Object::Network(_) => ObjectKind::Network,
         }
     }
 
@@ -70,6 +74,7 @@ impl Object {
             Object::Secret(o) => o.meta(),
             Object::Config(o) => o.meta(),
             Object::Cluster(o) => o.meta(),
+            Object::Network(o) => o.meta(),
         }
     }
 
@@ -136,4 +141,12 @@ stored!(
     |o| &o.cluster.meta,
     |m| &mut m.cluster.meta,
     |_| None
+);
+stored!(
+    Network,
+    Network,
+    Network,
+    |o| &o.meta,
+    |m| &mut m.meta,
+    |n| { Some(&n.spec.name) }
 );

@@ -41,6 +41,7 @@ impl Store {
                 self.config(id).map(|c| c.spec.name.clone()),
                 self.services_using_config(id),
             ),
+            ObjectKind::Network => return self.check_network_not_in_use(id),
             _ => return Ok(()),
         };
         match name {

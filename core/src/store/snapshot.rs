@@ -7,7 +7,7 @@ use super::object::{Object, Stored};
 use super::table::Table;
 use super::Store;
 use crate::error::{Error, Result};
-use crate::model::{Config, Node, Secret, Service, Swarm, Task};
+use crate::model::{Config, Network, Node, Secret, Service, Swarm, Task};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -19,6 +19,9 @@ pub struct Snapshot {
     pub secrets: Vec<Secret>,
     pub configs: Vec<Config>,
     pub cluster: Option<Swarm>,
+    /// Absent in snapshots made before networks existed.
+    #[serde(default)]
+    pub networks: Vec<Network>,
 }
 
 /// [`Snapshot`] borrowed from the store: the same fields, so the same JSON.
@@ -31,6 +34,7 @@ struct SnapshotView<'a> {
     secrets: Vec<&'a Secret>,
     configs: Vec<&'a Config>,
     cluster: Option<&'a Swarm>,
+    networks: Vec<&'a Network>,
 }
 
 impl Store {
@@ -43,6 +47,7 @@ impl Store {
             secrets: self.secrets.iter().cloned().collect(),
             configs: self.configs.iter().cloned().collect(),
             cluster: self.cluster().cloned(),
+            networks: self.networks.iter().cloned().collect(),
         }
     }
 
@@ -55,6 +60,7 @@ impl Store {
         check_unique(&store.services, &snapshot.services)?;
         check_unique(&store.secrets, &snapshot.secrets)?;
         check_unique(&store.configs, &snapshot.configs)?;
+        check_unique(&store.networks, &snapshot.networks)?;
         let objects = snapshot
             .services
             .into_iter()
@@ -88,6 +94,12 @@ impl Store {
                     .cluster
                     .into_iter()
                     .map(|o| Object::Cluster(Box::new(o))),
+            )
+            .chain(
+                snapshot
+                    .networks
+                    .into_iter()
+                    .map(|o| Object::Network(Box::new(o))),
             );
         for object in objects {
             let (kind, id) = (object.kind(), object.id().to_owned());
@@ -117,6 +129,7 @@ impl Store {
             secrets: self.secrets.iter().collect(),
             configs: self.configs.iter().collect(),
             cluster: self.cluster(),
+            networks: self.networks.iter().collect(),
         };
         serde_json::to_writer(w, &view)
     }
