@@ -39,7 +39,7 @@ pub enum StoreAction {
     },
     /// The allocator's decision: the task's network attachments (set only while it has
     /// none, so an address is never handed out twice) and its status (PENDING; only if
-    /// that is not backwards). Ignored when the task is gone or neither applies.
+    /// that moves it forward). Ignored when the task is gone or neither applies.
     AllocateTask {
         id: String,
         networks_attachments: Vec<NetworkAttachment>,

@@ -157,7 +157,7 @@ impl Store {
             } => {
                 self.change_task(id, index, now, undo, |task| {
                     let attach = task.networks_attachments.is_empty();
-                    let forward = status.state >= task.status.state;
+                    let forward = status.state > task.status.state;
                     if attach {
                         task.networks_attachments = networks_attachments.clone();
                     }

@@ -150,3 +150,5 @@ fn index_remove(index: &mut HashMap<String, BTreeSet<String>>, key: &str, id: &s
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_network;

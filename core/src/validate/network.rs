@@ -100,3 +100,97 @@ pub fn validate_addr_pools(pools: &[String], subnet_size: u32) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Driver, IpamOptions};
+
+    fn spec(name: &str) -> NetworkSpec {
+        NetworkSpec {
+            name: name.into(),
+            ..NetworkSpec::default()
+        }
+    }
+
+    fn err(spec: &NetworkSpec) -> String {
+        validate_network_spec(spec).unwrap_err().to_string()
+    }
+
+    fn with_ipam(subnet: &str, range: &str, gateway: &str) -> NetworkSpec {
+        NetworkSpec {
+            ipam_options: Some(IpamOptions {
+                configs: vec![IpamConfig {
+                    subnet: subnet.into(),
+                    range: range.into(),
+                    gateway: gateway.into(),
+                    ..IpamConfig::default()
+                }],
+                ..IpamOptions::default()
+            }),
+            ..spec("net")
+        }
+    }
+
+    #[test]
+    fn dockers_words() {
+        validate_network_spec(&spec("backend")).unwrap();
+        validate_network_spec(&crate::allocator::ingress_network_spec()).unwrap();
+        validate_network_spec(&with_ipam("10.9.0.0/16", "10.9.1.0/24", "10.9.0.1")).unwrap();
+        assert_eq!(err(&spec("")), "meta: name must be provided");
+        assert_eq!(
+            err(&spec("host")),
+            "host is a pre-defined network and cannot be created"
+        );
+        let mut s = crate::allocator::ingress_network_spec();
+        s.attachable = true;
+        assert_eq!(err(&s), "ingress network cannot be attachable");
+        let mut s = spec("net");
+        s.driver_configuration = Some(Driver {
+            name: "bridge".into(),
+            ..Driver::default()
+        });
+        assert_eq!(
+            err(&s),
+            "network driver \"bridge\" is not supported for swarm networks: only overlay is"
+        );
+        s.ingress = true;
+        assert_eq!(
+            err(&s),
+            "only overlay driver is currently supported for ingress network"
+        );
+        let mut s = spec("net");
+        s.labels.insert(PREDEFINED_LABEL.into(), "true".into());
+        assert_eq!(
+            err(&s),
+            "label com.docker.swarm.predefined is for internally created predefined networks and cannot be applied by users"
+        );
+        assert_eq!(
+            err(&with_ipam("10.9.0.0/33", "", "")),
+            "ipam configuration: invalid subnet 10.9.0.0/33"
+        );
+        assert_eq!(
+            err(&with_ipam("10.9.0.0/16", "10.8.0.0/24", "")),
+            "ipam configuration: subnet 10.9.0.0/16 does not contain range 10.8.0.0/24"
+        );
+        assert_eq!(
+            err(&with_ipam("10.9.0.0/16", "", "10.10.0.1")),
+            "ipam configuration: subnet 10.9.0.0/16 does not contain gateway 10.10.0.1"
+        );
+        assert_eq!(
+            err(&with_ipam("10.9.0.0/16", "", "nope")),
+            "ipam configuration: invalid gateway nope"
+        );
+        assert_eq!(
+            err(&with_ipam("fd00::/64", "", "")),
+            "ipam configuration: IPv6 subnet fd00::/64 is not supported"
+        );
+    }
+
+    #[test]
+    fn address_pools() {
+        validate_addr_pools(&["10.0.0.0/8".into(), "192.168.0.0/16".into()], 24).unwrap();
+        assert!(validate_addr_pools(&["10.0.0.0/8x".into()], 24).is_err());
+        assert!(validate_addr_pools(&["10.0.0.0/26".into()], 24).is_err());
+    }
+}
