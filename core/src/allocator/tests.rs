@@ -594,3 +594,45 @@ proptest! {
         }
     }
 }
+
+/// The leader's pipeline: reconcile makes tasks on networks NEW, the scheduler leaves
+/// them alone, the allocator attaches them and makes them PENDING, then they are placed.
+#[test]
+fn tasks_on_networks_flow_new_allocated_pending_assigned() {
+    use crate::orchestrator::testkit::{self, Sim};
+    let mut sim = Sim::new();
+    sim.add_node(testkit::node("node1"));
+    sim.apply(&[StoreAction::Create(
+        network("n1", "backend", None).into_object(),
+    )]);
+    let mut s = testkit::service("s1", "web", 2);
+    s.spec.task_template.networks = attach(&["n1"]);
+    sim.add_service(s);
+    sim.reconcile("s1");
+    let tasks = sim.tasks("s1");
+    assert_eq!(tasks.len(), 2);
+    assert!(tasks
+        .iter()
+        .all(|t| t.status.state == TaskState::New && t.status.message == "created"));
+    assert!(sim.schedule().is_empty());
+
+    // Pass 1 allocates the network, pass 2 the tasks.
+    for _ in 0..2 {
+        let a = allocate(&sim.store, sim.now);
+        assert!(a.failures.is_empty(), "{:?}", a.failures);
+        sim.apply(&a.actions);
+    }
+    let tasks = sim.tasks("s1");
+    assert!(tasks
+        .iter()
+        .all(|t| t.status.state == TaskState::Pending && t.networks_attachments.len() == 1));
+    assert_eq!(sim.schedule().len(), 2);
+    assert!(sim
+        .tasks("s1")
+        .iter()
+        .all(|t| t.status.state == TaskState::Assigned && t.node_id == "node1"));
+    // A service without networks still goes straight to PENDING.
+    sim.add_service(testkit::service("s2", "plain", 1));
+    sim.reconcile("s2");
+    assert_eq!(sim.tasks("s2")[0].status.state, TaskState::Pending);
+}

@@ -370,3 +370,62 @@ fn secret_spec_is_lossless() {
     let spec: ConfigSpec = serde_json::from_value(sent.clone()).unwrap();
     assert_eq!(serde_json::to_value(&spec).unwrap(), sent);
 }
+
+/// A network as Docker's `swarm.Network` JSON, with fields we do not model.
+#[test]
+fn network_object_round_trips_with_dockers_shape() {
+    let v = json!({
+        "ID": "n1",
+        "Version": {"Index": 12},
+        "CreatedAt": "2024-01-02T03:04:05.123456789Z",
+        "UpdatedAt": "2024-01-02T03:04:05Z",
+        "Spec": {
+            "Name": "backend",
+            "Labels": {},
+            "DriverConfiguration": {"Name": "overlay", "Options": {"encrypted": ""}},
+            "Attachable": true,
+            "IPAMOptions": {
+                "Driver": {"Name": "default"},
+                "Configs": [{"Subnet": "10.9.0.0/24", "Gateway": "10.9.0.1", "Future": 1}]
+            },
+            "Scope": "swarm",
+            "ConfigFrom": {"Network": "cfg"}
+        },
+        "DriverState": {
+            "Name": "overlay",
+            "Options": {"com.docker.network.driver.overlay.vxlanid_list": "4097"}
+        },
+        "IPAMOptions": {
+            "Driver": {"Name": "default"},
+            "Configs": [{"Subnet": "10.9.0.0/24", "Gateway": "10.9.0.1"}]
+        }
+    });
+    let n: Network = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(n.vni(), Some(4097));
+    assert!(n.is_allocated());
+    assert_eq!(n.spec.ipam_configs()[0].subnet, "10.9.0.0/24");
+    assert_eq!(serde_json::to_value(&n).unwrap(), v);
+
+    // Before allocation: DriverState is written empty (a Go struct), IPAMOptions not.
+    let fresh = Network {
+        meta: Meta::with_id("n2"),
+        spec: NetworkSpec {
+            name: "x".into(),
+            ..NetworkSpec::default()
+        },
+        ..Network::default()
+    };
+    let v = serde_json::to_value(&fresh).unwrap();
+    assert_eq!(v["DriverState"], json!({}));
+    assert_eq!(v["Spec"], json!({"Name": "x", "Labels": {}}));
+    assert!(v.get("IPAMOptions").is_none());
+    assert!(!fresh.is_allocated());
+}
+
+#[test]
+fn address_pool_settings_default_as_dockers() {
+    let c = ClusterInfo::default();
+    assert_eq!(c.addr_pools(), vec!["10.0.0.0/8"]);
+    assert_eq!(c.subnet_size_or_default(), 24);
+    assert_eq!(c.data_path_port_or_default(), 4789);
+}
