@@ -79,6 +79,10 @@ pub struct Failure {
 /// Decides every allocation the store is missing at `now` (the time is only stamped on
 /// task statuses).
 pub fn allocate(store: &Store, now: DateTime<Utc>) -> Allocation {
+    // No network, nothing to allocate (and no pass over every task).
+    if store.networks().next().is_none() {
+        return Allocation::default();
+    }
     let mut state = State::build(store);
     let mut out = Allocation::default();
     allocate_networks(store, &mut state, &mut out);
