@@ -90,10 +90,12 @@ impl Host {
         Ok(mac)
     }
 
-    /// Insert (`on`) or delete our accepts in iptables' FORWARD chain, when iptables
-    /// is there; each rule is checked first so neither direction duplicates or fails.
+    /// Insert (`on`) or delete our accepts in iptables' FORWARD chain. Inserted only
+    /// where that chain drops by policy (Docker's hosts): elsewhere nothing drops our
+    /// traffic but our own rules, and we create no iptables tables of our own. Each
+    /// rule is checked first, so neither direction duplicates or fails.
     fn iptables_accepts(&self, on: bool) -> Result<()> {
-        let iptables = |args: &[&str]| -> Result<bool> {
+        let iptables = |args: &[&str]| -> Result<Option<String>> {
             let mut cmd = match self.netns() {
                 None => Command::new("iptables"),
                 Some(path) => {
@@ -103,26 +105,26 @@ impl Host {
                 }
             };
             match cmd.args(["-w", "5"]).args(args).output() {
-                Ok(out) => Ok(out.status.success()),
-                // No iptables on this host: nothing can drop our traffic but our own.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Ok(out) if out.status.success() => {
+                    Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
+                }
+                Ok(_) => Ok(None),
+                // No iptables on this host: nothing there can drop our traffic.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(e.into()),
             }
         };
+        let drops = iptables(&["-S", "FORWARD"])?
+            .is_some_and(|rules| rules.lines().any(|l| l == "-P FORWARD DROP"));
         for rule in IPTABLES_ACCEPTS {
-            let mut check = vec!["-C", "FORWARD"];
-            check.extend_from_slice(rule);
-            let present = iptables(&check)?;
-            if on && !present {
-                let mut insert = vec!["-I", "FORWARD"];
-                insert.extend_from_slice(rule);
-                if !iptables(&insert)? {
+            let with = |op: &'static str| [&[op, "FORWARD"][..], rule].concat();
+            let present = iptables(&with("-C"))?.is_some();
+            if on && drops && !present {
+                if iptables(&with("-I"))?.is_none() {
                     tracing::warn!("could not insert iptables FORWARD {rule:?}");
                 }
             } else if !on && present {
-                let mut delete = vec!["-D", "FORWARD"];
-                delete.extend_from_slice(rule);
-                iptables(&delete)?;
+                iptables(&with("-D"))?;
             }
         }
         Ok(())

@@ -405,7 +405,7 @@ impl Netlink {
                 RouteNetlinkMessage::NewNeighbour(n)
                     if n.header.ifindex == index
                         && n.header.family == family(fdb)
-                        && n.header.state == NeighbourState::Permanent =>
+                        && permanent(n.header.state) =>
                 {
                     neighbour_of(n)
                 }
@@ -487,9 +487,19 @@ fn neighbour_msg(index: u32, fdb: bool, n: &Neighbour) -> NeighbourMessage {
     msg
 }
 
+/// FDB entries come back `PERMANENT | NOARP` (192), which the crate calls `Other`.
+fn permanent(state: NeighbourState) -> bool {
+    const NUD_PERMANENT: u16 = 0x80;
+    u16::from(state) & NUD_PERMANENT != 0
+}
+
 fn neighbour_of(n: &NeighbourMessage) -> Option<Neighbour> {
     let ip = n.attributes.iter().find_map(|a| match a {
         NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+        // The crate parses an AF_BRIDGE entry's destination as raw bytes.
+        NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
+            <[u8; 4]>::try_from(b.as_slice()).ok().map(Ipv4Addr::from)
+        }
         _ => None,
     })?;
     let mac = n.attributes.iter().find_map(|a| match a {
