@@ -34,6 +34,9 @@ pub fn can_run() -> bool {
     true
 }
 
+/// The name that makes `Lab::serve` answer with the client's address.
+pub const PEER: &str = "$peer";
+
 pub struct Lab {
     pub dir: PathBuf,
     /// The underlay: 10.<second>.<third>.0/24.
@@ -93,8 +96,8 @@ impl Lab {
         Ipv4Addr::new(10, self.underlay[0], self.underlay[1], last)
     }
 
-    /// A TCP server in `ns` on `addr` answering every connection with `name`, until
-    /// the lab is dropped.
+    /// A TCP server in `ns` on `addr` answering every connection with `name` (or, for
+    /// [`PEER`], with the address the connection came from), until the lab is dropped.
     pub fn serve(&mut self, ns: &Path, addr: SocketAddr, name: &str) {
         let stop = Arc::new(AtomicBool::new(false));
         self.stops.push(stop.clone());
@@ -106,8 +109,13 @@ impl Lab {
             ready_tx.send(()).unwrap();
             while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((mut s, _)) => {
-                        let _ = s.write_all(name.as_bytes());
+                    Ok((mut s, from)) => {
+                        let answer = if name == PEER {
+                            from.ip().to_string()
+                        } else {
+                            name.clone()
+                        };
+                        let _ = s.write_all(answer.as_bytes());
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
