@@ -64,11 +64,28 @@ impl Host {
         Ok(inv)
     }
 
-    /// Remove files left under the run dir's `netns/` that are not namespaces.
-    pub fn remove_stale(&self) -> Result<()> {
-        for path in self.list_ours()?.stale_files {
+    /// After a restart: remove every overlay whose network is not in `keep` (full or
+    /// short IDs), stale files under the run dir, and VXLAN devices left in the host
+    /// namespace between create and move. Returns the short IDs removed.
+    pub fn prune_overlays(&self, keep: &[&str]) -> Result<Vec<String>> {
+        let inv = self.list_ours()?;
+        let kept: Vec<PathBuf> = keep.iter().map(|id| self.overlay_netns(id)).collect();
+        let mut removed = Vec::new();
+        for id in inv.overlays {
+            if !kept.contains(&self.overlay_netns(&id)) {
+                self.remove_overlay(&id)?;
+                removed.push(id);
+            }
+        }
+        for path in inv.stale_files {
             netns::remove(&path)?;
         }
-        Ok(())
+        let mut nl = Netlink::open(self.netns())?;
+        for link in inv.links {
+            if link.name.starts_with(crate::overlay::VXLAN_TMP_PREFIX) {
+                nl.del_link_by_name(&link.name)?;
+            }
+        }
+        Ok(removed)
     }
 }

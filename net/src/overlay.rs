@@ -17,13 +17,15 @@ use ipnet::Ipv4Net;
 
 use crate::error::{Error, Result};
 use crate::netlink::{Neighbour, Netlink, VxlanSpec};
-use crate::{endpoint_link_name, netns, Host, LINK_PREFIX};
+use crate::{endpoint_link_name, netns, Host};
 
 /// Docker's default VXLAN port (`--data-path-port`).
 pub const DEFAULT_DATA_PATH_PORT: u16 = 4789;
 /// 1500 less the 50 bytes of VXLAN over IPv4, libnetwork's default.
 pub const DEFAULT_MTU: u32 = 1450;
 const BRIDGE: &str = "br0";
+/// A VXLAN device's name in the host namespace between its creation and its move.
+pub(crate) const VXLAN_TMP_PREFIX: &str = "swvx";
 const VXLAN: &str = "vxlan0";
 
 /// One overlay network as this node sees it.
@@ -147,7 +149,7 @@ impl Host {
     /// Create the VXLAN device in the host namespace under a name of ours, then move it
     /// into the overlay namespace as `vxlan0`.
     fn create_vxlan(&self, ov: &Overlay, ns: &Path) -> Result<()> {
-        let tmp = format!("{LINK_PREFIX}vx{:06x}", ov.vni);
+        let tmp = format!("{VXLAN_TMP_PREFIX}{:06x}", ov.vni);
         let mut host = Netlink::open(self.netns())?;
         host.del_link_by_name(&tmp)?; // left by a crash between create and move
         host.add_vxlan(
