@@ -5,10 +5,9 @@
 //! Our rules live in our own table (`table inet swarm`), rebuilt whole in one
 //! transaction on every ensure. Docker's iptables set the FORWARD policy to DROP, and
 //! an nftables `accept` ends only its own base chain: a drop in any other chain at the
-//! same hook still drops. So our forward chain (priority filter - 1) accepts our
-//! bridge's traffic, and on a host where iptables' FORWARD chain exists we also insert
-//! (once, marked with the comment `swarm`) the same accepts there, as Docker does for
-//! its own bridges; `remove_gwbridge` takes them out again.
+//! same hook still drops (the root test shows it). So where iptables' FORWARD chain
+//! drops by policy we also insert our accepts there (marked with the comment `swarm`,
+//! each once), as Docker does for its own bridges; `remove_gwbridge` takes them out.
 
 use std::borrow::Cow;
 use std::net::Ipv4Addr;

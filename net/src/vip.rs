@@ -17,6 +17,7 @@ use std::borrow::Cow;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use nftables::batch::Batch;
 use nftables::expr::{Expression, Map, NamedExpression, NgMode, Numgen, SetItem};
 use nftables::schema::{Chain, NfListObject, Rule};
 use nftables::stmt::{NATFamily, Reject, RejectType, Statement, NAT};
@@ -51,6 +52,11 @@ pub struct Vip {
 
 /// Make the VIP table in the namespace at `container_netns` exactly `vips`.
 pub fn set_vips(container_netns: &Path, vips: &[Vip]) -> Result<()> {
+    nft::apply(Some(container_netns), ruleset(vips)?)
+}
+
+/// The transaction that rewrites the VIP table.
+fn ruleset(vips: &[Vip]) -> Result<Batch<'static>> {
     let family = NfFamily::IP;
     let mut batch = nft::fresh_table(family);
     let chain = |name: &'static str, kind, prio| Chain {
@@ -112,7 +118,7 @@ pub fn set_vips(container_netns: &Path, vips: &[Vip]) -> Result<()> {
             }));
         }
     }
-    nft::apply(Some(container_netns), batch)
+    Ok(batch)
 }
 
 /// Remove the VIP table from the namespace; absent is fine.
@@ -142,4 +148,43 @@ fn dnat(backends: &[Ipv4Addr]) -> Statement<'static> {
         port: None,
         flags: None,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vip_is_a_numgen_map_and_an_empty_one_a_reject() {
+        let vips = [
+            Vip {
+                vip: Ipv4Addr::new(10, 0, 1, 2),
+                ports: vec![(Proto::Tcp, 80)],
+                backends: vec![Ipv4Addr::new(10, 0, 1, 5), Ipv4Addr::new(10, 0, 1, 6)],
+            },
+            Vip {
+                vip: Ipv4Addr::new(10, 0, 1, 3),
+                ports: vec![],
+                backends: vec![],
+            },
+        ];
+        let json = serde_json::to_value(ruleset(&vips).unwrap().to_nftables()).unwrap();
+        let rules: Vec<&serde_json::Value> = json["nftables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o.get("add")?.get("rule"))
+            .collect();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0]["chain"], "output");
+        assert_eq!(
+            rules[0]["expr"][2]["dnat"]["addr"]["map"],
+            serde_json::json!({
+                "key": {"numgen": {"mode": "inc", "mod": 2}},
+                "data": {"set": [[0, "10.0.1.5"], [1, "10.0.1.6"]]},
+            })
+        );
+        assert_eq!(rules[1]["chain"], "reject");
+        assert_eq!(rules[1]["expr"].as_array().unwrap().len(), 2);
+    }
 }
