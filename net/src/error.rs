@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use nix::errno::Errno;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The kernel refused a netlink request (`op` names it: "add link vxlan0").
@@ -44,25 +46,16 @@ impl Error {
 
     /// The thing is already there (ensure paths treat this as success).
     pub fn is_exists(&self) -> bool {
-        self.errno() == Some(libc_errno::EEXIST)
+        self.errno() == Some(Errno::EEXIST as i32)
     }
 
     /// The thing is already gone (remove paths treat this as success).
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NoSuchLink { .. })
-            || matches!(
-                self.errno(),
-                Some(libc_errno::ENOENT | libc_errno::ENODEV | libc_errno::ESRCH)
-            )
+            || [Errno::ENOENT, Errno::ENODEV, Errno::ESRCH]
+                .iter()
+                .any(|e| self.errno() == Some(*e as i32))
     }
-}
-
-/// The few errno values we classify by, without a libc dependency.
-pub(crate) mod libc_errno {
-    pub const ENOENT: i32 = nix::errno::Errno::ENOENT as i32;
-    pub const ESRCH: i32 = nix::errno::Errno::ESRCH as i32;
-    pub const EEXIST: i32 = nix::errno::Errno::EEXIST as i32;
-    pub const ENODEV: i32 = nix::errno::Errno::ENODEV as i32;
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

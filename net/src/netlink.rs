@@ -40,8 +40,10 @@ pub struct Link {
     pub up: bool,
     /// The bridge it is enslaved to (its index).
     pub master: Option<u32>,
-    /// The VNI of a VXLAN device.
+    /// A VXLAN device's VNI, local address and UDP port.
     pub vni: Option<u32>,
+    pub vxlan_local: Option<Ipv4Addr>,
+    pub vxlan_port: Option<u16>,
     pub mac: Vec<u8>,
     pub mtu: u32,
 }
@@ -517,6 +519,8 @@ fn link_of(l: &LinkMessage) -> Link {
         up: l.header.flags.contains(LinkFlags::Up),
         master: None,
         vni: None,
+        vxlan_local: None,
+        vxlan_port: None,
         mac: Vec::new(),
         mtu: 0,
     };
@@ -531,10 +535,14 @@ fn link_of(l: &LinkMessage) -> Link {
                     match i {
                         LinkInfo::Kind(k) => link.kind = Some(k.to_string()),
                         LinkInfo::Data(InfoData::Vxlan(v)) => {
-                            link.vni = v.iter().find_map(|x| match x {
-                                InfoVxlan::Id(id) => Some(*id),
-                                _ => None,
-                            })
+                            for x in v {
+                                match x {
+                                    InfoVxlan::Id(id) => link.vni = Some(*id),
+                                    InfoVxlan::Local(ip) => link.vxlan_local = Some(*ip),
+                                    InfoVxlan::Port(p) => link.vxlan_port = Some(*p),
+                                    _ => {}
+                                }
+                            }
                         }
                         _ => {}
                     }

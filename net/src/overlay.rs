@@ -110,7 +110,8 @@ impl Host {
     }
 
     /// Make (or complete, or confirm) the overlay namespace, its bridge and its VXLAN
-    /// device. Returns the namespace's path.
+    /// device; a device with another VNI, local address or port is replaced. Returns
+    /// the namespace's path.
     pub fn ensure_overlay(&self, ov: &Overlay) -> Result<PathBuf> {
         if ov.network_id.is_empty() || ov.vni == 0 || ov.vni >= 1 << 24 {
             return Err(Error::Invalid {
@@ -130,7 +131,13 @@ impl Host {
         };
         nl.ensure_addr(br.index, ov.gateway, ov.subnet.prefix_len())?;
         match nl.link(VXLAN)? {
-            Some(l) if l.vni == Some(ov.vni) => {}
+            Some(l)
+                if (l.vni, l.vxlan_local, l.vxlan_port)
+                    == (
+                        Some(ov.vni),
+                        Some(ov.local_underlay_ip),
+                        Some(ov.data_path_port),
+                    ) => {}
             Some(stale) => {
                 nl.del_link(stale.index)?;
                 self.create_vxlan(ov, &ns)?;
