@@ -54,7 +54,7 @@ pub fn apply(ns: Option<&Path>, batch: Batch<'_>) -> Result<()> {
 
 /// The start of a batch that empties our table of `family` (creating it first so the
 /// delete cannot fail) and makes it anew: what follows replaces it atomically.
-pub fn fresh_table(family: NfFamily) -> Batch<'static> {
+pub(crate) fn fresh_table(family: NfFamily) -> Batch<'static> {
     let mut batch = Batch::new();
     batch.add(NfListObject::Table(table(family)));
     batch.delete(NfListObject::Table(table(family)));
@@ -112,7 +112,7 @@ fn table(family: NfFamily) -> Table<'static> {
 }
 
 /// `left == right` (or `!=`).
-pub fn matches<'a>(left: Expression<'a>, right: Expression<'a>, eq: bool) -> Statement<'a> {
+pub(crate) fn matches<'a>(left: Expression<'a>, right: Expression<'a>, eq: bool) -> Statement<'a> {
     Statement::Match(Match {
         left,
         right,
@@ -120,11 +120,11 @@ pub fn matches<'a>(left: Expression<'a>, right: Expression<'a>, eq: bool) -> Sta
     })
 }
 
-pub fn meta(key: MetaKey) -> Expression<'static> {
+pub(crate) fn meta(key: MetaKey) -> Expression<'static> {
     Expression::Named(NamedExpression::Meta(Meta { key }))
 }
 
-pub fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
+pub(crate) fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
     Expression::Named(NamedExpression::Payload(
         nftables::expr::Payload::PayloadField(PayloadField {
             protocol: Cow::Borrowed(protocol),
@@ -133,11 +133,11 @@ pub fn payload(protocol: &'static str, field: &'static str) -> Expression<'stati
     ))
 }
 
-pub fn string(s: impl Into<String>) -> Expression<'static> {
+pub(crate) fn string(s: impl Into<String>) -> Expression<'static> {
     Expression::String(Cow::Owned(s.into()))
 }
 
-pub fn prefix(net: ipnet::Ipv4Net) -> Expression<'static> {
+pub(crate) fn prefix(net: ipnet::Ipv4Net) -> Expression<'static> {
     Expression::Named(NamedExpression::Prefix(Prefix {
         addr: Box::new(string(net.network().to_string())),
         len: u32::from(net.prefix_len()),
