@@ -255,7 +255,10 @@ fn errors_in_dockers_words() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         (stdout(&o), stderr(&o)),
-        ("[]\n".to_string(), "no such service: nosuch\n".to_string())
+        (
+            "[]\n".to_string(),
+            "Error: no such service: nosuch\n".to_string()
+        )
     );
 
     let absent = fake.sock.with_file_name("absent.sock");

@@ -1,5 +1,5 @@
 //! The crate's one error type. Messages are Docker's (swarmkit's) words, because they
-//! reach users verbatim through the API: `no such service: web`, `update out of sequence`.
+//! reach users verbatim through the API: `service web not found`, `update out of sequence`.
 //! Classify with [`Error::kind`], never by matching the text.
 
 use crate::store::ObjectKind;
@@ -28,8 +28,9 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
-    /// `no such service: web`.
-    #[error("no such {kind}: {name}")]
+    /// `service web not found`, as Docker's daemon words every lookup (moby's
+    /// `daemon/cluster/helpers.go`: services, nodes, tasks, secrets, configs, networks).
+    #[error("{kind} {name} not found")]
     NotFound { kind: ObjectKind, name: String },
 
     /// `service w is ambiguous (2 matches found)`.

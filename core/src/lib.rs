@@ -6,6 +6,7 @@ pub mod allocator;
 pub mod error;
 pub mod id;
 pub mod model;
+pub mod names;
 pub mod orchestrator;
 pub mod scheduler;
 #[cfg(test)]

@@ -234,7 +234,7 @@ fn replicated_service_lifecycle() -> Result<()> {
     ensure!(code == 400, "invalid spec: {code} {v}");
     let (code, v) = d.call("GET", "/services/nosuch", None)?;
     ensure!(
-        code == 404 && v["message"] == "no such service: nosuch",
+        code == 404 && v["message"] == "service nosuch not found",
         "{code} {v}"
     );
 

@@ -365,7 +365,9 @@ pub async fn run(client: &Client, a: InspectArgs) -> Result<()> {
             .await
         {
             Ok(r) => raws.push(r),
-            Err(e) if super::is_not_found(&e) => errors.push(format!("no such service: {name}")),
+            Err(e) if super::is_not_found(&e) => {
+                errors.push(format!("Error: no such service: {name}"))
+            }
             Err(e) => return Err(e),
         }
     }

@@ -14,9 +14,11 @@ use anyhow::Result;
 use clap::Args;
 use http::Method;
 use http_body_util::BodyExt;
+use serde_json::Value;
 
 use super::{get_service, truncate_id};
 use crate::client::{query_escape, Client};
+use crate::UserError;
 
 #[derive(Debug, Clone, Args)]
 pub struct LogsArgs {
@@ -102,8 +104,30 @@ pub fn prefix(
     format!("{name}@{node}{}", " ".repeat(pad))
 }
 
+/// What `service logs X` reads: a service, else a task (docker/cli's order), as the
+/// service (for its TTY and replica count) and the logs path.
+async fn resolve_target(client: &Client, target: &str) -> Result<(Value, String)> {
+    let escaped = query_escape(target);
+    match get_service(client, target).await {
+        Ok(service) => return Ok((service, format!("/services/{escaped}/logs"))),
+        Err(e) if !super::is_not_found(&e) => return Err(e),
+        Err(_) => {}
+    }
+    match client.get_json(&format!("/tasks/{escaped}")).await {
+        Ok(task) => {
+            let sid = task["ServiceID"].as_str().unwrap_or_default().to_string();
+            let service = get_service(client, &sid).await?;
+            Ok((service, format!("/tasks/{escaped}/logs")))
+        }
+        Err(e) if super::is_not_found(&e) => {
+            Err(UserError(format!("no such task or service: {target}")).into())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 pub async fn run(client: &Client, a: LogsArgs) -> Result<()> {
-    let service = get_service(client, &a.service).await?;
+    let (service, path) = resolve_target(client, &a.service).await?;
     let tty = service["Spec"]["TaskTemplate"]["ContainerSpec"]["TTY"]
         .as_bool()
         .unwrap_or(false);
@@ -119,12 +143,7 @@ pub async fn run(client: &Client, a: LogsArgs) -> Result<()> {
         q += "&timestamps=1";
     }
     let resp = client
-        .call(
-            Method::GET,
-            &format!("/services/{}/logs?{q}", query_escape(&a.service)),
-            None,
-            None,
-        )
+        .call(Method::GET, &format!("{path}?{q}"), None, None)
         .await?;
     let mut body = resp.into_body();
     let mut buf: Vec<u8> = Vec::new();

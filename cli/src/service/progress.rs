@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
+use crate::UserError;
+
 /// One progress message (`jsonmessage` with an ID and an action).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -133,25 +135,29 @@ pub struct Updater {
 }
 
 impl Updater {
-    /// One poll: returns the events to show and whether the service has converged.
+    /// One poll: returns the events to show and whether the service has converged. A
+    /// mode it cannot follow is docker's `unrecognized service mode`, never a wait
+    /// without end (a replicated mode without `Replicas` included, as docker/cli's
+    /// `initializeUpdater`).
     pub fn update(
         &mut self,
         service: &Value,
         tasks: &[Value],
         active_nodes: &HashSet<String>,
         rollback: bool,
-    ) -> (Vec<Event>, bool) {
+    ) -> Result<(Vec<Event>, bool), UserError> {
         let mode = &service["Spec"]["Mode"];
-        if let Some(r) = mode.get("Replicated") {
-            let replicas = r["Replicas"].as_u64().unwrap_or(0);
-            self.replicated(replicas, tasks, active_nodes, rollback)
+        if let Some(replicas) = mode.get("Replicated").and_then(|r| r["Replicas"].as_u64()) {
+            Ok(self.replicated(replicas, tasks, active_nodes, rollback))
         } else if mode.get("Global").is_some() {
-            self.global(tasks, active_nodes, rollback)
-        } else {
+            Ok(self.global(tasks, active_nodes, rollback))
+        } else if mode.get("ReplicatedJob").is_some() || mode.get("GlobalJob").is_some() {
             // Jobs: converged once every up-to-date task completed.
             let done =
                 !tasks.is_empty() && tasks.iter().all(|t| s(&t["Status"], "State") == "complete");
-            (vec![], done)
+            Ok((vec![], done))
+        } else {
+            Err(UserError("unrecognized service mode".into()))
         }
     }
 
@@ -362,26 +368,44 @@ mod tests {
     }
 
     #[test]
+    fn a_mode_it_cannot_follow_is_an_error_not_a_wait() {
+        let mut u = Updater::default();
+        for mode in [json!({"Replicated": {}}), json!({}), json!({"Frob": {}})] {
+            let e = u.update(&json!({"Spec": {"Mode": mode}}), &[], &nodes(), false);
+            assert_eq!(e.unwrap_err().0, "unrecognized service mode");
+        }
+        let job = json!({"Spec": {"Mode": {"ReplicatedJob": {"MaxConcurrent": 1}}}});
+        let (_, done) = u
+            .update(&job, &[task(1, "complete")], &nodes(), false)
+            .unwrap();
+        assert!(done);
+    }
+
+    #[test]
     fn replicated_non_tty_like_docker() {
         let mut u = Updater::default();
         let mut d = Display::new(false, 0);
         let mut out = String::new();
-        let (ev, done) = u.update(&replicated(2), &[], &nodes(), false);
+        let (ev, done) = u.update(&replicated(2), &[], &nodes(), false).unwrap();
         assert!(!done);
         ev.iter().for_each(|e| out += &d.write(e));
-        let (ev, _) = u.update(
-            &replicated(2),
-            &[task(1, "running"), task(2, "starting")],
-            &nodes(),
-            false,
-        );
+        let (ev, _) = u
+            .update(
+                &replicated(2),
+                &[task(1, "running"), task(2, "starting")],
+                &nodes(),
+                false,
+            )
+            .unwrap();
         ev.iter().for_each(|e| out += &d.write(e));
-        let (ev, done) = u.update(
-            &replicated(2),
-            &[task(1, "running"), task(2, "running")],
-            &nodes(),
-            false,
-        );
+        let (ev, done) = u
+            .update(
+                &replicated(2),
+                &[task(1, "running"), task(2, "running")],
+                &nodes(),
+                false,
+            )
+            .unwrap();
         assert!(done);
         ev.iter().for_each(|e| out += &d.write(e));
         assert_eq!(
@@ -390,12 +414,14 @@ mod tests {
              overall progress: 1 out of 2 tasks\noverall progress: 2 out of 2 tasks\n"
         );
         // Once done, nothing more until something changes.
-        let (ev, done) = u.update(
-            &replicated(2),
-            &[task(1, "running"), task(2, "running")],
-            &nodes(),
-            false,
-        );
+        let (ev, done) = u
+            .update(
+                &replicated(2),
+                &[task(1, "running"), task(2, "running")],
+                &nodes(),
+                false,
+            )
+            .unwrap();
         assert!(done && ev.is_empty());
     }
 
@@ -441,7 +467,7 @@ mod tests {
         let mut u = Updater::default();
         let t = json!({"Slot": 1, "NodeID": "n1", "DesiredState": "running",
                        "Status": {"State": "rejected", "Err": "No such image: x"}});
-        let (ev, done) = u.update(&replicated(1), &[t], &nodes(), true);
+        let (ev, done) = u.update(&replicated(1), &[t], &nodes(), true).unwrap();
         assert!(!done);
         assert_eq!(
             ev[0],
@@ -455,12 +481,14 @@ mod tests {
     fn global_waits_for_tasks() {
         let mut u = Updater::default();
         let g = json!({"Spec": {"Mode": {"Global": {}}}});
-        let (ev, _) = u.update(&g, &[], &nodes(), false);
+        let (ev, _) = u.update(&g, &[], &nodes(), false).unwrap();
         assert_eq!(
             ev,
             vec![Event::text("overall progress", "waiting for new tasks")]
         );
-        let (ev, done) = u.update(&g, &[task(0, "running")], &nodes(), false);
+        let (ev, done) = u
+            .update(&g, &[task(0, "running")], &nodes(), false)
+            .unwrap();
         assert!(done);
         assert_eq!(
             ev.last().unwrap(),

@@ -59,7 +59,8 @@ pub async fn run(client: &Client, a: ScaleArgs) -> Result<()> {
                 println!("{name} scaled to {n}");
                 scaled.push(name.clone());
             }
-            Err(e) => errors.push(crate::user_message(&e)),
+            // docker/cli: `web: Error response from daemon: service web not found`.
+            Err(e) => errors.push(format!("{name}: {}", crate::user_message(&e))),
         }
     }
     if !a.detach.unwrap_or(false) {

@@ -103,7 +103,7 @@ pub async fn wait_for_service(client: &Client, id: &str, quiet: bool) -> Result<
             .filter(|n| n["Status"]["State"].as_str() != Some("down"))
             .filter_map(|n| n["ID"].as_str().map(str::to_string))
             .collect();
-        let (events, now_converged) = updater.update(&service, &tasks, &active, rollback);
+        let (events, now_converged) = updater.update(&service, &tasks, &active, rollback)?;
         converged = now_converged;
         for e in &events {
             emit(display.write(e));

@@ -55,8 +55,8 @@ pub use secret::{Config, ConfigSpec, Secret, SecretSpec};
 pub use serde_util::format_rfc3339_nano;
 pub use service::{JobStatus, Service, ServiceStatus, UpdateState, UpdateStatus};
 pub use service_spec::{
-    FailureAction, GlobalJob, GlobalService, ModeKind, ReplicatedJob, ReplicatedService,
-    ServiceMode, ServiceSpec, UpdateConfig, UpdateOrder,
+    insert_service_defaults, FailureAction, GlobalJob, GlobalService, ModeKind, ReplicatedJob,
+    ReplicatedService, ServiceMode, ServiceSpec, UpdateConfig, UpdateOrder,
 };
 pub use swarm::{
     CaConfig, ClusterInfo, DispatcherConfig, EncryptionConfig, JoinTokens, OrchestrationConfig,

@@ -40,6 +40,79 @@ pub struct ServiceSpec {
     pub extra: Map<String, Value>,
 }
 
+impl ServiceSpec {
+    /// What Docker's daemon writes into every spec it stores (create and update alike:
+    /// its conversion to swarmkit's types and back fills them): a replicated service
+    /// without `Replicas` (or with no mode at all) has 1, a replicated job without
+    /// `MaxConcurrent` has 1 and without `TotalCompletions` as many as `MaxConcurrent`,
+    /// `Runtime` is `container` and the container's `Isolation` is `default`. Clients
+    /// rely on them: the docker CLI refuses a replicated mode without a count
+    /// (`unrecognized service mode`).
+    pub fn fill_defaults(&mut self) {
+        let mode = &mut self.mode;
+        if mode.kind_or_default() == Some(ModeKind::Replicated) {
+            mode.replicated
+                .get_or_insert_with(ReplicatedService::default)
+                .replicas
+                .get_or_insert(1);
+        }
+        if let Some(job) = mode.replicated_job.as_mut() {
+            let max = *job.max_concurrent.get_or_insert(1);
+            job.total_completions.get_or_insert(max);
+        }
+        let task = &mut self.task_template;
+        if task.runtime.is_empty() {
+            task.runtime = "container".into();
+        }
+        if let Some(c) = task.container_spec.as_mut() {
+            c.extra
+                .entry("Isolation")
+                .or_insert_with(|| Value::String("default".into()));
+        }
+    }
+}
+
+/// swarmkit's `defaults.InterpolateService`, on the JSON the API shows: what `GET
+/// /services/{id}?insertDefaults=true` (`service inspect --pretty`) fills in where the
+/// stored spec leaves a part out. Whole parts only, as swarmkit: a `RestartPolicy` that
+/// is there is shown as it is.
+pub fn insert_service_defaults(spec: &mut Value) {
+    fn part<'a>(v: &'a mut Value, key: &str) -> Option<&'a mut Map<String, Value>> {
+        v.as_object_mut()?
+            .entry(key)
+            .or_insert_with(|| Value::Object(Map::new()))
+            .as_object_mut()
+    }
+    fn default(obj: &mut Map<String, Value>, key: &str, value: Value) {
+        if obj.get(key).is_none_or(Value::is_null) {
+            obj.insert(key.into(), value);
+        }
+    }
+    let update = serde_json::json!({
+        "Parallelism": 1, "FailureAction": "pause", "Monitor": 5_000_000_000u64,
+        "MaxFailureRatio": 0, "Order": "stop-first",
+    });
+    let Some(top) = spec.as_object_mut() else {
+        return;
+    };
+    default(top, "UpdateConfig", update.clone());
+    default(top, "RollbackConfig", update);
+    let Some(task) = part(spec, "TaskTemplate") else {
+        return;
+    };
+    if let Some(c) = task.get_mut("ContainerSpec").and_then(Value::as_object_mut) {
+        default(c, "StopGracePeriod", Value::from(10_000_000_000u64));
+        default(c, "DNSConfig", Value::Object(Map::new()));
+    }
+    default(task, "Resources", Value::Object(Map::new()));
+    default(
+        task,
+        "RestartPolicy",
+        serde_json::json!({"Condition": "any", "Delay": 5_000_000_000u64, "MaxAttempts": 0}),
+    );
+    default(task, "Placement", Value::Object(Map::new()));
+}
+
 /// `Mode`: exactly one of the four should be set (validation checks). docker-py sends
 /// the first two in lower case (`{"replicated": {...}}`, `{"global": {}}`), hence the
 /// aliases.

@@ -429,3 +429,66 @@ fn address_pool_settings_default_as_dockers() {
     assert_eq!(c.subnet_size_or_default(), 24);
     assert_eq!(c.data_path_port_or_default(), 4789);
 }
+
+#[test]
+fn fill_defaults_as_dockers_daemon_stores_them() {
+    use crate::model::{ServiceMode, ServiceSpec};
+    let mut spec: ServiceSpec = serde_json::from_value(json!({
+        "Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}},
+        "Mode": {"Replicated": {}}
+    }))
+    .unwrap();
+    spec.fill_defaults();
+    let v = serde_json::to_value(&spec).unwrap();
+    assert_eq!(v["Mode"], json!({"Replicated": {"Replicas": 1}}));
+    assert_eq!(v["TaskTemplate"]["Runtime"], "container");
+    assert_eq!(v["TaskTemplate"]["ContainerSpec"]["Isolation"], "default");
+
+    // No mode at all is replicated with one; a count given is kept; a job gets
+    // MaxConcurrent 1 and as many completions.
+    let mut none: ServiceSpec = serde_json::from_value(json!({"Name": "a"})).unwrap();
+    none.fill_defaults();
+    assert_eq!(none.mode, ServiceMode::replicated(1));
+    let mut three: ServiceSpec =
+        serde_json::from_value(json!({"Mode": {"Replicated": {"Replicas": 3}}})).unwrap();
+    three.fill_defaults();
+    assert_eq!(three.mode, ServiceMode::replicated(3));
+    let mut job: ServiceSpec =
+        serde_json::from_value(json!({"Mode": {"ReplicatedJob": {}}})).unwrap();
+    job.fill_defaults();
+    let v = serde_json::to_value(&job).unwrap();
+    assert_eq!(
+        v["Mode"],
+        json!({"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}})
+    );
+    let mut global: ServiceSpec = serde_json::from_value(json!({"Mode": {"Global": {}}})).unwrap();
+    global.fill_defaults();
+    assert_eq!(global.mode, ServiceMode::global());
+}
+
+#[test]
+fn insert_defaults_fills_only_missing_parts() {
+    let mut v = json!({
+        "Name": "web",
+        "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}, "RestartPolicy": {"Condition": "none"}},
+        "UpdateConfig": {"Parallelism": 2}
+    });
+    crate::model::insert_service_defaults(&mut v);
+    assert_eq!(v["UpdateConfig"], json!({"Parallelism": 2}));
+    assert_eq!(
+        v["RollbackConfig"],
+        json!({"Parallelism": 1, "FailureAction": "pause", "Monitor": 5_000_000_000u64,
+               "MaxFailureRatio": 0, "Order": "stop-first"})
+    );
+    assert_eq!(
+        v["TaskTemplate"]["RestartPolicy"],
+        json!({"Condition": "none"})
+    );
+    assert_eq!(
+        v["TaskTemplate"]["ContainerSpec"]["StopGracePeriod"],
+        10_000_000_000u64
+    );
+    assert_eq!(v["TaskTemplate"]["ContainerSpec"]["DNSConfig"], json!({}));
+    assert_eq!(v["TaskTemplate"]["Placement"], json!({}));
+    assert_eq!(v["TaskTemplate"]["Resources"], json!({}));
+}

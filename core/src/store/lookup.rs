@@ -1,5 +1,5 @@
 //! Reads: by full ID, by unique name, and Docker's "ID, name or unique ID prefix" lookup
-//! (`find_*`) with Docker's errors: `no such service: x`, `service x is ambiguous (2
+//! (`find_*`) with Docker's errors: `service x not found`, `service x is ambiguous (2
 //! matches found)`.
 
 use super::object::{ObjectKind, Stored};
@@ -141,7 +141,7 @@ impl Store {
 }
 
 /// Docker's lookup (daemon/cluster/helpers.go): the full ID; else the name; else a
-/// unique ID prefix. More than one match is ambiguous, none is `no such <kind>`.
+/// unique ID prefix. More than one match is ambiguous, none is `<kind> x not found`.
 fn find<'a, T: Stored>(
     table: &'a Table<T>,
     input: &str,

@@ -355,7 +355,7 @@ fn remove_reports_the_object_and_cleans_indexes() {
             t(3),
         )
         .unwrap_err();
-    assert_eq!(err.to_string(), "no such service: s1");
+    assert_eq!(err.to_string(), "service s1 not found");
 }
 
 #[test]
@@ -391,7 +391,7 @@ fn create_refuses_existing_ids_and_missing_ids() {
             .apply(&[update(service("nope", "x"))], 6, t(6))
             .unwrap_err()
             .to_string(),
-        "no such service: nope"
+        "service nope not found"
     );
 }
 
@@ -422,7 +422,7 @@ fn find_by_id_name_and_prefix_with_dockers_errors() {
     let err = store.find_service("ab").unwrap_err();
     assert_eq!(err.to_string(), "service ab is ambiguous (2 matches found)");
     let err = store.find_service("nosuch").unwrap_err();
-    assert_eq!(err.to_string(), "no such service: nosuch");
+    assert_eq!(err.to_string(), "service nosuch not found");
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(store.find_service("").unwrap_err().is_not_found());
 
@@ -435,11 +435,11 @@ fn find_by_id_name_and_prefix_with_dockers_errors() {
     assert_eq!(store.find_task("t1").unwrap().id(), "t1aaa");
     assert_eq!(
         store.find_task("web.1").unwrap_err().to_string(),
-        "no such task: web.1"
+        "task web.1 not found"
     );
     assert_eq!(
         store.find_secret("s").unwrap_err().to_string(),
-        "no such secret: s"
+        "secret s not found"
     );
 }
 

@@ -71,7 +71,7 @@ fn network_names_are_unique_and_found_like_services() {
     );
     assert_eq!(
         s.find_network("nope").unwrap_err().to_string(),
-        "no such network: nope"
+        "network nope not found"
     );
 }
 

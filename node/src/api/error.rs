@@ -6,7 +6,7 @@ pub const NOT_A_MANAGER: &str = "This node is not a swarm manager. Use \"docker 
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
-    /// 404: `no such service: web`, `page not found`.
+    /// 404: `service web not found`, `page not found`.
     #[error("{0}")]
     NotFound(String),
     /// 409: a name already in use, an update out of sequence.
@@ -70,7 +70,7 @@ impl From<swarm_raft::ProposeError> for ApiError {
 
 /// The core's errors, by kind, as Docker's daemon answers them (moby maps gRPC codes:
 /// InvalidArgument and FailedPrecondition 400, NotFound 404, AlreadyExists 409). The
-/// gRPC prefix is what Docker's messages carry; `no such service: x` goes bare, as users
+/// gRPC prefix is what Docker's messages carry; `service x not found` goes bare, as users
 /// grep for it.
 pub fn from_kind(kind: swarm_core::ErrorKind, message: &str) -> ApiError {
     use swarm_core::ErrorKind as K;
@@ -110,11 +110,11 @@ mod tests {
 
     #[test]
     fn statuses_and_bodies() {
-        let e = ApiError::NotFound("no such service: web".into());
+        let e = ApiError::NotFound("service web not found".into());
         assert_eq!(e.status(), 404);
         assert_eq!(
             e.body(),
-            serde_json::json!({"message": "no such service: web"})
+            serde_json::json!({"message": "service web not found"})
         );
         assert_eq!(ApiError::NotManager.status(), 503);
         assert!(ApiError::NotManager
@@ -151,7 +151,7 @@ mod tests {
         });
         assert_eq!(
             (e.status(), e.to_string().as_str()),
-            (404, "no such service: web")
+            (404, "service web not found")
         );
         let e = ApiError::from(swarm_core::Error::OutOfSequence);
         assert_eq!(e.status(), 409);

@@ -56,6 +56,8 @@ pub enum Request {
     },
     ServiceInspect {
         id: String,
+        /// `insertDefaults=true`: swarmkit's defaults filled in (`inspect --pretty`).
+        insert_defaults: bool,
     },
     ServiceUpdate {
         id: String,
@@ -215,7 +217,10 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
             status: flag("status"),
         },
         ("POST", ["services", "create"]) => Request::ServiceCreate { spec: json()? },
-        ("GET", ["services", id]) => Request::ServiceInspect { id: id.to_string() },
+        ("GET", ["services", id]) => Request::ServiceInspect {
+            id: id.to_string(),
+            insert_defaults: q.get("insertDefaults").is_some_and(|v| is_true(v)),
+        },
         ("POST", ["services", id, "update"]) => Request::ServiceUpdate {
             id: id.to_string(),
             version: version()?,
@@ -320,11 +325,24 @@ mod tests {
         assert_eq!(parse("HEAD", "/_ping", "", b"").unwrap(), Request::Ping);
         assert_eq!(
             parse("GET", "/v1.47/services/web", "", b"").unwrap(),
-            Request::ServiceInspect { id: "web".into() }
+            Request::ServiceInspect {
+                id: "web".into(),
+                insert_defaults: false
+            }
         );
         assert_eq!(
             parse("GET", "/services/web", "insertDefaults=false", b"").unwrap(),
-            Request::ServiceInspect { id: "web".into() }
+            Request::ServiceInspect {
+                id: "web".into(),
+                insert_defaults: false
+            }
+        );
+        assert_eq!(
+            parse("GET", "/services/web", "insertDefaults=true", b"").unwrap(),
+            Request::ServiceInspect {
+                id: "web".into(),
+                insert_defaults: true
+            }
         );
         assert_eq!(parse("GET", "/v1.24/info", "", b"").unwrap(), Request::Info);
         assert_eq!(

@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use swarm_core::model::{
     Config, ConfigSpec, Endpoint, Meta, ModeKind, Node, NodeRole, NodeSpec, NodeState,
-    Reachability, Secret, SecretSpec, Service, ServiceMode, ServiceSpec, ServiceStatus, SwarmSpec,
-    Task, UpdateState, UpdateStatus, Version,
+    Reachability, Secret, SecretSpec, Service, ServiceSpec, ServiceStatus, SwarmSpec, Task,
+    UpdateState, UpdateStatus, Version,
 };
 use swarm_core::orchestrator::task::is_dirty;
 use swarm_core::store::{
@@ -279,7 +279,16 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
                 })
                 .await
         }
-        Request::ServiceInspect { id } => m.store.read(|s| ok(s.find_service(&id)?)).await,
+        Request::ServiceInspect {
+            id,
+            insert_defaults,
+        } => {
+            let mut v = m.store.read(|s| ok(s.find_service(&id)?)).await?;
+            if let (true, Reply::Json(_, v)) = (insert_defaults, &mut v) {
+                swarm_core::model::insert_service_defaults(&mut v["Spec"]);
+            }
+            Ok(v)
+        }
         Request::ServiceCreate { spec } => create_service(m, spec).await,
         Request::ServiceUpdate {
             id,
@@ -617,11 +626,9 @@ async fn create_service(m: &Arc<Manager>, spec: Value) -> R {
     }
     let mut spec: ServiceSpec = decode("service spec", spec)?;
     let id = crate::ids::new_id();
+    spec.fill_defaults();
     if spec.name.is_empty() {
-        spec.name = format!("svc-{}", &id[..8]);
-    }
-    if spec.mode == ServiceMode::default() {
-        spec.mode = ServiceMode::replicated(1);
+        spec.name = m.store.read(|s| unused_service_name(s, &id)).await;
     }
     validate_service_spec(&spec)?;
     let base = m.store.read(|s| s.applied_index()).await;
@@ -642,6 +649,18 @@ async fn create_service(m: &Arc<Manager>, spec: Value) -> R {
     )))])
     .await?;
     Ok(Reply::Json(201, json!({ "ID": id })))
+}
+
+/// A Docker-style random name (`keen_morse`) that no service has, seeded from the new
+/// service's random ID; after a few taken ones, the name with the ID's first digits.
+fn unused_service_name(s: &CoreStore, id: &str) -> String {
+    let seed = id
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(b as u64));
+    (0..8u64)
+        .map(|i| swarm_core::names::random_name(seed.wrapping_add(i.wrapping_mul(0x9e37_79b9))))
+        .find(|n| s.find_service(n).is_err())
+        .unwrap_or_else(|| format!("{}_{}", swarm_core::names::random_name(seed), &id[..4]))
 }
 
 /// `POST /services/{id}/update[?rollback=previous]`. As swarmkit: the old spec becomes
@@ -673,7 +692,8 @@ async fn update_service(
             message: "manually requested rollback".into(),
         });
     } else {
-        let spec: ServiceSpec = decode("service spec", spec)?;
+        let mut spec: ServiceSpec = decode("service spec", spec)?;
+        spec.fill_defaults();
         validate_service_spec(&spec)?;
         validate_service_update(&current, &spec)?;
         s.previous_spec = Some(std::mem::replace(&mut s.spec, spec));
