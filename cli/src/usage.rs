@@ -9,7 +9,8 @@
 //!                                         flag errors       125  (FlagErrorFunc)
 //!                                         argument counts     1  (required.go)
 //!                                         unknown command     1
-//!                                         --help, bare group  0  (usageTemplate)
+//!                                         --help              0  (usageTemplate, stdout)
+//!                                         bare group          0  (the same, on stderr)
 //! ```
 //!
 //! Our program is `swarm` where docker says `docker`. Everything here is decided
@@ -79,7 +80,7 @@ const USE_LINES: &[(&str, &str)] = &[
 
 /// Parses `args` (program name first) into `P`, or says what docker would print.
 pub fn parse_from<P: clap::Parser>(args: &[OsString]) -> Result<P, Exit> {
-    let mut root = P::command();
+    let mut root = pflag_values(P::command());
     root.build();
     let words: Vec<String> = args
         .iter()
@@ -92,6 +93,19 @@ pub fn parse_from<P: clap::Parser>(args: &[OsString]) -> Result<P, Exit> {
         .try_get_matches_from(args)
         .and_then(|m| <P as clap::FromArgMatches>::from_arg_matches(&m));
     result.map_err(|e| map_error(&e, &root, &path, &words))
+}
+
+/// pflag takes the word after a value flag as its value whatever it starts with
+/// (`--replicas -1` is an invalid value, not an unknown flag `-1`).
+fn pflag_values(cmd: Command) -> Command {
+    cmd.mut_args(|a| {
+        if takes_value(&a) && !optional_value(&a) && !a.is_positional() {
+            a.allow_hyphen_values(true)
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(pflag_values)
 }
 
 /// Parses the process's arguments, or prints docker's words and exits.
@@ -381,18 +395,21 @@ fn map_error(e: &clap::Error, root: &Command, path: &[String], words: &[String])
     let cmd = find(root, path);
     let invalid_arg = context_str(e, ContextKind::InvalidArg);
     match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Exit {
+        ErrorKind::DisplayHelp => Exit {
             stdout: help(root, path),
             stderr: String::new(),
             code: 0,
         },
+        // A bare group (`docker service`): the same text, on stderr, exit 0.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            Exit {
+                stdout: String::new(),
+                stderr: help(root, path),
+                code: 0,
+            }
+        }
         ErrorKind::DisplayVersion => Exit {
             stdout: e.to_string(),
-            stderr: String::new(),
-            code: 0,
-        },
-        ErrorKind::MissingSubcommand => Exit {
-            stdout: help(root, path),
             stderr: String::new(),
             code: 0,
         },
@@ -797,8 +814,8 @@ mod tests {
         );
         let e = run(&["service"]);
         assert_eq!(e.code, 0);
-        assert!(e.stdout.starts_with("Usage:  swarm service COMMAND\n\nManage Swarm services\n\nCommands:\n  create      Create a new service\n"), "{}", e.stdout);
-        assert!(e.stdout.ends_with(
+        assert!(e.stderr.starts_with("Usage:  swarm service COMMAND\n\nManage Swarm services\n\nCommands:\n  create      Create a new service\n"), "{}", e.stdout);
+        assert!(e.stderr.ends_with(
             "\nRun 'swarm service COMMAND --help' for more information on a command.\n"
         ));
     }
