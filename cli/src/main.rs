@@ -18,6 +18,7 @@ mod service;
 mod shlex;
 mod swarm;
 mod units;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -51,24 +52,15 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Initialize a swarm
-    Init(swarm::init::InitArgs),
-    /// Join a swarm as a node and/or manager
-    Join(swarm::join::JoinArgs),
-    /// Manage join tokens
-    #[command(name = "join-token")]
-    JoinToken(swarm::join::JoinTokenArgs),
-    /// Leave the swarm
-    Leave(swarm::join::LeaveArgs),
-    /// Update the swarm
-    Update(swarm::update::UpdateArgs),
-    /// Display and rotate the root CA
-    Ca(swarm::ca::CaArgs),
-    /// Unlock swarm
-    Unlock(swarm::unlock::UnlockArgs),
-    /// Manage the unlock key
-    #[command(name = "unlock-key")]
-    UnlockKey(swarm::unlock::UnlockKeyArgs),
+    /// `swarm init`, `swarm join`, ...: the `swarm swarm` commands at the top level
+    #[command(flatten)]
+    Cluster(swarm::SwarmCommand),
+    /// Manage Swarm
+    #[command(subcommand)]
+    Swarm(swarm::SwarmCommand),
+    /// Manage the system
+    #[command(subcommand)]
+    System(swarm::SystemCommand),
     /// Display the swarm part of system-wide information
     Info(swarm::info::InfoArgs),
     /// Manage Swarm nodes
@@ -113,7 +105,8 @@ impl UserError {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // clap parses; usage.rs words its errors and help as the docker CLI does.
+    let cli = usage::parse_or_exit::<Cli>();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -151,15 +144,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let host = cli.host.unwrap_or_else(|| DEFAULT_HOST.to_string());
     let client = Client::new(&host)?;
     match cli.command {
-        Command::Init(a) => swarm::init::run(&client, a).await,
-        Command::Info(a) => swarm::info::run(&client, a).await,
-        Command::Join(a) => swarm::join::join(&client, a).await,
-        Command::JoinToken(a) => swarm::join::join_token(&client, a).await,
-        Command::Leave(a) => swarm::join::leave(&client, a).await,
-        Command::Update(a) => swarm::update::run(&client, a).await,
-        Command::Ca(a) => swarm::ca::run(&client, a).await,
-        Command::Unlock(a) => swarm::unlock::unlock(&client, a).await,
-        Command::UnlockKey(a) => swarm::unlock::unlock_key_cmd(&client, a).await,
+        Command::Cluster(c) | Command::Swarm(c) => swarm::run(&client, c).await,
+        Command::Info(a) | Command::System(swarm::SystemCommand::Info(a)) => {
+            swarm::info::run(&client, a).await
+        }
         Command::Node(c) => node::run(&client, c).await,
         Command::Service(c) => service::run(&client, c).await,
         Command::Image(c) => image::run(&client, c).await,

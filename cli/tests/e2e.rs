@@ -406,3 +406,134 @@ fn inspect_keeps_the_servers_field_order() {
     );
     assert_eq!(stdout(&o), "web 7\n");
 }
+
+/// Runs `swarm` with no manager reachable: command-line errors come before any
+/// connection, as with the docker CLI.
+fn swarm_offline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_swarm"))
+        .args(args)
+        .env("SWARM_HOST", "unix:///nonexistent/swarm.sock")
+        .output()
+        .unwrap()
+}
+
+/// docker 28.2's words for these (run with `docker`, then `docker` -> `swarm`).
+#[test]
+fn command_line_errors_in_dockers_words_and_codes() {
+    let create_usage = "\n\nUsage:  swarm service create [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'swarm service create --help' for more information\n";
+    let cases: &[(&[&str], i32, String)] = &[
+        (
+            &["service", "create", "--repliaces", "3", "busybox"],
+            125,
+            format!("unknown flag: --repliaces{create_usage}"),
+        ),
+        (
+            &["service", "create", "-z", "busybox"],
+            125,
+            format!("unknown shorthand flag: 'z' in -z{create_usage}"),
+        ),
+        (
+            &["service", "create", "--replicas", "x", "nginx"],
+            125,
+            format!("invalid argument \"x\" for \"--replicas\" flag: strconv.ParseUint: parsing \"x\": invalid syntax{create_usage}"),
+        ),
+        (
+            &["service", "create", "--replicas"],
+            125,
+            format!("flag needs an argument: --replicas{create_usage}"),
+        ),
+        (
+            &["service", "create"],
+            1,
+            "swarm: 'swarm service create' requires at least 1 argument\n\nUsage:  swarm service create [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nSee 'swarm service create --help' for more information\n".into(),
+        ),
+        (
+            &["service", "scale"],
+            1,
+            "swarm: 'swarm service scale' requires at least 1 argument\n\nUsage:  swarm service scale SERVICE=REPLICAS [SERVICE=REPLICAS...]\n\nSee 'swarm service scale --help' for more information\n".into(),
+        ),
+        (
+            &["node", "ls", "extra"],
+            1,
+            "swarm: 'swarm node ls' accepts no arguments\n\nUsage:  swarm node ls [OPTIONS]\n\nRun 'swarm node ls --help' for more information\n".into(),
+        ),
+        (
+            &["swarm", "join", "a", "b"],
+            1,
+            "swarm: 'swarm swarm join' requires 1 argument\n\nUsage:  swarm swarm join [OPTIONS] HOST:PORT\n\nRun 'swarm swarm join --help' for more information\n".into(),
+        ),
+        (
+            &["service", "frob"],
+            1,
+            "swarm: unknown command: swarm service frob\n\nUsage:  swarm service\n\nRun 'swarm service --help' for more information\n".into(),
+        ),
+    ];
+    for (args, code, want) in cases {
+        let o = swarm_offline(args);
+        assert_eq!(o.status.code(), Some(*code), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), *want, "{args:?}");
+        assert_eq!(stdout(&o), "", "{args:?}");
+    }
+    // A bare group prints its help on stderr and succeeds, as docker does.
+    let o = swarm_offline(&["service"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stderr(&o).starts_with("Usage:  swarm service COMMAND\n\nManage Swarm services\n\nCommands:\n  create      Create a new service\n"));
+}
+
+/// Where the docker CLI is installed: the same bad command lines, compared with it
+/// (`docker` -> `swarm`). Skipped without docker.
+#[test]
+fn command_line_errors_match_the_docker_cli() {
+    let Ok(v) = Command::new("docker").arg("--version").output() else {
+        eprintln!("docker not installed: skipped");
+        return;
+    };
+    if !v.status.success() {
+        return;
+    }
+    let cases: &[&[&str]] = &[
+        &["service", "create", "--repliaces", "3", "nginx"],
+        &["service", "create", "-dz", "nginx"],
+        &["service", "create", "--replicas", "x", "nginx"],
+        &["service", "create", "--replicas", "-1", "nginx"],
+        &["service", "create", "--detach=foo", "nginx"],
+        &["service", "create", "--replicas"],
+        &["service", "create"],
+        &["service", "rm"],
+        &["service", "logs"],
+        &["service", "update"],
+        &["node", "ls", "extra"],
+        &["node", "update"],
+        &["secret", "create"],
+        &["swarm", "init", "extra"],
+        &["swarm", "join-token"],
+        &["swarm", "frob"],
+        &["service", "frob"],
+        &["frob"],
+        &["service"],
+        &["swarm"],
+        &["node"],
+        &["service", "--help"],
+        &["node", "--help"],
+        &["swarm", "--help"],
+        &["service", "ls", "--help"],
+        &["service", "ps", "--help"],
+        &["node", "ls", "--help"],
+    ];
+    for args in cases {
+        let d = Command::new("docker")
+            .args(*args)
+            .env("DOCKER_HOST", "unix:///nonexistent")
+            .output()
+            .unwrap();
+        let s = swarm_offline(args);
+        let theirs = |b: &[u8]| {
+            String::from_utf8_lossy(b)
+                .replace("docker", "swarm")
+                .replace("docs.swarm.com", "docs.docker.com")
+        };
+        assert_eq!(s.status.code(), d.status.code(), "{args:?}");
+        assert_eq!(stderr(&s), theirs(&d.stderr), "{args:?}");
+        assert_eq!(stdout(&s), theirs(&d.stdout), "{args:?}");
+    }
+}

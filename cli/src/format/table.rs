@@ -15,6 +15,7 @@ pub fn choose_format<'a>(format: Option<&'a str>, quiet: bool, default_table: &'
     }
     match format {
         None | Some("") | Some("table") => default_table,
+        Some("json") => "{{json .}}",
         Some(f) => f,
     }
 }

@@ -18,8 +18,7 @@ pub struct LsArgs {
     /// Only display IDs
     #[arg(short, long)]
     pub quiet: bool,
-    /// Format output using a custom template
-    #[arg(long, value_name = "string")]
+    #[arg(long, value_name = "string", help = crate::usage::LIST_FORMAT_HELP)]
     pub format: Option<String>,
     /// Filter output based on conditions provided
     #[arg(short, long, value_name = "filter")]

@@ -18,8 +18,9 @@ pub struct CreateArgs {
     pub create: CreateFlags,
     #[command(flatten)]
     pub common: CommonFlags,
-    /// IMAGE [COMMAND] [ARG...]: everything after the image belongs to the command
-    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [COMMAND] [ARG...]")]
+    /// IMAGE [COMMAND] [ARG...]: everything after the image belongs to the command;
+    /// flags before it are ours, so an unknown one is refused (not taken as IMAGE)
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, value_name = "IMAGE [COMMAND] [ARG...]")]
     pub image_and_args: Vec<String>,
 }
 

@@ -47,7 +47,7 @@ pub struct CommonFlags {
     #[arg(long = "restart-window", value_name = "duration")]
     pub restart_window: Option<String>,
 
-    /// Maximum number of tasks updated simultaneously (0 to update all at once)
+    /// Maximum number of tasks updated simultaneously (0 to update all at once) (default 1)
     #[arg(long = "update-parallelism", value_name = "uint")]
     pub update_parallelism: Option<u64>,
     /// Delay between updates (ns|us|ms|s|m|h) (default 0s)
@@ -66,7 +66,7 @@ pub struct CommonFlags {
     #[arg(long = "update-order", value_name = "string")]
     pub update_order: Option<String>,
 
-    /// Maximum number of tasks rolled back simultaneously (0 to roll back all at once)
+    /// Maximum number of tasks rolled back simultaneously (0 to roll back all at once) (default 1)
     #[arg(long = "rollback-parallelism", value_name = "uint")]
     pub rollback_parallelism: Option<u64>,
     /// Delay between task rollbacks (ns|us|ms|s|m|h) (default 0s)
@@ -217,7 +217,7 @@ pub struct CreateFlags {
     /// Sysctl options
     #[arg(long = "sysctl", value_name = "list")]
     pub sysctl: Vec<String>,
-    /// Ulimit options
+    /// Ulimit options (default [])
     #[arg(long = "ulimit", value_name = "ulimit")]
     pub ulimit: Vec<String>,
 }
