@@ -16,6 +16,7 @@
 //! them again from its assignments.
 #![forbid(unsafe_code)]
 
+pub mod dns;
 pub mod error;
 pub mod gwbridge;
 pub mod inventory;
