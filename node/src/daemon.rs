@@ -621,6 +621,39 @@ impl Node {
 }
 
 impl Node {
+    /// `GET /distribution/{name}/json`: the registry's descriptor and platforms, asked
+    /// by this node (as dockerd does; the docker CLI pins the service's image to the
+    /// digest, or warns and goes on unpinned when this fails).
+    async fn distribution(&self, name: &str) -> Result<Reply, ApiError> {
+        let opts = swarm_runtime::image::RegistryOptions {
+            insecure: self.cfg.insecure_registries.clone(),
+            auth: None,
+        };
+        let d = self
+            .images
+            .distribution(name, &opts)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let platforms: Vec<Value> = d
+            .platforms
+            .iter()
+            .map(|p| {
+                let mut v = json!({"architecture": p.architecture, "os": p.os});
+                if let Some(variant) = &p.variant {
+                    v["variant"] = json!(variant);
+                }
+                v
+            })
+            .collect();
+        Ok(Reply::Json(
+            200,
+            json!({
+                "Descriptor": {"mediaType": d.media_type, "digest": d.digest, "size": d.size},
+                "Platforms": platforms,
+            }),
+        ))
+    }
+
     /// `POST /images/load`: the archive into this node's store (images are per node, as
     /// with `docker load`). Answers Docker's JSON message with one line per image.
     async fn image_load(&self, archive: Vec<u8>) -> Result<Reply, ApiError> {
@@ -688,6 +721,7 @@ impl api::Backend for Node {
                 None => self.worker_leave(true).await,
             },
             Request::ImageLoad { archive } => self.image_load(archive).await,
+            Request::Distribution { name } => self.distribution(&name).await,
             other => match self.manager() {
                 Some(m) => manager::control::handle(&m, other).await,
                 None => Err(ApiError::NotManager),

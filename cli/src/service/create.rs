@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use clap::Args;
+use serde_json::Value;
 
 use super::flags::{CommonFlags, CreateFlags};
 use super::opts::{parse_file_ref, parse_network};
@@ -76,7 +77,9 @@ pub async fn run(client: &Client, a: CreateArgs) -> Result<()> {
     // Flag errors first, without a manager, as the docker CLI reports them.
     a.spec(&Lookups::permissive(&a.wanted()?))?;
     let lk = Lookups::fetch(client, &a.wanted()?).await?;
-    let spec = a.spec(&lk)?;
+    let mut spec = a.spec(&lk)?;
+    let resolve = !a.common.no_resolve_image.unwrap_or(false);
+    let warning = super::pin::pin_image(client, &mut spec, resolve).await;
     let auth = if a.common.with_registry_auth.unwrap_or(false) {
         registry_auth::encoded_for(
             spec["TaskTemplate"]["ContainerSpec"]["Image"]
@@ -89,10 +92,13 @@ pub async fn run(client: &Client, a: CreateArgs) -> Result<()> {
     let resp = client
         .post_json_with_auth("/services/create", &spec, auth.as_deref())
         .await?;
-    for w in resp["Warnings"].as_array().into_iter().flatten() {
-        if let Some(w) = w.as_str() {
-            eprintln!("{w}");
-        }
+    let warnings = resp["Warnings"].as_array().into_iter().flatten();
+    for w in warning
+        .iter()
+        .map(String::as_str)
+        .chain(warnings.filter_map(Value::as_str))
+    {
+        eprintln!("{w}");
     }
     let id = resp["ID"].as_str().unwrap_or_default().to_string();
     println!("{id}");

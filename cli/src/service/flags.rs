@@ -145,6 +145,10 @@ pub struct CommonFlags {
     #[arg(long = "endpoint-mode", value_name = "string")]
     pub endpoint_mode: Option<String>,
 
+    /// Do not query the registry to resolve image digest and supported platforms
+    #[arg(long = "no-resolve-image", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub no_resolve_image: Option<bool>,
+
     /// Exit immediately instead of waiting for the service to converge
     #[arg(short = 'd', long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub detach: Option<bool>,

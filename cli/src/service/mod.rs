@@ -12,6 +12,7 @@ pub mod logs;
 pub mod ls;
 pub mod mount;
 pub mod opts;
+pub mod pin;
 pub mod port;
 pub mod progress;
 pub mod ps;

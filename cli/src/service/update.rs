@@ -51,6 +51,11 @@ pub async fn run(client: &Client, a: UpdateArgs) -> Result<()> {
         )?;
         let lk = Lookups::fetch(client, &wanted).await?;
         apply_update(&mut spec, u, &a.common, &lk)?;
+        // docker/cli asks the registry only when --image is given; the tag always.
+        let resolve = u.image.is_some() && !a.common.no_resolve_image.unwrap_or(false);
+        if let Some(w) = super::pin::pin_image(client, &mut spec, resolve).await {
+            eprintln!("{w}");
+        }
         if registry_auth {
             ""
         } else {

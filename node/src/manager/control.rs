@@ -388,10 +388,11 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
                 .await?;
             Ok(Reply::Empty(204))
         }
-        Request::Distribution { name } => Err(ApiError::NotFound(format!(
-            "distribution inspect is not supported yet: {name}"
-        ))),
-        Request::Ping | Request::Version | Request::Info | Request::ImageLoad { .. } => {
+        Request::Ping
+        | Request::Version
+        | Request::Info
+        | Request::ImageLoad { .. }
+        | Request::Distribution { .. } => {
             Err(ApiError::internal("handled by the node"))
         }
     }

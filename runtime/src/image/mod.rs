@@ -23,7 +23,7 @@ mod store;
 pub mod unpack;
 
 pub use gc::GcReport;
-pub use pull::parse_reference;
+pub use pull::{parse_reference, DistributionInfo};
 pub use store::{ImageStore, RefRecord};
 
 use std::path::PathBuf;
@@ -94,6 +94,16 @@ impl ImageStore {
     /// concurrent pulls in this process download each blob once.
     pub async fn pull(&self, reference: &str, opts: &RegistryOptions) -> Result<Image> {
         pull::pull(self, reference, opts).await
+    }
+
+    /// The registry's descriptor and platforms for `reference` (`docker service create`
+    /// pins images with it), without pulling the image.
+    pub async fn distribution(
+        &self,
+        reference: &str,
+        opts: &RegistryOptions,
+    ) -> Result<DistributionInfo> {
+        pull::distribution(self, reference, opts).await
     }
 
     /// The local image for a reference (`busybox:1`, `host:port/name@sha256:...`), a

@@ -52,6 +52,89 @@ pub(crate) fn new_client(insecure: Vec<String>) -> Client {
     })
 }
 
+/// What `GET /distribution/{name}/json` answers: the descriptor of the manifest the
+/// reference names in its registry (an index or an image manifest) and the platforms
+/// it offers. The docker CLI pins services to this digest (`image:tag@sha256:...`).
+#[derive(Debug, Clone)]
+pub struct DistributionInfo {
+    pub media_type: String,
+    pub digest: String,
+    pub size: usize,
+    pub platforms: Vec<super::manifest::Platform>,
+}
+
+/// Asks the registry for `reference`'s manifest without pulling anything else than,
+/// for a single-platform image, its config (where its platform is written).
+pub(crate) async fn distribution(
+    store: &ImageStore,
+    reference: &str,
+    opts: &RegistryOptions,
+) -> Result<DistributionInfo> {
+    let parsed = parse_reference(reference)?;
+    let name = parsed.whole();
+    let client = store.client(opts);
+    let auth = match &opts.auth {
+        Some(a) => OciAuth::Basic(a.username.clone(), a.password.clone()),
+        None => OciAuth::Anonymous,
+    };
+    let puller = Puller {
+        store,
+        client: &client,
+        reference: &parsed,
+        name: &name,
+    };
+    client
+        .auth(&parsed, &auth, RegistryOperation::Pull)
+        .await
+        .map_err(|e| puller.error(e))?;
+    let (bytes, _) = client
+        .pull_manifest_raw(&parsed, &auth, ACCEPT)
+        .await
+        .map_err(|e| puller.error(e))?;
+    let digest = sha256(&bytes);
+    if let Some(wanted) = parsed.digest() {
+        verify(wanted, &digest, &format!("image {name} manifest"))?;
+    }
+    let declared = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["mediaType"].as_str().map(str::to_string));
+    let (media_type, platforms) = match Manifest::parse(&bytes, None).map_err(|e| puller.wrap(e))? {
+        Manifest::Index(index) => (
+            declared.unwrap_or_else(|| "application/vnd.oci.image.index.v1+json".into()),
+            index
+                .manifests
+                .iter()
+                .filter_map(|d| d.platform.clone())
+                .filter(|p| p.os != "unknown")
+                .collect(),
+        ),
+        Manifest::Image(m) => {
+            let mut config = Vec::new();
+            client
+                .pull_blob(&parsed, m.config.digest.as_str(), &mut config)
+                .await
+                .map_err(|e| puller.error(e))?;
+            verify(
+                &m.config.digest,
+                &sha256(&config),
+                &format!("image {name} config"),
+            )?;
+            let platform: super::manifest::Platform = serde_json::from_slice(&config)
+                .map_err(|e| puller.fail(&format!("image config: {e}")))?;
+            (
+                declared.unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into()),
+                vec![platform],
+            )
+        }
+    };
+    Ok(DistributionInfo {
+        media_type,
+        digest,
+        size: bytes.len(),
+        platforms,
+    })
+}
+
 pub(crate) async fn pull(
     store: &ImageStore,
     reference: &str,
