@@ -79,6 +79,8 @@ pub fn urlencode(s: &str) -> String {
 #[derive(Debug)]
 pub struct Run {
     pub ok: bool,
+    /// The exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -87,6 +89,7 @@ impl From<Output> for Run {
     fn from(o: Output) -> Run {
         Run {
             ok: o.status.success(),
+            code: o.status.code(),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }

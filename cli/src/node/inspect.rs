@@ -9,6 +9,7 @@ use super::{pretty, text};
 use crate::client::Client;
 use crate::format::template::Template;
 use crate::units::size::bytes_size;
+use crate::UserError;
 
 #[derive(Debug, Clone, Args)]
 pub struct InspectArgs {
@@ -139,7 +140,10 @@ pub fn render_pretty(n: &Value) -> String {
 }
 
 pub async fn run(client: &Client, a: InspectArgs) -> Result<()> {
+    // As docker's inspect: every node tried, the found ones printed (`[]` when none),
+    // then the errors.
     let mut raws = Vec::new();
+    let mut errors = Vec::new();
     for name in &a.nodes {
         let id = if name == "self" {
             let info = client.get_json("/info").await?;
@@ -147,7 +151,11 @@ pub async fn run(client: &Client, a: InspectArgs) -> Result<()> {
         } else {
             name.clone()
         };
-        raws.push(client.get_raw(&format!("/nodes/{id}")).await?);
+        match client.get_raw(&format!("/nodes/{id}")).await {
+            Ok(raw) => raws.push(raw),
+            Err(e) if crate::service::is_not_found(&e) => errors.push(crate::user_message(&e)),
+            Err(e) => return Err(e),
+        }
     }
     if a.pretty {
         let texts: Vec<String> = raws
@@ -163,7 +171,7 @@ pub async fn run(client: &Client, a: InspectArgs) -> Result<()> {
     } else {
         print!("{}", crate::service::inspect::json_array(&raws));
     }
-    Ok(())
+    UserError::all(errors)
 }
 
 #[cfg(test)]
