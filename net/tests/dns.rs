@@ -412,8 +412,18 @@ fn nothing_listens_within(ns: &Path, deadline: Duration) -> bool {
                 .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
         })
         .unwrap();
-        let udp_refused = udp(Some(ns), swarm_net::dns::ADDR, "web", RecordType::A)
-            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused);
+        // A short wait of our own: a query that reached the socket just before it
+        // closed gets no answer and no ICMP error, and `udp`'s 6 s wait would outlast
+        // the deadline.
+        let udp_refused = netns::run_in(Some(ns), || -> std::io::Result<()> {
+            let s = UdpSocket::bind("0.0.0.0:0")?;
+            s.connect(swarm_net::dns::ADDR)?;
+            s.set_read_timeout(Some(Duration::from_millis(200)))?;
+            s.send(&question("web", RecordType::A).to_vec().unwrap())?;
+            s.recv(&mut [0u8; 512]).map(|_| ())
+        })
+        .unwrap()
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused);
         if tcp_refused && udp_refused {
             return true;
         }

@@ -551,6 +551,18 @@ pub struct RunningTask {
     pub image: String,
 }
 
+impl RunningTask {
+    /// Whether the task runs `image`, as given or pinned to a digest (`image@sha256:..`,
+    /// as the CLIs pin it from the registry).
+    pub fn runs(&self, image: &str) -> bool {
+        self.image == image
+            || self
+                .image
+                .strip_prefix(image)
+                .is_some_and(|rest| rest.starts_with("@sha256:"))
+    }
+}
+
 impl Drop for Swarmd {
     fn drop(&mut self) {
         let _ = self.kill9();

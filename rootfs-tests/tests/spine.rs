@@ -277,33 +277,37 @@ fn spine_lifecycle() -> Result<()> {
     // 4. Rolling update to :2 with parallelism 1, watched from the side; rollback to :1.
     node.swarm_ok(&["service", "scale", "web=3"])?;
     let before = node.wait_running("web", 3)?;
-    ensure!(before.iter().all(|t| t.image == img1), "{before:?}");
+    ensure!(before.iter().all(|t| t.runs(&img1)), "{before:?}");
     let samples = watch(&node, || {
         node.swarm_ok(&["service", "update", "--image", &img2, "web"])
     })?;
     let (out, samples) = samples;
     ensure!(out.contains("converged"), "update output: {out}");
     let after = node.wait_running("web", 3)?;
-    ensure!(after.iter().all(|t| t.image == img2), "{after:?}");
+    ensure!(after.iter().all(|t| t.runs(&img2)), "{after:?}");
     for t in &after {
         ensure!(read_version(&node, &t.id)? == "2", "{t:?} does not run :2");
         ensure!(!ids(&before).contains(&t.id));
     }
     check_one_at_a_time(&samples, &img1, &img2)?;
     let spec = node.ok("GET", "/services/web", None)?;
-    ensure!(spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == img2.as_str());
+    ensure!(spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        .as_str()
+        .is_some_and(|i| i.starts_with(&format!("{}@sha256:", img2))));
 
     let (out, samples) = watch(&node, || node.swarm_ok(&["service", "rollback", "web"]))?;
     ensure!(out.contains("rollback"), "rollback output: {out}");
     let rolled = node.wait_running("web", 3)?;
-    ensure!(rolled.iter().all(|t| t.image == img1), "{rolled:?}");
+    ensure!(rolled.iter().all(|t| t.runs(&img1)), "{rolled:?}");
     for t in &rolled {
         ensure!(read_version(&node, &t.id)? == "1", "{t:?} does not run :1");
     }
     check_one_at_a_time(&samples, &img2, &img1)?;
     let spec = node.ok("GET", "/services/web", None)?;
     ensure!(
-        spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == img1.as_str(),
+        spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+            .as_str()
+            .is_some_and(|i| i.starts_with(&format!("{}@sha256:", img1))),
         "{spec}"
     );
     ensure!(spec["ID"] == service_id.as_str());
@@ -463,8 +467,12 @@ fn watch(
                         .map(|t| {
                             (
                                 t["Slot"].as_u64().unwrap_or(0),
+                                // The image as given, without the digest it is pinned to.
                                 t["Spec"]["ContainerSpec"]["Image"]
                                     .as_str()
+                                    .unwrap_or("")
+                                    .split('@')
+                                    .next()
                                     .unwrap_or("")
                                     .to_string(),
                                 format!(

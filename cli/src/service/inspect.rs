@@ -355,11 +355,11 @@ pub async fn run(client: &Client, a: InspectArgs) -> Result<()> {
     // As `docker service inspect`: print what was found, then one error per miss.
     let mut raws = Vec::new();
     let mut errors = Vec::new();
-    let defaults = if a.pretty { "true" } else { "false" };
+    // docker/cli asks for swarmkit's defaults in both views.
     for name in &a.services {
         match client
             .get_raw(&format!(
-                "/services/{}?insertDefaults={defaults}",
+                "/services/{}?insertDefaults=true",
                 query_escape(name)
             ))
             .await

@@ -154,12 +154,23 @@ impl Resolver {
             Netlink::open(Some(ns))?.set_up_by_name("lo")?;
         }
         let (udp, tcp) = netns::run_in(netns, || -> std::io::Result<_> {
-            let udp = std::net::UdpSocket::bind(listen)?;
-            // The same port for TCP (port 0 picked one for UDP).
-            let tcp = std::net::TcpListener::bind(udp.local_addr()?)?;
-            udp.set_nonblocking(true)?;
-            tcp.set_nonblocking(true)?;
-            Ok((udp, tcp))
+            // The same port for TCP; when port 0 picked one for UDP, TCP may have it
+            // taken already: another pick, a few times.
+            let mut tries = if listen.port() == 0 { 16 } else { 1 };
+            loop {
+                let udp = std::net::UdpSocket::bind(listen)?;
+                match std::net::TcpListener::bind(udp.local_addr()?) {
+                    Ok(tcp) => {
+                        udp.set_nonblocking(true)?;
+                        tcp.set_nonblocking(true)?;
+                        return Ok((udp, tcp));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries > 1 => {
+                        tries -= 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         })??;
         let addr = udp.local_addr()?;
         let _in_rt = rt.enter();
