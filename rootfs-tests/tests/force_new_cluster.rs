@@ -66,11 +66,12 @@ fn node_ids(c: &Cluster, i: usize) -> Result<BTreeMap<String, String>> {
         .collect())
 }
 
-/// Tasks of `web` that should run and do, by task ID -> hostname, as host `i` sees them.
-fn running(c: &Cluster, i: usize) -> Result<BTreeMap<String, String>> {
+/// Tasks of `service` that should run and do, by task ID -> hostname, as host `i` sees
+/// them.
+fn running(c: &Cluster, i: usize, service: &str) -> Result<BTreeMap<String, String>> {
     let names = node_ids(c, i)?;
     Ok(c.host(i)
-        .tasks("web")?
+        .tasks(service)?
         .iter()
         .filter(|t| t["DesiredState"] == "running" && t["Status"]["State"] == "running")
         .filter_map(|t| {
@@ -126,33 +127,40 @@ fn the_survivor_of_a_lost_quorum_forces_a_new_cluster_with_the_whole_state() -> 
             ensure!(r.ok, "secret create: {r:?}");
             Ok(())
         })?;
-    c.host(0).swarm_ok(&[
-        "service",
-        "create",
-        "-d",
-        "--name",
-        "web",
-        "--replicas",
-        "8",
-        "--secret",
-        "fnc_secret",
-        "--stop-signal",
-        "SIGKILL",
-        &c.image("1"),
-        "sleep",
-        "1d",
-    ])?;
-    wait_for("8 tasks of web running", Duration::from_secs(120), || {
-        Ok((running(&c, 2)?.len() == 8).then_some(()))
+    for (name, replicas) in [("web", "6"), ("hist", "1")] {
+        c.host(0).swarm_ok(&[
+            "service",
+            "create",
+            "-d",
+            "--name",
+            name,
+            "--replicas",
+            replicas,
+            "--secret",
+            "fnc_secret",
+            "--stop-signal",
+            "SIGKILL",
+            &c.image("1"),
+            "sleep",
+            "1d",
+        ])?;
+    }
+    wait_for("6 tasks of web running", Duration::from_secs(120), || {
+        Ok((running(&c, 2, "web")?.len() == 6).then_some(()))
     })?;
-    // Some task history: scale down, and the tasks shut down stay in the store.
-    c.host(0).swarm_ok(&["service", "scale", "-d", "web=6"])?;
-    wait_for("6 tasks of web running", Duration::from_secs(60), || {
-        Ok((running(&c, 2)?.len() == 6).then_some(()))
+    // Some task history: hist's task replaced, the old one kept in its slot.
+    c.host(0)
+        .swarm_ok(&["service", "update", "-d", "--force", "hist"])?;
+    wait_for("hist's task replaced", Duration::from_secs(60), || {
+        let tasks = c.host(2).tasks("hist")?;
+        let ok = tasks.len() == 2
+            && running(&c, 2, "hist")?.len() == 1
+            && tasks.iter().any(|t| t["Status"]["State"] == "shutdown");
+        Ok(ok.then_some(()))
     })?;
     let before = task_ids(&c, 2)?;
-    ensure!(before.len() >= 8, "task history on h2: {before:?}");
-    let on_worker: BTreeSet<String> = running(&c, 2)?
+    ensure!(before.len() == 8, "tasks on h2: {before:?}");
+    let on_worker: BTreeSet<String> = running(&c, 2, "web")?
         .into_iter()
         .filter(|(_, n)| n == "h3")
         .map(|(t, _)| t)
@@ -229,7 +237,7 @@ fn the_survivor_of_a_lost_quorum_forces_a_new_cluster_with_the_whole_state() -> 
     let svc = c
         .host(2)
         .swarm_ok(&["service", "ls", "--format", "{{.Name}}"])?;
-    ensure!(svc.trim() == "web", "services: {svc}");
+    ensure!(svc == "hist\nweb\n", "services: {svc}");
 
     // A write converges: the tasks of the dead managers move to h2 and h3; the worker's
     // tasks never stopped.
@@ -238,7 +246,7 @@ fn the_survivor_of_a_lost_quorum_forces_a_new_cluster_with_the_whole_state() -> 
         "7 tasks of web running on h2 and h3",
         Duration::from_secs(120),
         || {
-            let r = running(&c, 2)?;
+            let r = running(&c, 2, "web")?;
             let ok = r.len() == 7 && r.values().all(|n| n == "h2" || n == "h3");
             Ok(ok.then_some(r))
         },
@@ -257,7 +265,7 @@ fn the_survivor_of_a_lost_quorum_forces_a_new_cluster_with_the_whole_state() -> 
     })?;
     c.host(2).swarm_ok(&["service", "scale", "-d", "web=5"])?;
     wait_for("5 tasks of web running", Duration::from_secs(60), || {
-        Ok((running(&c, 2)?.len() == 5).then_some(()))
+        Ok((running(&c, 2, "web")?.len() == 5).then_some(()))
     })?;
     let backups: Vec<String> = std::fs::read_dir(&c.host(2).data)?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
