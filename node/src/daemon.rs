@@ -26,6 +26,8 @@ use crate::manager::{self, Manager};
 
 const LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.";
 const ALREADY_IN_SWARM: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
+/// moby's `errSwarmNotManager`: `swarm init --force-new-cluster` on a worker.
+const NOT_A_SWARM_MANAGER: &str = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
 
 pub struct Node {
     cfg: Config,
@@ -104,6 +106,19 @@ pub async fn run(cfg: Config) -> Result<()> {
         m.stop().await;
     }
     r
+}
+
+/// Binds the cluster port that a server task just let go of: its abort drops the
+/// listener when the task is next polled, so the first bind may still find it taken.
+async fn bind_again(listen_addr: &str) -> Result<tokio::net::TcpListener> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match cluster::bind(listen_addr).await {
+            Ok(l) => return Ok(l),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
 }
 
 /// The node's ID, made once and kept in `<data>/node-id`.
@@ -415,11 +430,21 @@ impl Node {
 
     async fn swarm_init(&self, req: Value) -> Result<Reply, ApiError> {
         let _g = self.init_lock.lock().await;
-        if self.manager().is_some() {
+        let force = req["ForceNewCluster"].as_bool().unwrap_or(false);
+        if let Some(m) = self.manager() {
+            if force {
+                return self.force_new_cluster(m).await;
+            }
             return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into()));
         }
         if self.identity.read().expect("identity lock").is_some() {
-            return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into()));
+            // As dockerd: a worker cannot force a cluster (moby's Cluster.Init).
+            let why = if force {
+                NOT_A_SWARM_MANAGER
+            } else {
+                ALREADY_IN_SWARM
+            };
+            return Err(ApiError::Unavailable(why.into()));
         }
         let addrs = self.cluster_addrs(&req, None)?;
         let listener = cluster::bind(&addrs.listen)
@@ -439,6 +464,63 @@ impl Node {
         self.start_manager(m, listener);
         self.start_session(identity, tls, &addrs.advertise, &[]);
         Ok(Reply::Json(200, json!(self.node_id)))
+    }
+
+    /// `swarm init --force-new-cluster` on this manager: its manager half stops and starts
+    /// again as the only member of a new Raft cluster with the whole state, serving the
+    /// same cluster port (see [`Manager::force_new_cluster`]). The agent's session goes
+    /// on (it reconnects). Docker keeps the addresses it had; so do we (the request's
+    /// addresses and spec are not applied).
+    async fn force_new_cluster(&self, m: Arc<Manager>) -> Result<Reply, ApiError> {
+        let addrs = ClusterAddrs::load_or_flags(&self.cfg);
+        if let Some(server) = self.server.lock().expect("server lock").take() {
+            server.abort();
+        }
+        *self.manager.write().expect("manager lock") = None;
+        let forced = m.force_new_cluster(&self.cfg).await;
+        drop(m);
+        let new = match forced {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!("force new cluster: {e}");
+                // Back to what is on disk (the old cluster, or the new one if the
+                // failure came after the swap), rather than no manager at all.
+                if let Err(e) = self.reopen_manager(&addrs).await {
+                    tracing::error!("reopen the manager after a failed force-new-cluster: {e}");
+                }
+                return Err(e);
+            }
+        };
+        let listener = bind_again(&addrs.listen)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        self.start_manager(new, listener);
+        tracing::info!(node = %self.node_id, "forced a new cluster: this node is its only manager");
+        Ok(Reply::Json(200, json!(self.node_id)))
+    }
+
+    async fn reopen_manager(&self, addrs: &ClusterAddrs) -> Result<()> {
+        let identity = self
+            .identity
+            .read()
+            .expect("identity lock")
+            .clone()
+            .ok_or_else(|| Error::Other("no identity".into()))?;
+        let tls = ClusterTls::new(&identity)?;
+        let opened = Manager::open(
+            &self.cfg,
+            &self.node_id,
+            self.rt.clone(),
+            &identity,
+            tls,
+            self.sealing.clone(),
+        )
+        .await?;
+        if let Some(m) = opened {
+            let listener = bind_again(&addrs.listen).await?;
+            self.start_manager(m, listener);
+        }
+        Ok(())
     }
 
     /// The cluster port's listen and advertise addresses of an init or join request:

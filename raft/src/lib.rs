@@ -20,6 +20,7 @@
 
 pub mod config;
 pub mod error;
+pub mod force;
 pub mod machine;
 pub mod network;
 pub mod node;
@@ -28,6 +29,7 @@ pub mod types;
 
 pub use config::{DataKey, RaftConfig};
 pub use error::{ProposeError, RaftError};
+pub use force::{finish_swap, ForcedCluster};
 pub use machine::StateMachine;
 pub use node::{RaftHandle, RaftNode, LOSS_OF_QUORUM_MESSAGE};
 pub use openraft::{BasicNode, RaftMetrics, RaftNetworkFactory, ServerState};

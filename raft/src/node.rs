@@ -28,7 +28,7 @@ use crate::machine::StateMachine;
 use crate::network::grpc::{Connect, GrpcNetwork};
 use crate::network::{LeaderClient, LeaderError};
 use crate::storage::state_machine::Shared;
-use crate::storage::{self, Closed};
+use crate::storage::{self, Closed, LogStore};
 use crate::types::{Metrics, Raft, TypeConfig};
 
 /// Docker's (swarmkit's) refusal to remove a manager whose loss would leave no quorum.
@@ -37,8 +37,10 @@ pub const LOSS_OF_QUORUM_MESSAGE: &str =
 
 /// A running Raft node over a state machine `S`.
 pub struct RaftNode<S: StateMachine> {
-    handle: RaftHandle<S>,
-    shared: Arc<Shared<S>>,
+    pub(crate) handle: RaftHandle<S>,
+    pub(crate) shared: Arc<Shared<S>>,
+    /// The log, read directly by `force_new_cluster` once openraft stopped.
+    pub(crate) log: LogStore<S>,
     closed: Closed,
 }
 
@@ -47,8 +49,8 @@ pub struct RaftNode<S: StateMachine> {
 pub struct RaftHandle<S: StateMachine> {
     id: u64,
     addr: String,
-    raft: Raft<S>,
-    config: RaftConfig,
+    pub(crate) raft: Raft<S>,
+    pub(crate) config: RaftConfig,
     applied: watch::Receiver<u64>,
     leader_client: Arc<OnceLock<Box<dyn LeaderClient<S>>>>,
 }
@@ -92,6 +94,7 @@ impl<S: StateMachine> RaftNode<S> {
         N: RaftNetworkFactory<TypeConfig<S>>,
     {
         let raft_config = Arc::new(config.to_openraft()?);
+        crate::force::finish_swap(dir)?;
         let dir = dir.to_path_buf();
         let key = config.data_key.clone();
         let (store, last_index) = tokio::task::spawn_blocking(move || {
@@ -102,6 +105,7 @@ impl<S: StateMachine> RaftNode<S> {
         .await
         .map_err(|e| RaftError::Fatal(format!("open task: {e}")))??;
         let shared = store.state_machine.shared();
+        let log = store.log.clone();
         let raft = Raft::new(
             node_id,
             raft_config,
@@ -121,6 +125,7 @@ impl<S: StateMachine> RaftNode<S> {
                 leader_client: Arc::new(OnceLock::new()),
             },
             shared,
+            log,
             closed: store.closed,
         };
         if last_index > node.applied_index() && node.is_sole_voter() {
@@ -229,10 +234,11 @@ impl<S: StateMachine> RaftNode<S> {
         let Self {
             handle,
             shared,
+            log,
             closed,
         } = self;
         let t = handle.config.propose_timeout.max(Duration::from_secs(5));
-        drop((handle, shared));
+        drop((handle, shared, log));
         tokio::time::timeout(t, closed.wait())
             .await
             .map_err(|_| RaftError::Timeout(t, "raft storage to close".into()))

@@ -68,6 +68,8 @@ impl Manager {
         sealing: Arc<certs::Sealing>,
     ) -> Result<Option<Manager>> {
         let dir = raft_dir(&cfg.data_dir);
+        // A force-new-cluster that a crash interrupted between its renames.
+        swarm_raft::finish_swap(&dir).map_err(swarm_raft::RaftError::from)?;
         if !dir.exists() {
             return Ok(None);
         }
@@ -264,6 +266,70 @@ impl Manager {
             runtime,
             tls,
             sealing,
+        ))
+    }
+
+    /// `swarm init --force-new-cluster` on a running manager (also one whose quorum is
+    /// gone): this manager half stops, its Raft restarts as the only member of a new
+    /// cluster that keeps the whole store (services, tasks, nodes, secrets, configs,
+    /// networks, the cluster's ID, CA and tokens), and the returned manager half leads it.
+    /// In the store this node is the leader and the other managers are no longer
+    /// reachable (their nodes stay, shown Down once their heartbeats are overdue, until
+    /// demoted or removed). The old Raft directory is kept beside the new one.
+    pub async fn force_new_cluster(&self, cfg: &Config) -> Result<Manager, ApiError> {
+        self.stopped.send_replace(true);
+        let dir = raft_dir(&cfg.data_dir);
+        let addr = self.store.addr();
+        let forced = self
+            .store
+            .force_new_cluster(&dir)
+            .await
+            .map_err(ApiError::internal)?;
+        tracing::warn!(
+            last_index = forced.last_index,
+            uncommitted = forced.uncommitted,
+            backup = %forced.backup.display(),
+            "forced a new cluster: this manager alone, with the whole state"
+        );
+        let store = open_store(cfg, &self.node_id, &addr, &self.tls, &self.sealing)
+            .await
+            .map_err(ApiError::internal)?;
+        if let Err(e) = store.initialize().await {
+            if let Err(e) = store.shutdown().await {
+                tracing::warn!("close raft after a failed force-new-cluster: {e}");
+            }
+            return Err(ApiError::internal(e));
+        }
+        let managers: Vec<Node> = store
+            .read(|s| {
+                s.nodes()
+                    .filter(|n| n.manager_status.is_some())
+                    .cloned()
+                    .collect()
+            })
+            .await;
+        let updates = managers
+            .into_iter()
+            .filter_map(|mut n| {
+                let me = n.meta.id == self.node_id;
+                let ms = n.manager_status.as_mut()?;
+                ms.leader = me;
+                ms.reachability = Some(if me {
+                    Reachability::Reachable
+                } else {
+                    Reachability::Unreachable
+                });
+                Some(StoreAction::Update(Object::Node(Box::new(n))))
+            })
+            .collect();
+        store.propose(updates).await?;
+        Ok(Manager::new(
+            store,
+            &self.node_id,
+            &self.cluster_id,
+            self.runtime.clone(),
+            self.tls.clone(),
+            self.sealing.clone(),
         ))
     }
 

@@ -232,6 +232,21 @@ impl Store {
         self.raft.metrics().borrow().clone()
     }
 
+    /// `swarm init --force-new-cluster`: stops Raft and rewrites `dir` (the directory it
+    /// was opened on) as a new cluster of this manager alone, with the whole store (see
+    /// `swarm_raft::force`). Open `dir` again afterwards; this store is done.
+    pub async fn force_new_cluster(&self, dir: &Path) -> Result<swarm_raft::ForcedCluster> {
+        Ok(self
+            .raft
+            .force_new_cluster(dir, StoreMachine::default())
+            .await?)
+    }
+
+    /// This manager's Raft address.
+    pub fn addr(&self) -> String {
+        self.raft.addr().to_string()
+    }
+
     /// `swarm init`: this manager becomes the only member and the leader.
     pub async fn initialize(&self) -> Result<()> {
         Ok(self.raft.initialize_single().await?)
