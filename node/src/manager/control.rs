@@ -379,6 +379,7 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
                 .await?;
             Ok(Reply::Empty(204))
         }
+        Request::Network(req) => super::network::handle(m, req).await,
         Request::Distribution { name } => Err(ApiError::NotFound(format!(
             "distribution inspect is not supported yet: {name}"
         ))),
@@ -624,6 +625,9 @@ async fn create_service(m: &Arc<Manager>, spec: Value) -> R {
         spec.mode = ServiceMode::replicated(1);
     }
     validate_service_spec(&spec)?;
+    m.store
+        .read(|s| super::network::resolve_service_networks(s, &mut spec))
+        .await?;
     let base = m.store.read(|s| s.applied_index()).await;
     let service = Service {
         meta: Meta::with_id(id.clone()),
@@ -673,8 +677,11 @@ async fn update_service(
             message: "manually requested rollback".into(),
         });
     } else {
-        let spec: ServiceSpec = decode("service spec", spec)?;
+        let mut spec: ServiceSpec = decode("service spec", spec)?;
         validate_service_spec(&spec)?;
+        m.store
+            .read(|s| super::network::resolve_service_networks(s, &mut spec))
+            .await?;
         validate_service_update(&current, &spec)?;
         s.previous_spec = Some(std::mem::replace(&mut s.spec, spec));
         s.update_status = None;
