@@ -292,6 +292,7 @@ pub(crate) fn assignments(s: &CoreStore, node_id: &str) -> Vec<Assignment> {
                 _ => Desired::Shutdown,
             },
             data: task_data(s, x),
+            networks: super::node_networks::task_attachments(x),
         })
         .collect()
 }

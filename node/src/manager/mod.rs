@@ -16,6 +16,7 @@ pub mod control;
 pub mod dispatcher;
 pub mod loops;
 pub mod network;
+pub mod node_networks;
 pub mod store;
 
 use std::path::{Path, PathBuf};
@@ -215,9 +216,15 @@ impl Manager {
                 availability: Some(NodeAvailability::Active),
                 ..NodeSpec::default()
             },
-            description: NodeDescription {
-                tls_info,
-                ..node_description(&cfg.hostname)
+            description: {
+                let mut d = NodeDescription {
+                    tls_info,
+                    ..node_description(&cfg.hostname)
+                };
+                if let Some(dp) = network::data_path_addr(req)? {
+                    d.extra.insert("DataPathAddr".into(), json!(dp));
+                }
+                d
             },
             status: NodeStatus {
                 state: Some(NodeState::Ready),

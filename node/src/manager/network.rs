@@ -80,6 +80,24 @@ pub fn init_addr_pools(req: &Value) -> Result<AddrPools, ApiError> {
     })
 }
 
+/// `DataPathAddr` of a `POST /swarm/init` (an address or an interface name) as the
+/// IPv4 address VXLAN traffic leaves from; kept in the node's description, where the
+/// dispatcher reads every node's underlay address.
+pub fn data_path_addr(req: &Value) -> Result<Option<String>, ApiError> {
+    let Some(given) = req["DataPathAddr"].as_str().filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let addr = crate::addr::resolve_advertise(given, "0", &crate::addr::system_addrs())
+        .map_err(|e| ApiError::invalid(format!("invalid data path address: {e}")))?;
+    let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+    match host.parse::<std::net::Ipv4Addr>() {
+        Ok(ip) => Ok(Some(ip.to_string())),
+        Err(_) => Err(ApiError::invalid(format!(
+            "invalid data path address {given}: only IPv4 is supported"
+        ))),
+    }
+}
+
 /// The `ingress` network every swarm starts with (allocated first: `10.0.0.0/24` and VNI
 /// 4096 with the default pool).
 pub fn ingress_network() -> StoreAction {
