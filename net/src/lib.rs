@@ -14,8 +14,12 @@
 //! every `ensure_*` converges from any state (nothing, half-made, already done), and
 //! every `remove_*` tolerates what is already gone, so a restarted daemon simply calls
 //! them again from its assignments.
+//!
+//! `dns` is the embedded DNS server (127.0.0.11 in every task's namespace), the one
+//! async part: it runs on the daemon's tokio runtime.
 #![forbid(unsafe_code)]
 
+pub mod dns;
 pub mod error;
 pub mod gwbridge;
 pub mod inventory;
