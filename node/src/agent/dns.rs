@@ -2,65 +2,72 @@
 //! the resolver's records, and each task on overlays gets a server on 127.0.0.11:53 in its
 //! namespace, answering only for the task's networks.
 //!
-//! The resolver itself is `swarm_net::dns` (another branch, `net-dns`); until it is merged
-//! here, [`Dns`] keeps the records and the tasks' scopes and serves nothing.
+//! The resolver is `swarm_net::dns`: one [`Resolver`] per node holding every record, one
+//! server per task (dropping its handle stops it). The servers live in this process, so
+//! a restarted swarmd serves its adopted tasks again from their assignments.
 
-use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Mutex;
 
-use super::netmap::NodeNetworks;
+use swarm_net::dns::{Handle, NameRecord, Resolver};
 
-/// One name on one network, as the resolver takes it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct NameRecord {
-    pub network_id: String,
-    pub name: String,
-    pub addrs: Vec<Ipv4Addr>,
-}
+use super::netmap::NodeNetworks;
 
 /// Every name of every network this node knows, flattened for the resolver.
 pub fn name_records(nn: &NodeNetworks) -> Vec<NameRecord> {
     nn.networks
         .iter()
         .flat_map(|n| {
-            n.records.iter().map(|r| NameRecord {
-                network_id: n.id.clone(),
-                name: r.name.clone(),
-                addrs: r.addrs.clone(),
+            n.records.iter().map(|r| {
+                let rec = NameRecord::new(n.id.clone(), r.name.clone(), r.addrs.clone());
+                if r.reverse {
+                    rec.with_reverse()
+                } else {
+                    rec
+                }
             })
         })
         .collect()
 }
 
 pub struct Dns {
-    #[allow(dead_code)]
-    upstreams: Vec<SocketAddr>,
-    records: Mutex<Vec<NameRecord>>,
-    /// Task ID -> (its namespace, its networks).
-    served: Mutex<BTreeMap<String, (PathBuf, Vec<String>)>>,
+    resolver: Resolver,
+    /// Task ID -> its server.
+    served: Mutex<BTreeMap<String, Handle>>,
 }
 
 impl Dns {
     pub fn new(upstreams: Vec<SocketAddr>) -> Dns {
         Dns {
-            upstreams,
-            records: Mutex::default(),
+            resolver: Resolver::new(upstreams),
             served: Mutex::default(),
         }
     }
 
     pub fn set_records(&self, nn: &NodeNetworks) {
-        *self.records.lock().expect("dns records") = name_records(nn);
+        self.resolver.set_network_names(
+            nn.networks
+                .iter()
+                .map(|n| (n.id.clone(), n.name.clone()))
+                .collect::<HashMap<_, _>>(),
+        );
+        self.resolver.set_records(name_records(nn));
     }
 
-    /// Serve the task's networks' names in its namespace (idempotent).
-    pub fn serve(&self, task: &str, netns: &Path, networks: &[String]) {
-        self.served
-            .lock()
-            .expect("dns tasks")
-            .insert(task.to_string(), (netns.to_owned(), networks.to_vec()));
+    /// Serve the task's networks' names on 127.0.0.11:53 in its namespace (once).
+    pub fn serve(&self, task: &str, netns: &Path, networks: &[String]) -> Result<(), String> {
+        let mut served = self.served.lock().expect("dns tasks");
+        if served.contains_key(task) {
+            return Ok(());
+        }
+        let h = self
+            .resolver
+            .serve_in(netns, networks.to_vec())
+            .map_err(|e| format!("embedded DNS: {e}"))?;
+        served.insert(task.to_string(), h);
+        Ok(())
     }
 
     pub fn stop(&self, task: &str) {
@@ -70,6 +77,8 @@ impl Dns {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
     use crate::agent::netmap::{NameRecord as Rec, NetworkInfo};
 
@@ -87,6 +96,7 @@ mod tests {
                 records: vec![Rec {
                     name: "web".into(),
                     addrs: vec![Ipv4Addr::new(10, 0, 1, 2)],
+                    reverse: false,
                 }],
                 vips: vec![],
             }],

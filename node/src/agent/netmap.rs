@@ -62,6 +62,9 @@ pub struct PeerInfo {
 pub struct NameRecord {
     pub name: String,
     pub addrs: Vec<Ipv4Addr>,
+    /// Answers PTR queries for its addresses (a task's own name, as libnetwork).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reverse: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -159,10 +159,11 @@ impl NetworkManager {
         let res = tokio::task::spawn_blocking(move || me.prepare_blocking(&t, &attachments, &nn))
             .await
             .map_err(|e| format!("network setup: {e}"))?;
-        if res.is_ok() && !nets.is_empty() {
-            self.dns.serve(&task, &self.task_netns(&task), &nets);
+        let prepared = res?;
+        if !nets.is_empty() {
+            self.dns.serve(&task, &self.task_netns(&task), &nets)?;
         }
-        res
+        Ok(prepared)
     }
 
     fn prepare_blocking(
@@ -254,7 +255,14 @@ impl NetworkManager {
             let ns = me.task_netns(&task);
             swarm_net::netns::remove(&ns).map_err(|e| format!("remove {}: {e}", ns.display()))?;
             me.free_gw_addr(&task);
-            me.converge(&nn, &tasks)
+            me.converge(&nn, &tasks)?;
+            // The last task on overlays gone and none coming: the gateway bridge too.
+            if nn.networks.is_empty() && tasks.values().all(Vec::is_empty) {
+                me.host
+                    .remove_gwbridge()
+                    .map_err(|e| format!("remove the gateway bridge: {e}"))?;
+            }
+            Ok::<(), String>(())
         })
         .await;
         match r {

@@ -152,21 +152,30 @@ pub fn node_networks(s: &CoreStore, node_id: &str) -> NodeNetworks {
                 records.push(NameRecord {
                     name: alias,
                     addrs: service_addrs.clone(),
+                    reverse: false,
                 });
             }
             records.push(NameRecord {
                 name: name.clone(),
                 addrs: service_addrs,
+                reverse: false,
             });
             records.push(NameRecord {
                 name: format!("tasks.{name}"),
                 addrs: live.clone(),
+                reverse: false,
             });
             for t in tasks.iter().filter(|t| running(t)) {
                 if let Some(ip) = addr_on(t, id) {
                     records.push(NameRecord {
                         name: task_name(svc, t),
                         addrs: vec![ip],
+                        reverse: true,
+                    });
+                    records.push(NameRecord {
+                        name: t.id().to_string(),
+                        addrs: vec![ip],
+                        reverse: false,
                     });
                 }
             }
