@@ -449,6 +449,9 @@ fn three_hosts_reach_a_service_by_name_across_vxlan_and_after_a_drain() -> Resul
         "web",
         "--network",
         "appnet",
+        // httpd as PID 1 ignores SIGTERM: without this the drain waits the 10 s grace.
+        "--stop-grace-period",
+        "1s",
         "--constraint",
         "node.role==worker",
         &img,

@@ -333,17 +333,16 @@ impl NetworkManager {
     }
 }
 
-/// The host's nameservers (not loopback ones: unreachable from a task's namespace), the
-/// embedded resolver's upstreams.
+/// The host's nameservers, the embedded resolver's upstreams (it forwards from the
+/// daemon's namespace, so the host's own stub resolver works too).
 pub fn host_resolvers() -> Vec<std::net::SocketAddr> {
-    std::fs::read_to_string("/etc/resolv.conf")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.strip_prefix("nameserver"))
-        .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
-        .filter(|ip| !ip.is_loopback())
-        .map(|ip| std::net::SocketAddr::new(ip, 53))
-        .collect()
+    match swarm_net::dns::ResolvConf::load_host() {
+        Ok(rc) => rc.upstreams(),
+        Err(e) => {
+            tracing::warn!("read the host's resolv.conf: {e}");
+            Vec::new()
+        }
+    }
 }
 
 fn peers(n: &NetworkInfo) -> Vec<Peer> {
