@@ -437,7 +437,7 @@ fn host_of(cluster: &Cluster, task: &Value) -> Result<usize> {
 fn three_hosts_reach_a_service_by_name_across_vxlan_and_after_a_drain() -> Result<()> {
     let cluster = Cluster::new(3)?;
     let h0 = cluster.host(0);
-    init(h0, &[])?;
+    init(h0, &["--data-path-port", "7789"])?;
     join_workers(&cluster, 3)?;
     let img = cluster.image("1");
     h0.swarm_ok(&["network", "create", "appnet"])?;
@@ -489,6 +489,21 @@ fn three_hosts_reach_a_service_by_name_across_vxlan_and_after_a_drain() -> Resul
         || wget(h0, &client, "http://web:8080/"),
     )?;
     ensure!(got == first, "{got} != {first}");
+    // The swarm's data path port reached the VXLAN devices on both hosts.
+    let net = network_id(h0, "appnet")?;
+    for i in [0, b] {
+        let ov = cluster
+            .host(i)
+            .data
+            .join("net/host/netns")
+            .join(format!("ov-{}", &net[..12]));
+        let out = Command::new("nsenter")
+            .arg(format!("--net={}", ov.display()))
+            .args(["ip", "-d", "link", "show", "vxlan0"])
+            .output()?;
+        let out = String::from_utf8_lossy(&out.stdout);
+        ensure!(out.contains("dstport 7789"), "host {i}: {out}");
+    }
 
     // Drain its host: the task moves to the other worker; the name follows.
     let drained = format!("h{b}");
