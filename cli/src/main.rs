@@ -12,6 +12,7 @@ mod client;
 mod format;
 mod image;
 mod natural;
+mod network;
 mod node;
 mod secret;
 mod service;
@@ -78,6 +79,9 @@ enum Command {
     /// Manage Swarm configs
     #[command(subcommand)]
     Config(secret::ConfigCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
 }
 
 /// An error already worded for the user (Docker's client-side messages).
@@ -153,5 +157,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Image(c) => image::run(&client, c).await,
         Command::Secret(c) => secret::run_secret(&client, c).await,
         Command::Config(c) => secret::run_config(&client, c).await,
+        Command::Network(c) => network::run(&client, c).await,
     }
 }

@@ -70,7 +70,11 @@ pub async fn run(cfg: Config) -> Result<()> {
         auth: None,
     };
     let (tx, rx) = mpsc::unbounded_channel();
-    let agent = Arc::new(Agent::start(rt.clone(), images.clone(), registry, tx).await?);
+    let net = crate::agent::network::NetworkManager::new(
+        &cfg.data_dir.join("net"),
+        crate::agent::network::host_resolvers(),
+    );
+    let agent = Arc::new(Agent::start(rt.clone(), images.clone(), registry, tx, net).await?);
     let node_id = node_id(&cfg)?;
     let node = Arc::new(Node {
         node_id: node_id.clone(),

@@ -24,6 +24,19 @@ pub struct InitArgs {
     /// Force create a new cluster from current state
     #[arg(long = "force-new-cluster", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub force_new_cluster: Option<bool>,
+    /// Default address pool in CIDR format (repeatable)
+    #[arg(long = "default-addr-pool", value_name = "ipNetSlice")]
+    pub default_addr_pool: Vec<String>,
+    /// Default address pool subnet mask length (default 24)
+    #[arg(long = "default-addr-pool-mask-length", value_name = "uint32")]
+    pub default_addr_pool_mask_length: Option<u32>,
+    /// Port number to use for data path traffic (1024 - 49151). If no value is set or is
+    /// set to 0, the default port (4789) is used.
+    #[arg(long = "data-path-port", value_name = "uint32")]
+    pub data_path_port: Option<u32>,
+    /// Address or interface to use for data path traffic (format: "<ip|interface>")
+    #[arg(long = "data-path-addr", value_name = "string")]
+    pub data_path_addr: Option<String>,
     #[command(flatten)]
     pub spec: super::update::SpecArgs,
 }
@@ -36,6 +49,18 @@ pub fn init_request(a: &InitArgs) -> Result<Value> {
         "ForceNewCluster": a.force_new_cluster.unwrap_or(false),
         "Spec": {"EncryptionConfig": {"AutoLockManagers": a.autolock.unwrap_or(false)}},
     });
+    if !a.default_addr_pool.is_empty() {
+        req["DefaultAddrPool"] = json!(a.default_addr_pool);
+    }
+    if let Some(n) = a.default_addr_pool_mask_length {
+        req["SubnetSize"] = json!(n);
+    }
+    if let Some(p) = a.data_path_port {
+        req["DataPathPort"] = json!(p);
+    }
+    if let Some(d) = &a.data_path_addr {
+        req["DataPathAddr"] = json!(d);
+    }
     if a.advertise_addr.is_none() {
         req.as_object_mut().expect("object").remove("AdvertiseAddr");
     }

@@ -36,6 +36,8 @@ pub struct Ctx {
     /// share one attempt (50 replicas starting together make one registry round trip,
     /// not 50 name lookups and manifest requests).
     pub pulls: Mutex<HashMap<String, SharedPull>>,
+    /// Task namespaces, overlays, VIPs, DNS.
+    pub net: Arc<super::network::NetworkManager>,
 }
 
 type SharedPull = Shared<BoxFuture<'static, Result<Image, String>>>;
@@ -128,6 +130,10 @@ pub async fn run(
         Some(st) => match (st.status, st.exit) {
             (Status::Running, _) => {
                 tracing::info!(task = %id, pid = ?st.pid, "adopted running container");
+                // Converge its networking again (a restart finds it all in place).
+                if let Err(e) = ctx.net.prepare(&a).await {
+                    tracing::warn!(task = %id, "networks of an adopted container: {e}");
+                }
                 Phase::Running(st.pid)
             }
             (Status::Exited, Some(exit)) => Phase::Exited(exit),
@@ -184,6 +190,15 @@ async fn start(
                 return Phase::Done;
             }
         };
+        // Its namespace, interfaces, VIPs and resolver before the container exists.
+        match ctx.net.prepare(a).await {
+            Ok(p) => super::spec::with_network(&mut spec, &p),
+            Err(e) => {
+                ctx.report(id, ReportedState::Rejected, "preparing", Some(e));
+                ctx.net.release(id).await;
+                return Phase::Done;
+            }
+        }
         if let Err(e) = ctx.rt.create(&spec).await {
             ctx.report(
                 id,
@@ -334,6 +349,7 @@ async fn remove(ctx: &Ctx, id: &str) {
         Err(swarm_runtime::Error::NoSuchContainer(_)) => {}
         Err(e) => tracing::warn!(task = id, "remove container: {e}"),
     }
+    ctx.net.release(id).await;
 }
 
 /// Remove a container no task claims any more (found at adoption).

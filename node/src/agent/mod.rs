@@ -13,6 +13,9 @@
 //! ones are not restarted), the others are removed.
 
 pub mod controller;
+pub mod dns;
+pub mod netmap;
+pub mod network;
 pub mod session;
 pub mod spec;
 
@@ -46,6 +49,9 @@ pub struct Assignment {
     /// The secrets and configs the task references.
     #[serde(default)]
     pub data: TaskData,
+    /// The task's interfaces on overlay networks, in attachment order (eth0, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<netmap::TaskAttachment>,
 }
 
 /// The data of the secrets and configs a task references, by ID (base64, as stored).
@@ -132,6 +138,7 @@ impl Agent {
         images: Arc<ImageStore>,
         registry: RegistryOptions,
         reports: mpsc::UnboundedSender<StatusReport>,
+        net: Arc<network::NetworkManager>,
     ) -> Result<Agent> {
         let found = rt
             .list()
@@ -147,6 +154,7 @@ impl Agent {
                 registry,
                 reports,
                 pulls: Mutex::default(),
+                net,
             }),
             tasks: Mutex::new(HashMap::new()),
             found: Mutex::new(Some(found)),
@@ -185,11 +193,28 @@ impl Agent {
             let join = tokio::spawn(controller::run(self.ctx.clone(), a.clone(), rx, adopted));
             tasks.insert(id.clone(), Handle { desired: tx, join });
         }
+        // The first set: task namespaces that no assigned task or found container
+        // claims are leftovers of a crash.
+        if let Some(f) = &found {
+            let keep: std::collections::BTreeSet<String> = set
+                .iter()
+                .map(|a| a.who.task_id.clone())
+                .chain(f.keys().cloned())
+                .collect();
+            let net = self.ctx.net.clone();
+            tokio::spawn(async move { net.remove_strays(keep).await });
+        }
         // Containers of tasks that are not ours any more.
         for (id, _) in found.into_iter().flatten() {
             let ctx = self.ctx.clone();
             tokio::spawn(async move { controller::remove_orphan(&ctx, &id).await });
         }
+    }
+
+    /// The dispatcher's view of this node's networks (before the assignments that use
+    /// them).
+    pub fn set_networks(&self, nn: netmap::NodeNetworks) {
+        self.ctx.net.set_networks(nn);
     }
 
     /// Tasks with a live controller (for tests and `/info`).

@@ -309,7 +309,24 @@ impl Session {
             "worker" => Some(Role::Worker),
             _ => None,
         };
-        let list: Vec<Assignment> = serde_json::from_slice(&m.assignments).unwrap_or_default();
+        // A message that does not decode changes nothing: an empty list in its place
+        // would remove every container of this node.
+        let list: Vec<Assignment> = match serde_json::from_slice(&m.assignments) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("undecodable assignments from the dispatcher, ignored: {e}");
+                return Todo::Nothing;
+            }
+        };
+        if !m.networks.is_empty() {
+            match serde_json::from_slice::<super::netmap::NodeNetworks>(&m.networks) {
+                Ok(n) => self.agent.set_networks(n),
+                Err(e) => {
+                    tracing::error!("undecodable networks from the dispatcher, ignored: {e}");
+                    return Todo::Nothing;
+                }
+            }
+        }
         if m.full {
             set.clear();
         }

@@ -247,6 +247,23 @@ fn short(id: &str) -> String {
 /// Docker's default stop grace period.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
+/// The task's prepared networking in its container spec: the namespace to join; on
+/// overlays, the embedded resolver (Docker's 127.0.0.11, `ndots:0`) and its own name in
+/// `/etc/hosts`.
+pub fn with_network(spec: &mut ContainerSpec, p: &super::network::Prepared) {
+    spec.netns = Some(p.netns.clone());
+    if !p.on_networks {
+        return;
+    }
+    spec.dns.nameservers = vec!["127.0.0.11".to_string()];
+    if !spec.dns.options.iter().any(|o| o.starts_with("ndots:")) {
+        spec.dns.options.push("ndots:0".to_string());
+    }
+    if let (Some(addr), Some(host)) = (p.addr, spec.hostname.clone()) {
+        spec.extra_hosts.push(format!("{addr} {host}"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

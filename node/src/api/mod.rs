@@ -22,7 +22,9 @@ use futures::stream::BoxStream;
 use serde_json::Value;
 
 pub use self::error::ApiError;
-pub use self::request::{BlobKind, LogsOptions, Request, API_VERSION, MIN_API_VERSION};
+pub use self::request::{
+    BlobKind, LogsOptions, NetworkRequest, Request, API_VERSION, MIN_API_VERSION,
+};
 use crate::error::{Error, Result};
 
 /// What a handler answers.

@@ -108,11 +108,23 @@ pub enum Request {
         kind: BlobKind,
         id: String,
     },
+    /// `/networks*` (handled in `manager::network`).
+    Network(NetworkRequest),
     /// `docker load`: an image archive (OCI layout tarball, plain or gzip) for this
     /// node's image store.
     ImageLoad {
         archive: Vec<u8>,
     },
+}
+
+/// The `/networks` calls.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetworkRequest {
+    List { filters: Filters },
+    Inspect { id: String },
+    Create { body: Value },
+    Remove { id: String },
+    Prune { filters: Filters },
 }
 
 /// Which of the two named-blob tables a `/secrets` or `/configs` call is about.
@@ -266,6 +278,21 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
             kind: BlobKind::of(t).expect("matched"),
             id: id.to_string(),
         },
+        ("GET", ["networks"]) => Request::Network(NetworkRequest::List {
+            filters: filters()?,
+        }),
+        ("POST", ["networks", "create"]) => {
+            Request::Network(NetworkRequest::Create { body: json()? })
+        }
+        ("POST", ["networks", "prune"]) => Request::Network(NetworkRequest::Prune {
+            filters: filters()?,
+        }),
+        ("GET", ["networks", id]) => {
+            Request::Network(NetworkRequest::Inspect { id: id.to_string() })
+        }
+        ("DELETE", ["networks", id]) => {
+            Request::Network(NetworkRequest::Remove { id: id.to_string() })
+        }
         ("POST", ["images", "load"]) => Request::ImageLoad {
             archive: body.to_vec(),
         },

@@ -388,6 +388,7 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
                 .await?;
             Ok(Reply::Empty(204))
         }
+        Request::Network(req) => super::network::handle(m, req).await,
         Request::Ping
         | Request::Version
         | Request::Info
@@ -632,6 +633,9 @@ async fn create_service(m: &Arc<Manager>, spec: Value) -> R {
         spec.name = m.store.read(|s| unused_service_name(s, &id)).await;
     }
     validate_service_spec(&spec)?;
+    m.store
+        .read(|s| super::network::resolve_service_networks(s, &mut spec))
+        .await?;
     let base = m.store.read(|s| s.applied_index()).await;
     let service = Service {
         meta: Meta::with_id(id.clone()),
@@ -696,6 +700,9 @@ async fn update_service(
         let mut spec: ServiceSpec = decode("service spec", spec)?;
         spec.fill_defaults();
         validate_service_spec(&spec)?;
+        m.store
+            .read(|s| super::network::resolve_service_networks(s, &mut spec))
+            .await?;
         validate_service_update(&current, &spec)?;
         s.previous_spec = Some(std::mem::replace(&mut s.spec, spec));
         s.update_status = None;

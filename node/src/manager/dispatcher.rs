@@ -221,6 +221,7 @@ async fn stream_assignments(
     let mut applied = m.store.subscribe();
     let mut sent: BTreeMap<String, Assignment> = BTreeMap::new();
     let mut first = true;
+    let mut sent_networks: Option<crate::agent::netmap::NodeNetworks> = None;
     let mut last_meta = (0u64, Vec::new(), String::new(), false, String::new());
     loop {
         applied.borrow_and_update();
@@ -240,7 +241,10 @@ async fn stream_assignments(
                         _ => "worker",
                     };
                     (
-                        assignments(s, &node_id),
+                        (
+                            assignments(s, &node_id),
+                            super::node_networks::node_networks(s, &node_id),
+                        ),
                         heartbeat_period(s).as_millis() as u64,
                         manager_addrs(s),
                         role.to_string(),
@@ -254,7 +258,7 @@ async fn stream_assignments(
                 })
             })
             .await;
-        let Some((set, period, managers, role, renew, trust_root)) = read else {
+        let Some(((set, networks), period, managers, role, renew, trust_root)) = read else {
             tracing::warn!(node = %node_id, "node removed: its session ends");
             let _ = tx
                 .send(Err(Status::permission_denied(
@@ -284,22 +288,47 @@ async fn stream_assignments(
             renew,
             trust_root.clone(),
         );
-        if first || !changed.is_empty() || !removed.is_empty() || meta != last_meta {
+        let networks_changed = first || sent_networks.as_ref() != Some(&networks);
+        if first
+            || !changed.is_empty()
+            || !removed.is_empty()
+            || meta != last_meta
+            || networks_changed
+        {
+            let networks_json = if networks_changed {
+                match serde_json::to_vec(&networks) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!("encode the node's networks: {e}");
+                        return;
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            let assignments_json = match serde_json::to_vec(&if first {
+                now.values().collect::<Vec<_>>()
+            } else {
+                changed
+            }) {
+                Ok(b) => b,
+                Err(e) => {
+                    // Never an empty list in its place: the agent would remove everything.
+                    tracing::error!("encode the assignments: {e}");
+                    return;
+                }
+            };
             let msg = SessionMessage {
                 session_id: session_id.clone(),
                 full: first,
-                assignments: serde_json::to_vec(&if first {
-                    now.values().collect::<Vec<_>>()
-                } else {
-                    changed
-                })
-                .unwrap_or_default(),
+                assignments: assignments_json,
                 removed: if first { Vec::new() } else { removed },
                 heartbeat_period_ms: period,
                 managers,
                 role,
                 renew_certificate: renew,
                 trust_root,
+                networks: networks_json,
             };
             if tx.send(Ok(msg)).await.is_err() {
                 return;
@@ -307,6 +336,7 @@ async fn stream_assignments(
             first = false;
             last_meta = meta;
             sent = now;
+            sent_networks = Some(networks);
         }
         tokio::select! {
             r = applied.changed() => if r.is_err() { return },

@@ -3,6 +3,7 @@
 //! ```text
 //!   applied index changed ─┐                  per service
 //!   requeue_after elapsed ─┴─▶ core::orchestrator::reconcile ─▶ propose (one entry each)
+//!                              core::allocator::allocate ─▶ propose
 //!                              core::scheduler::schedule + decisions_to_actions ─▶ propose
 //!                                                  (entries of at most ENTRY_ACTIONS)
 //! ```
@@ -140,6 +141,9 @@ async fn orchestrate(m: &Manager) -> Option<Duration> {
             earliest(RETRY_AFTER);
         }
     }
+    if let Some(after) = allocate(m).await {
+        earliest(after);
+    }
     let now = Utc::now();
     let actions = m
         .store
@@ -153,6 +157,29 @@ async fn orchestrate(m: &Manager) -> Option<Duration> {
         }
     }
     wake
+}
+
+/// The allocator's pass (docs/network-model.md): networks get subnets and VNIs, services
+/// VIPs, NEW tasks their addresses (and PENDING). Runs after the orchestrators' plans are
+/// applied and before scheduling; `propose_each` waits for the entries, so the next pass
+/// reads a store with them applied (never two passes over one view).
+async fn allocate(m: &Manager) -> Option<Duration> {
+    let now = Utc::now();
+    let allocation = m
+        .store
+        .read(|s| swarm_core::allocator::allocate(s, now))
+        .await;
+    for f in &allocation.failures {
+        tracing::warn!(kind = ?f.kind, id = %f.id, "allocate: {}", f.error);
+    }
+    let mut retry = None;
+    for res in propose_each(entries_of(allocation.actions), |a| m.propose(a)).await {
+        if let Err(e) = res {
+            tracing::warn!("propose the allocator's decisions: {e}");
+            retry = Some(RETRY_AFTER);
+        }
+    }
+    retry
 }
 
 /// Demotions the store asks for that Raft has not finished (swarmkit's role manager): a
@@ -265,6 +292,7 @@ pub(crate) fn assignments(s: &CoreStore, node_id: &str) -> Vec<Assignment> {
                 _ => Desired::Shutdown,
             },
             data: task_data(s, x),
+            networks: super::node_networks::task_attachments(x),
         })
         .collect()
 }

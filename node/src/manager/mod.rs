@@ -15,6 +15,8 @@ pub mod ca;
 pub mod control;
 pub mod dispatcher;
 pub mod loops;
+pub mod network;
+pub mod node_networks;
 pub mod store;
 
 use std::path::{Path, PathBuf};
@@ -184,6 +186,7 @@ impl Manager {
             .encryption_config
             .auto_lock_managers
             .then(swarm_identity::UnlockKey::generate);
+        let pools = network::init_addr_pools(req)?;
         let cluster_id = crate::ids::new_id();
         let new = certs::new_cluster(&cluster_id, node_id).map_err(ApiError::internal)?;
         let tls_info = ca::tls_info(new.root.cert_pem(), &new.root).map_err(ApiError::internal)?;
@@ -193,9 +196,9 @@ impl Manager {
                 tls_info: tls_info.clone(),
                 spec,
                 root_rotation_in_progress: false,
-                default_addr_pool: vec!["10.0.0.0/8".into()],
-                subnet_size: 24,
-                data_path_port: 4789,
+                default_addr_pool: pools.default_addr_pool,
+                subnet_size: pools.subnet_size,
+                data_path_port: pools.data_path_port,
             },
             join_tokens: JoinTokens {
                 worker: new.worker_token.clone(),
@@ -215,9 +218,15 @@ impl Manager {
                 availability: Some(NodeAvailability::Active),
                 ..NodeSpec::default()
             },
-            description: NodeDescription {
-                tls_info,
-                ..node_description(&cfg.hostname)
+            description: {
+                let mut d = NodeDescription {
+                    tls_info,
+                    ..node_description(&cfg.hostname)
+                };
+                if let Some(dp) = network::data_path_addr(req)? {
+                    d.extra.insert("DataPathAddr".into(), json!(dp));
+                }
+                d
             },
             status: NodeStatus {
                 state: Some(NodeState::Ready),
@@ -248,6 +257,7 @@ impl Manager {
                 .propose(vec![
                     StoreAction::Create(Object::Cluster(Box::new(swarm))),
                     StoreAction::Create(Object::Node(Box::new(node))),
+                    network::ingress_network(),
                 ])
                 .await?;
             Ok::<_, ApiError>(())

@@ -1,0 +1,45 @@
+//! `swarm network inspect [-f FORMAT] NETWORK...`: GET each; JSON as Docker indents it,
+//! or a template; misses reported after what was found, as the docker CLI does.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::client::{query_escape, Client};
+use crate::format::template::Template;
+use crate::UserError;
+
+#[derive(Debug, Clone, Args)]
+pub struct InspectArgs {
+    /// Format output using a custom template
+    #[arg(short, long, value_name = "string")]
+    pub format: Option<String>,
+    /// Verbose output for diagnostics
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// NETWORK [NETWORK...]
+    #[arg(required = true, value_name = "NETWORK")]
+    pub names: Vec<String>,
+}
+
+pub async fn run(client: &Client, a: InspectArgs) -> Result<()> {
+    let mut raws = Vec::new();
+    let mut errors = Vec::new();
+    for name in &a.names {
+        match client
+            .get_raw(&format!("/networks/{}", query_escape(name)))
+            .await
+        {
+            Ok(r) => raws.push(r),
+            Err(e) => errors.push(crate::user_message(&e)),
+        }
+    }
+    if let Some(f) = a.format {
+        let tpl = Template::parse(&f)?;
+        for r in &raws {
+            println!("{}", tpl.render_inspect(r)?);
+        }
+    } else {
+        print!("{}", crate::service::inspect::json_array(&raws));
+    }
+    UserError::all(errors)
+}

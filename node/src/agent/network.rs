@@ -1,0 +1,377 @@
+//! The node's network manager: turns the dispatcher's [`NodeNetworks`] and each task's
+//! attachments into kernel state through `swarm-net`, level-triggered (every call
+//! converges from whatever is there, so a restarted swarmd adopts its own state).
+//!
+//! ```text
+//!  set_networks(NodeNetworks) ──▶ peers of ensured overlays, VIPs of live tasks,
+//!                                 DNS records; overlays no network needs: pruned
+//!  prepare(task)  (before create) ──▶ netns <data>/net/tasks/<id> (lo up)
+//!                                     ensure_overlay + attach eth0.. per attachment
+//!                                     ensure_gwbridge + attach_gw (default route), VIPs
+//!  release(task)  (after remove)  ──▶ netns removed (its interfaces go with it),
+//!                                     overlays no task needs: pruned
+//! ```
+//!
+//! Every kernel call is blocking and runs on the blocking pool under one async lock, so
+//! operations on a network (and on everything else) never interleave.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use swarm_net::{Endpoint, GwBridge, Host, Overlay, Peer, Proto, Vip};
+
+use super::dns::Dns;
+use super::netmap::{parse_cidr, parse_mac, NetworkInfo, NodeNetworks, TaskAttachment};
+use super::Assignment;
+
+/// The gateway bridge's subnet on every node (Docker's `docker_gwbridge` default).
+pub const GW_SUBNET: &str = "172.18.0.0/16";
+
+/// What a prepared task got: the namespace to run in and its overlay addresses.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub netns: PathBuf,
+    /// The first overlay address (for `/etc/hosts`), if any.
+    pub addr: Option<Ipv4Addr>,
+    /// Whether the task is on any overlay (then its resolver is 127.0.0.11).
+    pub on_networks: bool,
+}
+
+struct State {
+    nn: NodeNetworks,
+    /// Tasks with a namespace, and the networks they are attached to.
+    tasks: BTreeMap<String, Vec<String>>,
+}
+
+pub struct NetworkManager {
+    host: Host,
+    tasks_dir: PathBuf,
+    gw: GwBridge,
+    gw_addrs_path: PathBuf,
+    state: Mutex<State>,
+    /// Serializes every kernel operation.
+    ops: tokio::sync::Mutex<()>,
+    dns: Dns,
+}
+
+impl NetworkManager {
+    /// `dir` is `<data>/net`: overlay namespaces under `host/netns/`, task namespaces under
+    /// `tasks/`, the gateway bridge's address book in `gw-addrs.json`.
+    pub fn new(dir: &Path, upstreams: Vec<std::net::SocketAddr>) -> Arc<NetworkManager> {
+        let gw = GwBridge::new(GW_SUBNET.parse().expect("a valid subnet")).expect("gateway");
+        Arc::new(NetworkManager {
+            host: Host::new(dir.join("host")),
+            tasks_dir: dir.join("tasks"),
+            gw,
+            gw_addrs_path: dir.join("gw-addrs.json"),
+            state: Mutex::new(State {
+                nn: NodeNetworks::default(),
+                tasks: BTreeMap::new(),
+            }),
+            ops: tokio::sync::Mutex::new(()),
+            dns: Dns::new(upstreams),
+        })
+    }
+
+    pub fn task_netns(&self, task_id: &str) -> PathBuf {
+        self.tasks_dir.join(task_id)
+    }
+
+    /// The dispatcher's latest view: peers, VIPs and DNS follow it at once.
+    pub fn set_networks(self: &Arc<Self>, nn: NodeNetworks) {
+        {
+            let mut st = self.state.lock().expect("network state");
+            if st.nn == nn {
+                return;
+            }
+            st.nn = nn;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let _g = me.ops.lock().await;
+            let (nn, tasks) = {
+                let st = me.state.lock().expect("network state");
+                (st.nn.clone(), st.tasks.clone())
+            };
+            me.dns.set_records(&nn);
+            let me2 = me.clone();
+            let r = tokio::task::spawn_blocking(move || me2.converge(&nn, &tasks)).await;
+            if let Ok(Err(e)) = r {
+                tracing::warn!("networks: {e}");
+            }
+        });
+    }
+
+    /// Peers on every ensured overlay, VIPs in every live task's namespace, and no
+    /// overlay that neither the managers nor a local task needs.
+    fn converge(
+        &self,
+        nn: &NodeNetworks,
+        tasks: &BTreeMap<String, Vec<String>>,
+    ) -> Result<(), String> {
+        let mut needed: BTreeSet<&str> = nn.networks.iter().map(|n| n.id.as_str()).collect();
+        needed.extend(tasks.values().flatten().map(String::as_str));
+        for n in &nn.networks {
+            if swarm_net::netns::is_netns(&self.host.overlay_netns(&n.id)) {
+                self.host
+                    .set_peers(&n.id, &peers(n))
+                    .map_err(|e| format!("set peers of {}: {e}", n.name))?;
+            }
+        }
+        for (task, nets) in tasks {
+            if nets.is_empty() {
+                continue;
+            }
+            let ns = self.task_netns(task);
+            if swarm_net::netns::is_netns(&ns) {
+                swarm_net::vip::set_vips(&ns, &vips(nn, nets))
+                    .map_err(|e| format!("VIPs of task {task}: {e}"))?;
+            }
+        }
+        let keep: Vec<&str> = needed.into_iter().collect();
+        let removed = self
+            .host
+            .prune_overlays(&keep)
+            .map_err(|e| format!("prune overlays: {e}"))?;
+        if !removed.is_empty() {
+            tracing::info!(?removed, "overlays no task needs removed");
+        }
+        Ok(())
+    }
+
+    /// Everything the task's container needs before it is created (or, adopted after a
+    /// restart, again: each step converges).
+    pub async fn prepare(self: &Arc<Self>, a: &Assignment) -> Result<Prepared, String> {
+        let _g = self.ops.lock().await;
+        let nn = self.state.lock().expect("network state").nn.clone();
+        let task = a.who.task_id.clone();
+        let attachments = a.networks.clone();
+        let nets: Vec<String> = attachments.iter().map(|x| x.network_id.clone()).collect();
+        self.state
+            .lock()
+            .expect("network state")
+            .tasks
+            .insert(task.clone(), nets.clone());
+        let me = self.clone();
+        let t = task.clone();
+        let res = tokio::task::spawn_blocking(move || me.prepare_blocking(&t, &attachments, &nn))
+            .await
+            .map_err(|e| format!("network setup: {e}"))?;
+        let prepared = res?;
+        if !nets.is_empty() {
+            self.dns.serve(&task, &self.task_netns(&task), &nets)?;
+        }
+        Ok(prepared)
+    }
+
+    fn prepare_blocking(
+        &self,
+        task: &str,
+        attachments: &[TaskAttachment],
+        nn: &NodeNetworks,
+    ) -> Result<Prepared, String> {
+        let ns = self.task_netns(task);
+        swarm_net::netns::create(&ns).map_err(|e| format!("network namespace: {e}"))?;
+        let mut first = None;
+        let mut egress = false;
+        for (i, att) in attachments.iter().enumerate() {
+            let info = nn.network(&att.network_id).ok_or_else(|| {
+                format!("network {} is not known on this node yet", att.network_id)
+            })?;
+            let underlay = nn
+                .local_underlay
+                .ok_or("this node's underlay address is not known yet")?;
+            let subnet: ipnet::Ipv4Net = info
+                .subnet
+                .parse()
+                .map_err(|e| format!("network {}: subnet {}: {e}", info.name, info.subnet))?;
+            let mut ov = Overlay::new(&info.id, info.vni, subnet, info.gateway, underlay);
+            ov.data_path_port = nn.data_path_port;
+            self.host
+                .ensure_overlay(&ov)
+                .map_err(|e| format!("network {}: {e}", info.name))?;
+            self.host
+                .set_peers(&info.id, &peers(info))
+                .map_err(|e| format!("network {}: peers: {e}", info.name))?;
+            let (addr, prefix) = parse_cidr(&att.addr)
+                .ok_or_else(|| format!("task address {} is not IPv4 CIDR", att.addr))?;
+            self.host
+                .attach(
+                    &info.id,
+                    &Endpoint {
+                        container_netns: ns.clone(),
+                        ifname: format!("eth{i}"),
+                        addr,
+                        prefix,
+                    },
+                )
+                .map_err(|e| format!("network {}: attach: {e}", info.name))?;
+            first.get_or_insert(addr);
+            egress |= !info.internal;
+        }
+        if egress {
+            self.host
+                .ensure_gwbridge(&self.gw)
+                .map_err(|e| format!("gateway bridge: {e}"))?;
+            let addr = self.gw_addr(task)?;
+            self.host
+                .attach_gw(
+                    &self.gw,
+                    &Endpoint {
+                        container_netns: ns.clone(),
+                        ifname: format!("eth{}", attachments.len()),
+                        addr,
+                        prefix: self.gw.subnet.prefix_len(),
+                    },
+                )
+                .map_err(|e| format!("gateway bridge: attach: {e}"))?;
+        }
+        if !attachments.is_empty() {
+            let nets: Vec<String> = attachments.iter().map(|x| x.network_id.clone()).collect();
+            swarm_net::vip::set_vips(&ns, &vips(nn, &nets)).map_err(|e| format!("VIPs: {e}"))?;
+        }
+        Ok(Prepared {
+            netns: ns,
+            addr: first,
+            on_networks: !attachments.is_empty(),
+        })
+    }
+
+    /// After the task's container is gone: its namespace (and every interface in it), its
+    /// gateway address, and overlays nothing needs any more.
+    pub async fn release(self: &Arc<Self>, task: &str) {
+        let _g = self.ops.lock().await;
+        self.dns.stop(task);
+        let (nn, tasks) = {
+            let mut st = self.state.lock().expect("network state");
+            st.tasks.remove(task);
+            (st.nn.clone(), st.tasks.clone())
+        };
+        let me = self.clone();
+        let task = task.to_string();
+        let r = tokio::task::spawn_blocking(move || {
+            let ns = me.task_netns(&task);
+            swarm_net::netns::remove(&ns).map_err(|e| format!("remove {}: {e}", ns.display()))?;
+            me.free_gw_addr(&task);
+            me.converge(&nn, &tasks)?;
+            // The last task on overlays gone and none coming: the gateway bridge too.
+            if nn.networks.is_empty() && tasks.values().all(Vec::is_empty) {
+                me.host
+                    .remove_gwbridge()
+                    .map_err(|e| format!("remove the gateway bridge: {e}"))?;
+            }
+            Ok::<(), String>(())
+        })
+        .await;
+        match r {
+            Ok(Err(e)) => tracing::warn!("release a task's network: {e}"),
+            Err(e) => tracing::warn!("release a task's network: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
+
+    /// Task namespaces of tasks not in `keep` (left by a crash): removed.
+    pub async fn remove_strays(self: &Arc<Self>, keep: BTreeSet<String>) {
+        let Ok(dir) = std::fs::read_dir(&self.tasks_dir) else {
+            return;
+        };
+        let strays: Vec<String> = dir
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| !keep.contains(id))
+            .collect();
+        for id in strays {
+            tracing::info!(task = %id, "removing the network namespace of a task gone");
+            self.release(&id).await;
+        }
+    }
+
+    /// This task's address on the gateway bridge: kept in `gw-addrs.json` so a restart
+    /// finds the same one; the lowest free one for a new task.
+    fn gw_addr(&self, task: &str) -> Result<Ipv4Addr, String> {
+        let mut book = self.gw_book();
+        if let Some(a) = book.get(task) {
+            return Ok(*a);
+        }
+        let taken: BTreeSet<Ipv4Addr> = book.values().copied().collect();
+        let addr = self
+            .gw
+            .subnet
+            .hosts()
+            .filter(|a| *a != self.gw.gateway)
+            .find(|a| !taken.contains(a))
+            .ok_or("the gateway bridge's subnet is full")?;
+        book.insert(task.to_string(), addr);
+        self.save_gw_book(&book)?;
+        Ok(addr)
+    }
+
+    fn free_gw_addr(&self, task: &str) {
+        let mut book = self.gw_book();
+        if book.remove(task).is_some() {
+            let _ = self.save_gw_book(&book);
+        }
+    }
+
+    fn gw_book(&self) -> BTreeMap<String, Ipv4Addr> {
+        std::fs::read(&self.gw_addrs_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn save_gw_book(&self, book: &BTreeMap<String, Ipv4Addr>) -> Result<(), String> {
+        let tmp = self.gw_addrs_path.with_extension("tmp");
+        if let Some(d) = tmp.parent() {
+            std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
+        }
+        std::fs::write(&tmp, serde_json::to_vec(book).map_err(|e| e.to_string())?)
+            .and_then(|()| std::fs::rename(&tmp, &self.gw_addrs_path))
+            .map_err(|e| format!("write {}: {e}", self.gw_addrs_path.display()))
+    }
+}
+
+/// The host's nameservers, the embedded resolver's upstreams (it forwards from the
+/// daemon's namespace, so the host's own stub resolver works too).
+pub fn host_resolvers() -> Vec<std::net::SocketAddr> {
+    match swarm_net::dns::ResolvConf::load_host() {
+        Ok(rc) => rc.upstreams(),
+        Err(e) => {
+            tracing::warn!("read the host's resolv.conf: {e}");
+            Vec::new()
+        }
+    }
+}
+
+fn peers(n: &NetworkInfo) -> Vec<Peer> {
+    n.peers
+        .iter()
+        .map(|p| Peer {
+            underlay_ip: p.underlay,
+            task_ip: p.task_ip,
+            task_mac: parse_mac(&p.mac).unwrap_or_else(|| swarm_net::mac_for(p.task_ip)),
+        })
+        .collect()
+}
+
+/// The VIPs a task on `nets` reaches: every VIP-mode service on those networks.
+fn vips(nn: &NodeNetworks, nets: &[String]) -> Vec<Vip> {
+    nets.iter()
+        .filter_map(|id| nn.network(id))
+        .flat_map(|n| n.vips.iter())
+        .map(|v| Vip {
+            vip: v.vip,
+            ports: v
+                .ports
+                .iter()
+                .map(|(p, port)| {
+                    let proto = if p == "udp" { Proto::Udp } else { Proto::Tcp };
+                    (proto, *port)
+                })
+                .collect(),
+            backends: v.backends.clone(),
+        })
+        .collect()
+}
