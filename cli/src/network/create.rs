@@ -42,8 +42,8 @@ pub struct CreateArgs {
     /// Set driver specific options
     #[arg(short = 'o', long, value_name = "map")]
     pub opt: Vec<String>,
-    /// NAME
-    #[arg(value_name = "NAME")]
+    /// NETWORK
+    #[arg(value_name = "NETWORK")]
     pub name: String,
 }
 
