@@ -763,7 +763,15 @@ impl Node {
         .map_err(|e| ApiError::internal(e.to_string()))??;
         let stream: String = loaded
             .iter()
-            .map(|i| format!("Loaded image: {}\n", i.reference))
+            .map(|i| {
+                // `docker load` prints the familiar name (`busybox:1`).
+                let r = &i.reference;
+                let name = r
+                    .strip_prefix("docker.io/library/")
+                    .or_else(|| r.strip_prefix("docker.io/"))
+                    .unwrap_or(r);
+                format!("Loaded image: {name}\n")
+            })
             .collect();
         Ok(Reply::Json(200, json!({ "stream": stream })))
     }
