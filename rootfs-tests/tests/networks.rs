@@ -313,14 +313,90 @@ fn one_node_vip_tasks_and_isolation() -> Result<()> {
     );
     ensure!(in_task(h, &client, &["ping", "-c", "1", "-W", "1", "127.0.0.1"])?.0);
 
+    // `service update --network-add`: the new task is on both networks and resolves
+    // the other network's names; `--network-rm` takes it off again.
+    h.swarm_ok(&[
+        "service",
+        "update",
+        "-d",
+        "--network-add",
+        "othernet",
+        "client",
+    ])?;
+    let on_both = wait_for("client on both networks", Duration::from_secs(30), || {
+        let t = running_tasks(h, "client")?;
+        Ok(t.first()
+            .filter(|t| t["NetworksAttachments"].as_array().map_or(0, Vec::len) == 2)
+            .and_then(|t| t["ID"].as_str().map(str::to_string)))
+    })?;
+    wait_for(
+        "outsider resolves from both",
+        Duration::from_secs(20),
+        || Ok((!lookup(h, &on_both, "outsider")?.is_empty()).then_some(())),
+    )?;
+    ensure!(
+        lookup(h, &on_both, "web")? == want_vip,
+        "web from both networks"
+    );
+    h.swarm_ok(&[
+        "service",
+        "update",
+        "-d",
+        "--network-rm",
+        "othernet",
+        "client",
+    ])?;
+    let back = wait_for("client on appnet only", Duration::from_secs(30), || {
+        let t = running_tasks(h, "client")?;
+        Ok(t.first()
+            .filter(|t| t["NetworksAttachments"].as_array().map_or(0, Vec::len) == 1)
+            .and_then(|t| t["ID"].as_str().map(str::to_string)))
+    })?;
+    wait_for("client resolves web again", Duration::from_secs(20), || {
+        Ok((lookup(h, &back, "web")? == want_vip).then_some(()))
+    })?;
+    ensure!(
+        lookup(h, &back, "outsider")?.is_empty(),
+        "outsider after rm"
+    );
+
+    // `--internal`: a task only on an internal network has no way out (no gateway
+    // bridge, no default route), and still resolves its network's names.
+    h.swarm_ok(&["network", "create", "-d", "overlay", "--internal", "sealed"])?;
+    h.swarm_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "inside",
+        "--network",
+        "sealed",
+        &img,
+        "sleep",
+        "1d",
+    ])?;
+    h.wait_running("inside", 1)?;
+    let inside = running_tasks(h, "inside")?[0]["ID"]
+        .as_str()
+        .context("inside")?
+        .to_string();
+    let (_, routes) = in_task(h, &inside, &["ip", "route"])?;
+    ensure!(
+        !routes.contains("default"),
+        "internal network with egress: {routes}"
+    );
+    wait_for("inside resolves itself", Duration::from_secs(20), || {
+        Ok((!lookup(h, &inside, "inside")?.is_empty()).then_some(()))
+    })?;
+
     // Removing everything leaves no link, namespace or overlay behind.
-    for s in ["web", "client", "rr", "outsider"] {
+    for s in ["web", "client", "rr", "outsider", "inside"] {
         h.swarm_ok(&["service", "rm", s])?;
     }
     wait_for("every task gone", Duration::from_secs(30), || {
         Ok(h.all_tasks()?.is_empty().then_some(()))
     })?;
-    h.swarm_ok(&["network", "rm", "appnet", "othernet"])?;
+    h.swarm_ok(&["network", "rm", "appnet", "othernet", "sealed"])?;
     wait_for("nothing left", Duration::from_secs(20), || {
         let l = leftovers(h)?;
         Ok(l.is_empty().then_some(()))
