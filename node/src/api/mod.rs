@@ -33,6 +33,8 @@ pub enum Reply {
     Empty(u16),
     /// A chunked body: Docker's multiplexed log stream.
     Stream(BoxStream<'static, std::io::Result<Bytes>>),
+    /// A chunked body of JSON objects, one a line (`/events`).
+    JsonLines(BoxStream<'static, std::io::Result<Bytes>>),
 }
 
 /// The code behind the API: the manager when this node is one, the node alone before.
@@ -91,6 +93,14 @@ async fn handle(
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/vnd.docker.multiplexed-stream"),
+            );
+            r
+        }
+        Ok(Reply::JsonLines(s)) => {
+            let mut r = with_status(200, Body::from_stream(s));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
             );
             r
         }

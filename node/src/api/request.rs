@@ -113,6 +113,12 @@ pub enum Request {
     ImageLoad {
         archive: Vec<u8>,
     },
+    /// `GET /events`: times in Unix nanoseconds (`manager/events.rs`).
+    Events {
+        since: Option<i64>,
+        until: Option<i64>,
+        filters: Filters,
+    },
 }
 
 /// Which of the two named-blob tables a `/secrets` or `/configs` call is about.
@@ -266,6 +272,21 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
             kind: BlobKind::of(t).expect("matched"),
             id: id.to_string(),
         },
+        ("GET", ["events"]) => {
+            let time = |k: &str| -> Result<Option<i64>, ApiError> {
+                match q.get(k).filter(|v| !v.is_empty()) {
+                    Some(v) => crate::manager::events::parse_time(v)
+                        .map(Some)
+                        .map_err(|e| ApiError::invalid(format!("invalid value for '{k}': {e}"))),
+                    None => Ok(None),
+                }
+            };
+            Request::Events {
+                since: time("since")?,
+                until: time("until")?,
+                filters: filters()?,
+            }
+        }
         ("POST", ["images", "load"]) => Request::ImageLoad {
             archive: body.to_vec(),
         },

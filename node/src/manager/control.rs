@@ -388,6 +388,18 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
                 .await?;
             Ok(Reply::Empty(204))
         }
+        Request::Events {
+            since,
+            until,
+            filters,
+        } => Ok(Reply::JsonLines(super::events::stream(
+            m.store.feed(),
+            super::events::EventsQuery {
+                since,
+                until,
+                filters,
+            },
+        )?)),
         Request::Ping
         | Request::Version
         | Request::Info
