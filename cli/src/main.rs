@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod events;
 mod format;
 mod image;
 mod natural;
@@ -78,6 +79,8 @@ enum Command {
     /// Manage Swarm configs
     #[command(subcommand)]
     Config(secret::ConfigCommand),
+    /// Get real time events from the server
+    Events(events::EventsArgs),
 }
 
 /// An error already worded for the user (Docker's client-side messages).
@@ -153,5 +156,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Image(c) => image::run(&client, c).await,
         Command::Secret(c) => secret::run_secret(&client, c).await,
         Command::Config(c) => secret::run_config(&client, c).await,
+        Command::Events(a) => events::run(&client, a).await,
     }
 }
