@@ -80,11 +80,13 @@ async fn handle(
         &body,
     );
     tracing::debug!(%method, %uri, "api request");
+    let started = std::time::Instant::now();
     let reply = match parsed {
         Ok(Request::Ping) => return ping(&method, backend.swarm_state()),
         Ok(req) => backend.handle(req).await,
         Err(e) => Err(e),
     };
+    crate::metrics::api_request(method.as_str(), uri.path(), started.elapsed());
     match reply {
         Ok(Reply::Json(status, v)) => json(status, &v),
         Ok(Reply::Empty(status)) => with_status(status, Body::empty()),

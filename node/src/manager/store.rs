@@ -198,6 +198,19 @@ impl Store {
             connector,
         )
         .await?;
+        // Elections for `/metrics`: the metrics' sender goes with Raft, ending the task.
+        let mut metrics = raft.metrics();
+        tokio::spawn(async move {
+            let mut leader = None;
+            while metrics.changed().await.is_ok() {
+                let now = metrics.borrow().current_leader;
+                // A leader lost and found again is no change.
+                if now.is_some() && now != leader {
+                    crate::metrics::leader_changed();
+                    leader = now;
+                }
+            }
+        });
         Ok(Store { raft, feed })
     }
 
