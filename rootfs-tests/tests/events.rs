@@ -211,6 +211,7 @@ fn events_stream_as_docker_sends_them() -> Result<()> {
     );
 
     // The pretty form: `TIME TYPE ACTION ID (k=v, ...)`, one line per event.
+    eprintln!("swarm events printed:\n{}", pretty.text());
     let lines: Vec<String> = pretty.text().lines().map(str::to_string).collect();
     ensure!(lines.len() == o.len(), "{lines:?}");
     let create = lines
