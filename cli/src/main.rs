@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod events;
 mod format;
 mod image;
 mod natural;
@@ -82,6 +83,8 @@ enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Get real time events from the server
+    Events(events::EventsArgs),
 }
 
 /// An error already worded for the user (Docker's client-side messages).
@@ -158,5 +161,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Secret(c) => secret::run_secret(&client, c).await,
         Command::Config(c) => secret::run_config(&client, c).await,
         Command::Network(c) => network::run(&client, c).await,
+        Command::Events(a) => events::run(&client, a).await,
     }
 }

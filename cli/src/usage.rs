@@ -75,6 +75,7 @@ const USE_LINES: &[(&str, &str)] = &[
     ("unlock-key", "[OPTIONS]"),
     ("update", "[OPTIONS]"),
     ("info", "[OPTIONS]"),
+    ("events", "[OPTIONS]"),
     ("image load", "[OPTIONS]"),
 ];
 

@@ -22,4 +22,6 @@ pub struct Config {
     pub containerd_socket: PathBuf,
     /// swarmd itself: the libcontainer backend re-executes it as the shim.
     pub shim_exe: PathBuf,
+    /// `--metrics-addr`: where `/metrics` is served (none: not served).
+    pub metrics_addr: Option<String>,
 }

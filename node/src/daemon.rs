@@ -97,6 +97,17 @@ pub async fn run(cfg: Config) -> Result<()> {
     } else {
         node.resume().await?;
     }
+    if let Some(addr) = &cfg.metrics_addr {
+        let addr = crate::metrics::listen_addr(addr)?;
+        let weak = Arc::downgrade(&node);
+        let source: crate::metrics::ManagerSource =
+            Arc::new(move || weak.upgrade().and_then(|n| n.manager()));
+        tokio::spawn(async move {
+            if let Err(e) = crate::metrics::serve(addr, source).await {
+                tracing::error!("metrics: {e}");
+            }
+        });
+    }
     tracing::info!(socket = %cfg.socket.display(), node = %node_id, "swarmd serving");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(Error::io("signal handler"))?;

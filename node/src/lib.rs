@@ -23,3 +23,4 @@ pub mod daemon;
 pub mod error;
 pub mod ids;
 pub mod manager;
+pub mod metrics;

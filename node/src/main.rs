@@ -54,6 +54,9 @@ struct DaemonArgs {
     /// containerd's socket (with `--runtime containerd`).
     #[arg(long, default_value = "/run/containerd/containerd.sock")]
     containerd_socket: PathBuf,
+    /// Serve Prometheus metrics on HOST:PORT at /metrics (a bare :PORT is loopback only).
+    #[arg(long)]
+    metrics_addr: Option<String>,
     /// tracing filter, e.g. `info` or `swarm_node=debug`.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -96,6 +99,7 @@ fn run_daemon(a: DaemonArgs) -> Result<()> {
         runtime: a.runtime,
         containerd_socket: a.containerd_socket,
         shim_exe: std::env::current_exe().context("own executable")?,
+        metrics_addr: a.metrics_addr,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -125,6 +125,8 @@ pub struct Swarmd {
     pub cgroup: String,
     registry: String,
     docker_config: PathBuf,
+    /// More flags for swarmd (`--metrics-addr`), kept for restarts.
+    pub extra_args: Vec<String>,
 }
 
 /// `swarm -H unix://<socket> ARGS`, with `input` on its standard input (else none), killed
@@ -204,20 +206,28 @@ impl Node {
     /// A registry with `busybox:1` and `busybox:2`, and a started swarmd (not yet a swarm
     /// manager).
     pub fn start(name: &str) -> Result<Node> {
+        Node::start_with(name, &[])
+    }
+
+    /// [`Node::start`] with more flags for swarmd.
+    pub fn start_with(name: &str, extra_args: &[&str]) -> Result<Node> {
         crate::require_root();
         let tmp = tempfile::Builder::new()
             .prefix(&format!("swarm-{name}-"))
             .tempdir()?;
         let registry = Registry::start()?;
         push_busybox(&registry, tmp.path())?;
-        let swarmd = Swarmd::start(SwarmdConfig {
-            dir: tmp.path().to_path_buf(),
-            hostname: "node-test".into(),
-            cgroup: format!("swarm-{name}-{}", std::process::id()),
-            registry: registry.host(),
-            netns: None,
-            addr: None,
-        })?;
+        let swarmd = Swarmd::start_with(
+            SwarmdConfig {
+                dir: tmp.path().to_path_buf(),
+                hostname: "node-test".into(),
+                cgroup: format!("swarm-{name}-{}", std::process::id()),
+                registry: registry.host(),
+                netns: None,
+                addr: None,
+            },
+            extra_args.iter().map(|a| a.to_string()).collect(),
+        )?;
         Ok(Node {
             swarmd,
             registry,
@@ -229,6 +239,11 @@ impl Node {
 impl Swarmd {
     /// Start swarmd as `config` says and wait until its API answers.
     pub fn start(config: SwarmdConfig) -> Result<Swarmd> {
+        Swarmd::start_with(config, Vec::new())
+    }
+
+    /// [`Swarmd::start`] with more flags for swarmd.
+    pub fn start_with(config: SwarmdConfig, extra_args: Vec<String>) -> Result<Swarmd> {
         let docker_config = config.dir.join("docker-config");
         std::fs::create_dir_all(&docker_config)?;
         let mut swarmd = Swarmd {
@@ -239,6 +254,7 @@ impl Swarmd {
             registry: config.registry.clone(),
             docker_config,
             config,
+            extra_args,
         };
         std::fs::create_dir_all(&swarmd.data)?;
         swarmd.start_swarmd()?;
@@ -274,7 +290,8 @@ impl Swarmd {
             .arg(&self.socket)
             .args(["--cgroup-parent", &self.cgroup])
             .args(["--insecure-registry", &self.registry])
-            .args(["--hostname", &self.config.hostname]);
+            .args(["--hostname", &self.config.hostname])
+            .args(&self.extra_args);
         // Each swarmd its own cluster port (tests run side by side): a free loopback port,
         // kept for restarts.
         if self.config.addr.is_none() {

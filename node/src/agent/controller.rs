@@ -90,7 +90,9 @@ impl Ctx {
                     let (images, registry) = (self.images.clone(), self.registry.clone());
                     let reference = reference.to_string();
                     async move {
-                        match images.pull(&reference, &registry).await {
+                        let pulled = images.pull(&reference, &registry).await;
+                        crate::metrics::image_pull(pulled.is_ok());
+                        match pulled {
                             Ok(img) => Ok(img),
                             Err(e) => images.get(&reference).map_err(|_| e.to_string()),
                         }

@@ -35,6 +35,8 @@ pub enum Reply {
     Empty(u16),
     /// A chunked body: Docker's multiplexed log stream.
     Stream(BoxStream<'static, std::io::Result<Bytes>>),
+    /// A chunked body of JSON objects, one a line (`/events`).
+    JsonLines(BoxStream<'static, std::io::Result<Bytes>>),
 }
 
 /// The code behind the API: the manager when this node is one, the node alone before.
@@ -80,11 +82,13 @@ async fn handle(
         &body,
     );
     tracing::debug!(%method, %uri, "api request");
+    let started = std::time::Instant::now();
     let reply = match parsed {
         Ok(Request::Ping) => return ping(&method, backend.swarm_state()),
         Ok(req) => backend.handle(req).await,
         Err(e) => Err(e),
     };
+    crate::metrics::api_request(method.as_str(), uri.path(), started.elapsed());
     match reply {
         Ok(Reply::Json(status, v)) => json(status, &v),
         Ok(Reply::Empty(status)) => with_status(status, Body::empty()),
@@ -93,6 +97,14 @@ async fn handle(
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/vnd.docker.multiplexed-stream"),
+            );
+            r
+        }
+        Ok(Reply::JsonLines(s)) => {
+            let mut r = with_status(200, Body::from_stream(s));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
             );
             r
         }

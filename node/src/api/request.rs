@@ -115,6 +115,12 @@ pub enum Request {
     ImageLoad {
         archive: Vec<u8>,
     },
+    /// `GET /events`: times in Unix nanoseconds (`manager/events.rs`).
+    Events {
+        since: Option<i64>,
+        until: Option<i64>,
+        filters: Filters,
+    },
 }
 
 /// The `/networks` calls.
@@ -292,6 +298,21 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
         }
         ("DELETE", ["networks", id]) => {
             Request::Network(NetworkRequest::Remove { id: id.to_string() })
+        }
+        ("GET", ["events"]) => {
+            let time = |k: &str| -> Result<Option<i64>, ApiError> {
+                match q.get(k).filter(|v| !v.is_empty()) {
+                    Some(v) => crate::manager::events::parse_time(v)
+                        .map(Some)
+                        .map_err(|e| ApiError::invalid(format!("invalid value for '{k}': {e}"))),
+                    None => Ok(None),
+                }
+            };
+            Request::Events {
+                since: time("since")?,
+                until: time("until")?,
+                filters: filters()?,
+            }
         }
         ("POST", ["images", "load"]) => Request::ImageLoad {
             archive: body.to_vec(),

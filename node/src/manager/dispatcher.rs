@@ -89,6 +89,11 @@ impl Dispatcher {
             .is_some_and(|x| x.last_beat.elapsed() <= grace)
     }
 
+    /// How many agents hold a session (`/metrics`).
+    pub fn session_count(&self) -> usize {
+        self.sessions.lock().expect("sessions lock").len()
+    }
+
     fn forget_all(&self) {
         self.sessions.lock().expect("sessions lock").clear();
     }

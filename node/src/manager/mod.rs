@@ -14,6 +14,7 @@
 pub mod ca;
 pub mod control;
 pub mod dispatcher;
+pub mod events;
 pub mod loops;
 pub mod network;
 pub mod node_networks;

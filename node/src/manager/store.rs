@@ -14,6 +14,7 @@
 
 use std::ops::Deref;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,7 @@ use swarm_raft::network::Connect;
 use swarm_raft::{ProposeError, RaftConfig, RaftNode, StateMachine};
 use tokio::sync::watch;
 
+use super::events::{self, Feed};
 use crate::api::ApiError;
 use crate::error::Result;
 
@@ -100,9 +102,10 @@ impl From<swarm_core::Error> for ApplyError {
 /// How an LZ4 frame starts (little-endian 0x184D2204); a JSON snapshot starts with `{`.
 const LZ4_FRAME_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
 
-/// The state machine: the core store, newtyped so this crate can implement Raft's trait.
+/// The state machine: the core store, newtyped so this crate can implement Raft's trait,
+/// and where Docker's events are published from (`events.rs`; none without a feed).
 #[derive(Debug, Clone, Default)]
-pub struct StoreMachine(pub CoreStore);
+pub struct StoreMachine(pub CoreStore, pub Option<Arc<Feed>>);
 
 impl Deref for StoreMachine {
     type Target = CoreStore;
@@ -116,7 +119,13 @@ impl StateMachine for StoreMachine {
     type Response = std::result::Result<Applied, ApplyError>;
 
     fn apply(&mut self, index: u64, batch: &Batch) -> Self::Response {
+        let Some(feed) = &self.1 else {
+            let events = self.0.apply(&batch.actions, index, batch.now)?;
+            return Ok(Applied { index, events });
+        };
+        let old = events::olds(&self.0, &batch.actions);
         let events = self.0.apply(&batch.actions, index, batch.now)?;
+        feed.publish(events::messages(&self.0, &events, &old, batch.now));
         Ok(Applied { index, events })
     }
 
@@ -163,6 +172,8 @@ impl From<WriteError> for ApiError {
 /// The store of one manager: a Raft node over the core store.
 pub struct Store {
     raft: RaftNode<StoreMachine>,
+    /// Docker's events of every entry this manager applies.
+    feed: Arc<Feed>,
 }
 
 impl Store {
@@ -177,16 +188,35 @@ impl Store {
         config: RaftConfig,
         connector: impl Connect,
     ) -> Result<Store> {
+        let feed = Arc::new(Feed::default());
         let raft = RaftNode::open_grpc(
             dir,
             raft_id,
             addr,
-            StoreMachine::default(),
+            StoreMachine(CoreStore::default(), Some(feed.clone())),
             config,
             connector,
         )
         .await?;
-        Ok(Store { raft })
+        // Elections for `/metrics`: the metrics' sender goes with Raft, ending the task.
+        let mut metrics = raft.metrics();
+        tokio::spawn(async move {
+            let mut leader = None;
+            while metrics.changed().await.is_ok() {
+                let now = metrics.borrow().current_leader;
+                // A leader lost and found again is no change.
+                if now.is_some() && now != leader {
+                    crate::metrics::leader_changed();
+                    leader = now;
+                }
+            }
+        });
+        Ok(Store { raft, feed })
+    }
+
+    /// The events of what this manager applies (`GET /events`).
+    pub fn feed(&self) -> &Arc<Feed> {
+        &self.feed
     }
 
     /// Joins the Raft cluster of the manager at `addr` (any manager; it redirects to the
