@@ -80,11 +80,11 @@ pub fn run(o: Opts) -> Result<()> {
         o.seconds
     );
     let ours = bench_ours(&o).unwrap_or_else(|e| Figs {
-        notes: vec![format!("swarm: {e:#}")],
+        notes: vec![format!("swarm: {}", short(&e))],
         ..Default::default()
     });
     let peer = bench_docker(&o).unwrap_or_else(|e| Figs {
-        notes: vec![format!("docker: {e:#}")],
+        notes: vec![format!("docker: {}", short(&e))],
         ..Default::default()
     });
     summary(&o, &ours, &peer);
@@ -489,12 +489,23 @@ fn service_vip(h: &Host, service: &str, net_id: &str) -> Result<Ipv4Addr> {
     Ok(vip.split('/').next().unwrap_or(vip).parse()?)
 }
 
-/// The running task of a one-replica service: (its namespace, its address).
-fn our_task(h: &Host, service: &str, net_id: &str) -> Result<(PathBuf, Ipv4Addr)> {
-    let id = h.wait_running(service, 1)?.remove(0).id;
-    let t = h.ok("GET", &format!("/tasks/{id}"), None)?;
+/// The running task of a one-replica service, asking manager `m`, on host `on`: (its
+/// namespace, its address).
+fn our_task(m: &Host, on: &Host, service: &str, net_id: &str) -> Result<(PathBuf, Ipv4Addr)> {
+    let id = m.wait_running(service, 1)?.remove(0).id;
+    let t = m.ok("GET", &format!("/tasks/{id}"), None)?;
     let addr = task_addr(&t, net_id).with_context(|| format!("address of {service}: {t}"))?;
-    Ok((h.data.join("net/tasks").join(&id), addr))
+    Ok((on.data.join("net/tasks").join(&id), addr))
+}
+
+/// The first line of an error chain, at most 300 characters (no log tails).
+fn short(e: &anyhow::Error) -> String {
+    let parts: Vec<String> = e
+        .chain()
+        .map(|c| c.to_string().lines().next().unwrap_or("").to_string())
+        .filter(|l| !l.starts_with("swarmd log"))
+        .collect();
+    parts.join(": ").chars().take(300).collect()
 }
 
 fn create(h: &Host, spec: &Value) -> Result<()> {
@@ -536,7 +547,7 @@ fn bench_ours(o: &Opts) -> Result<Figs> {
     let two = match join_worker(&cluster) {
         Ok(()) => true,
         Err(e) => {
-            f.notes.push(format!("swarm: two nodes: {e:#}"));
+            f.notes.push(format!("swarm: two nodes: {}", short(&e)));
             false
         }
     };
@@ -553,10 +564,10 @@ fn bench_ours(o: &Opts) -> Result<Figs> {
     if two {
         create(h, &spec("sink1", &img, &sleep, &net, "vip", Some("h1")))?;
     }
-    let (cns, _) = our_task(h, "client", &net)?;
-    let (sns, saddr) = our_task(h, "sink", &net)?;
+    let (cns, _) = our_task(h, h, "client", &net)?;
+    let (sns, saddr) = our_task(h, h, "sink", &net)?;
     let svip = service_vip(h, "sink", &net)?;
-    our_task(h, "rr", &net)?;
+    our_task(h, h, "rr", &net)?;
     let _sink = Sink::start(&sns)?;
     println!("swarm: client {cns:?}\n  sink {saddr} (VIP {svip})");
 
@@ -566,7 +577,7 @@ fn bench_ours(o: &Opts) -> Result<Figs> {
     (f.conns[0], f.conns[1]) = (r[0], r[1]);
     if two {
         let two = || -> Result<(Option<f64>, Option<f64>)> {
-            let (ns1, addr1) = our_task(cluster.host(1), "sink1", &net)?;
+            let (ns1, addr1) = our_task(h, cluster.host(1), "sink1", &net)?;
             let vip1 = service_vip(h, "sink1", &net)?;
             let _sink1 = Sink::start(&ns1)?;
             println!("  sink1 on h1 {addr1} (VIP {vip1})");
@@ -575,7 +586,9 @@ fn bench_ours(o: &Opts) -> Result<Figs> {
         };
         match two() {
             Ok((d, v)) => (f.tput[2], f.tput[3]) = (d, v),
-            Err(e) => f.notes.push(format!("swarm: across two nodes: {e:#}")),
+            Err(e) => f
+                .notes
+                .push(format!("swarm: across two nodes: {}", short(&e))),
         }
     }
     for threads in [1, 4] {
@@ -589,7 +602,9 @@ fn bench_ours(o: &Opts) -> Result<Figs> {
             us(p50),
             us(p99)
         )),
-        Err(e) => f.notes.push(format!("swarm: DNS of the VIP name: {e:#}")),
+        Err(e) => f
+            .notes
+            .push(format!("swarm: DNS of the VIP name: {}", short(&e))),
     }
 
     for (i, (name, mode)) in [("fresh", "vip"), ("freshrr", "dnsrr")].iter().enumerate() {
@@ -772,22 +787,22 @@ fn bench_docker(o: &Opts) -> Result<Figs> {
         Ok(sink) => {
             match throughput(&cns, &[saddr], o) {
                 Ok(r) => f.tput[0] = r[0],
-                Err(e) => f.notes.push(format!("docker: throughput: {e:#}")),
+                Err(e) => f.notes.push(format!("docker: throughput: {}", short(&e))),
             }
             match conn_rates(&cns, &[saddr], o) {
                 Ok(r) => f.conns[0] = r[0],
-                Err(e) => f.notes.push(format!("docker: connections: {e:#}")),
+                Err(e) => f.notes.push(format!("docker: connections: {}", short(&e))),
             }
             drop(sink);
         }
-        Err(e) => f.notes.push(format!("docker: sink: {e:#}")),
+        Err(e) => f.notes.push(format!("docker: sink: {}", short(&e))),
     }
     for threads in [1, 4] {
         match dns_load(&cns, "rr", threads, o.seconds) {
             Ok((qps, p50, p99, lost)) => f.dns.push((threads, qps, p50, p99, lost)),
             Err(e) => f
                 .notes
-                .push(format!("docker: DNS with {threads} threads: {e:#}")),
+                .push(format!("docker: DNS with {threads} threads: {}", short(&e))),
         }
     }
     let s = spec("freshrr", DOCKER_IMAGE, &sh_web(), &net, "dnsrr", None);
@@ -797,7 +812,7 @@ fn bench_docker(o: &Opts) -> Result<Figs> {
         Ok(t) => f.create[1] = Some(t),
         Err(e) => f
             .notes
-            .push(format!("docker: create until answering: {e:#}")),
+            .push(format!("docker: create until answering: {}", short(&e))),
     }
     drop(guard);
     Ok(f)
