@@ -14,8 +14,9 @@
 //! - new connections per second: connect, send 1 byte, read the 1-byte answer and the
 //!   sink's close, sequentially for `--seconds`, direct and VIP alternating;
 //! - DNS: A queries for a service name to 127.0.0.11:53 from inside the client task,
-//!   over UDP, 1 and 4 client threads (one query in flight each) for `--seconds`: qps,
-//!   p50, p99;
+//!   over UDP, 1 and 4 client threads (one query in flight each), `--seconds` in three
+//!   rounds alternating with Docker's (both kept up meanwhile, so both see the same
+//!   machine load): qps, p50, p99;
 //! - `service create` (Engine API, curl) until the name resolves from another task and
 //!   busybox httpd answers `GET /` at the address it gives: VIP and dnsrr.
 //!
@@ -79,14 +80,21 @@ pub fn run(o: Opts) -> Result<()> {
         o.rounds,
         o.seconds
     );
-    let ours = bench_ours(&o).unwrap_or_else(|e| Figs {
-        notes: vec![format!("swarm: {}", short(&e))],
-        ..Default::default()
-    });
-    let peer = bench_docker(&o).unwrap_or_else(|e| Figs {
-        notes: vec![format!("docker: {}", short(&e))],
-        ..Default::default()
-    });
+    let (mut ours, mut peer) = (Figs::default(), Figs::default());
+    let ours_live = bench_ours(&o, &mut ours)
+        .map_err(|e| ours.notes.push(format!("swarm: {}", short(&e))))
+        .ok();
+    let peer_live = bench_docker(&o, &mut peer)
+        .map_err(|e| peer.notes.push(format!("docker: {}", short(&e))))
+        .ok();
+    dns_rounds(
+        &o,
+        [ours_live.as_ref(), peer_live.as_ref()],
+        [&mut ours, &mut peer],
+    );
+    // Docker left as found, then the cluster torn down.
+    drop(peer_live);
+    drop(ours_live);
     summary(&o, &ours, &peer);
     Ok(())
 }
@@ -364,13 +372,35 @@ fn resolver_socket(timeout: Duration) -> Result<UdpSocket> {
     Ok(s)
 }
 
-/// `threads` clients, one query in flight each, for `secs`: (qps, p50, p99, lost).
-fn dns_load(
-    ns: &Path,
-    name: &str,
-    threads: usize,
+/// Answers' latencies, lost queries and seconds of one DNS load run.
+#[derive(Default)]
+struct DnsRun {
+    lat: Vec<Duration>,
+    lost: u64,
     secs: f64,
-) -> Result<(f64, Duration, Duration, u64)> {
+}
+
+impl DnsRun {
+    fn add(&mut self, r: DnsRun) {
+        self.lat.extend(r.lat);
+        self.lost += r.lost;
+        self.secs += r.secs;
+    }
+
+    /// (qps, p50, p99, lost)
+    fn figures(mut self) -> Option<(f64, Duration, Duration, u64)> {
+        if self.lat.is_empty() {
+            return None;
+        }
+        self.lat.sort();
+        let l = &self.lat;
+        let pct = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
+        Some((l.len() as f64 / self.secs, pct(0.50), pct(0.99), self.lost))
+    }
+}
+
+/// `threads` clients, one query in flight each, for `secs`.
+fn dns_load(ns: &Path, name: &str, threads: usize, secs: f64) -> Result<DnsRun> {
     // Once, and it must answer with an address.
     let first = in_ns1(ns, || {
         let s = resolver_socket(Duration::from_secs(2))?;
@@ -395,13 +425,68 @@ fn dns_load(
         }
         Ok((lat, lost))
     })?;
-    let elapsed = start.elapsed().as_secs_f64();
-    let mut lat: Vec<Duration> = per.iter().flat_map(|p| p.0.iter().copied()).collect();
-    let lost = per.iter().map(|p| p.1).sum();
-    ensure!(!lat.is_empty(), "no answer");
-    lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    Ok((lat.len() as f64 / elapsed, pct(0.50), pct(0.99), lost))
+    let mut run = DnsRun {
+        secs: start.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
+    for (lat, lost) in per {
+        run.lat.extend(lat);
+        run.lost += lost;
+    }
+    ensure!(!run.lat.is_empty(), "no answer");
+    Ok(run)
+}
+
+/// The DNS figures, ours and Docker's alternating (three rounds each) so that both see
+/// the same machine load.
+fn dns_rounds(o: &Opts, live: [Option<&Live>; 2], figs: [&mut Figs; 2]) {
+    let [fo, fp] = figs;
+    for threads in [1, 4] {
+        let mut acc = [DnsRun::default(), DnsRun::default()];
+        for _ in 0..3 {
+            for (k, l) in live.iter().enumerate() {
+                let Some(l) = l else { continue };
+                match dns_load(&l.ns, "rr", threads, o.seconds / 3.0) {
+                    Ok(r) => acc[k].add(r),
+                    Err(e) => {
+                        let f = if k == 0 { &mut *fo } else { &mut *fp };
+                        f.notes
+                            .push(format!("{}: DNS, {threads} threads: {}", l.who, short(&e)));
+                    }
+                }
+            }
+        }
+        let [a, b] = acc;
+        if let Some((qps, p50, p99, lost)) = a.figures() {
+            fo.dns.push((threads, qps, p50, p99, lost));
+        }
+        if let Some((qps, p50, p99, lost)) = b.figures() {
+            fp.dns.push((threads, qps, p50, p99, lost));
+        }
+    }
+    // The VIP name too (an extra row, ours only).
+    if let Some(l) = live[0] {
+        match dns_load(&l.ns, "sink", 1, o.seconds / 3.0).map(DnsRun::figures) {
+            Ok(Some((qps, p50, p99, lost))) => fo.notes.push(format!(
+                "swarm: DNS of a VIP name (sink), 1 thread: {qps:.0} q/s, p50 {}, p99 {}, \
+                 {lost} lost",
+                us(p50),
+                us(p99)
+            )),
+            Ok(None) => {}
+            Err(e) => fo
+                .notes
+                .push(format!("swarm: DNS of the VIP name: {}", short(&e))),
+        }
+    }
+}
+
+/// A contender kept up for the DNS rounds: the client's namespace, and what keeps it
+/// (the cluster, or the guard that leaves Docker as found).
+struct Live {
+    who: &'static str,
+    ns: PathBuf,
+    _keep: Box<dyn std::any::Any>,
 }
 
 /// Poll from `ns` until `name` resolves and busybox httpd answers `GET /` on port 8080
@@ -539,8 +624,7 @@ fn join_worker(c: &Cluster) -> Result<()> {
     })
 }
 
-fn bench_ours(o: &Opts) -> Result<Figs> {
-    let mut f = Figs::default();
+fn bench_ours(o: &Opts, f: &mut Figs) -> Result<Live> {
     let cluster = Cluster::new(2)?;
     let h = cluster.host(0);
     h.swarm_ok(&["init", "--advertise-addr", &h.ip.to_string()])?;
@@ -591,22 +675,6 @@ fn bench_ours(o: &Opts) -> Result<Figs> {
                 .push(format!("swarm: across two nodes: {}", short(&e))),
         }
     }
-    for threads in [1, 4] {
-        let (qps, p50, p99, lost) = dns_load(&cns, "rr", threads, o.seconds)?;
-        f.dns.push((threads, qps, p50, p99, lost));
-    }
-    // The VIP name too (an extra row, ours only).
-    match dns_load(&cns, "sink", 1, o.seconds) {
-        Ok((qps, p50, p99, lost)) => f.notes.push(format!(
-            "swarm: DNS of a VIP name (sink), 1 thread: {qps:.0} q/s, p50 {}, p99 {}, {lost} lost",
-            us(p50),
-            us(p99)
-        )),
-        Err(e) => f
-            .notes
-            .push(format!("swarm: DNS of the VIP name: {}", short(&e))),
-    }
-
     for (i, (name, mode)) in [("fresh", "vip"), ("freshrr", "dnsrr")].iter().enumerate() {
         let s = spec(name, &img, &sh_web(), &net, mode, Some("h0"));
         let start = Instant::now();
@@ -614,7 +682,11 @@ fn bench_ours(o: &Opts) -> Result<Figs> {
         f.create[i] = Some(until_answers(&cns, name, start)?);
     }
     drop(_sink);
-    Ok(f)
+    Ok(Live {
+        who: "swarm",
+        ns: cns,
+        _keep: Box::new(cluster),
+    })
 }
 
 // --------------------------------------------------------------------------------------
@@ -737,7 +809,7 @@ fn docker_task(service: &str, net: &str) -> Result<(PathBuf, Ipv4Addr)> {
     ))
 }
 
-fn bench_docker(o: &Opts) -> Result<Figs> {
+fn bench_docker(o: &Opts, f: &mut Figs) -> Result<Live> {
     let state =
         docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).context("no Docker Engine")?;
     if state != "inactive" {
@@ -773,7 +845,6 @@ fn bench_docker(o: &Opts) -> Result<Figs> {
     docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"])?;
     let net = docker(&["network", "create", "-d", "overlay", "--attachable", NET])?;
 
-    let mut f = Figs::default();
     let sleep = ["sleep", "1d"];
     // dnsrr everywhere: a VIP-mode service needs IPVS, which these kernels lack.
     for s in ["client", "rr", "sink"] {
@@ -797,14 +868,6 @@ fn bench_docker(o: &Opts) -> Result<Figs> {
         }
         Err(e) => f.notes.push(format!("docker: sink: {}", short(&e))),
     }
-    for threads in [1, 4] {
-        match dns_load(&cns, "rr", threads, o.seconds) {
-            Ok((qps, p50, p99, lost)) => f.dns.push((threads, qps, p50, p99, lost)),
-            Err(e) => f
-                .notes
-                .push(format!("docker: DNS with {threads} threads: {}", short(&e))),
-        }
-    }
     let s = spec("freshrr", DOCKER_IMAGE, &sh_web(), &net, "dnsrr", None);
     let start = Instant::now();
     docker_create(&s)?;
@@ -814,8 +877,12 @@ fn bench_docker(o: &Opts) -> Result<Figs> {
             .notes
             .push(format!("docker: create until answering: {}", short(&e))),
     }
-    drop(guard);
-    Ok(f)
+    drop(tmp);
+    Ok(Live {
+        who: "docker",
+        ns: cns,
+        _keep: Box::new(guard),
+    })
 }
 
 // --------------------------------------------------------------------------------------
