@@ -21,7 +21,7 @@
 //!   busybox httpd answers `GET /` at the address it gives: VIP and dnsrr.
 //!
 //! The peer: Docker Swarm on this machine (`docker swarm init --advertise-addr
-//! 127.0.0.1`, only if the engine is `inactive`), an `--attachable` overlay network,
+//! 127.0.0.1:<free port>`, only if the engine is `inactive`), an `--attachable` overlay network,
 //! services in `dnsrr` mode from a `docker import` of the same busybox rootfs (Docker's
 //! VIPs need IPVS, which these kernels lack), the same sink and clients in the containers'
 //! namespaces (`/proc/<pid>/ns/net`): DNS against Docker's embedded resolver, the direct
@@ -842,7 +842,16 @@ fn bench_docker(o: &Opts, f: &mut Figs) -> Result<Live> {
         .status()?;
     ensure!(status.success(), "docker import failed");
     guard.swarm = true;
-    docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"])?;
+    // A free port rather than 2377: something else on this machine may hold it.
+    let addr = format!("127.0.0.1:{}", rootfs_tests::registry::free_port()?);
+    docker(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        &addr,
+        "--listen-addr",
+        &addr,
+    ])?;
     let net = docker(&["network", "create", "-d", "overlay", "--attachable", NET])?;
 
     let sleep = ["sleep", "1d"];
