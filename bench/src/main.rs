@@ -65,7 +65,7 @@ enum Cmd {
         #[arg(long, default_value_t = 1 << 30)]
         bytes: u64,
         /// Transfers per path (median reported).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 5)]
         rounds: usize,
         /// Seconds per rate figure (connections/s, DNS).
         #[arg(long, default_value_t = 4.0)]
