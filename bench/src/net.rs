@@ -59,8 +59,8 @@ pub struct Opts {
 struct Figs {
     /// MB/s, median: one node direct / VIP, two nodes direct / VIP.
     tput: [Option<f64>; 4],
-    /// connections/s: direct, VIP.
-    conns: [Option<f64>; 2],
+    /// connections/s and failed connections: direct, VIP.
+    conns: [(Option<f64>, u64); 2],
     /// DNS: (threads, qps, p50, p99, lost) per run.
     dns: Vec<(usize, f64, Duration, Duration, u64)>,
     /// create until answering: VIP, dnsrr.
@@ -238,13 +238,12 @@ fn transfer(ns: &Path, addr: Ipv4Addr, bytes: u64) -> Result<Duration> {
     })
 }
 
-/// Sequential short connections to the sink for `secs`: (count, elapsed).
-fn connections(ns: &Path, addr: Ipv4Addr, secs: f64) -> Result<(u64, Duration)> {
+/// Sequential short connections to the sink for `secs`: (answered, failed, elapsed).
+/// A failed one (connect timeout, reset, short answer) is counted and the loop goes on.
+fn connections(ns: &Path, addr: Ipv4Addr, secs: f64) -> Result<(u64, u64, Duration)> {
     in_ns1(ns, || {
         let to = SocketAddr::from((addr, PORT));
-        let start = Instant::now();
-        let mut n = 0u64;
-        while start.elapsed().as_secs_f64() < secs {
+        let one = || -> Result<()> {
             let mut c = TcpStream::connect_timeout(&to, Duration::from_secs(2))?;
             c.set_read_timeout(Some(Duration::from_secs(2)))?;
             c.set_nodelay(true)?;
@@ -252,9 +251,17 @@ fn connections(ns: &Path, addr: Ipv4Addr, secs: f64) -> Result<(u64, Duration)> 
             let mut got = Vec::with_capacity(2);
             c.read_to_end(&mut got)?;
             ensure!(got == b"y", "short answer {got:?}");
-            n += 1;
+            Ok(())
+        };
+        let start = Instant::now();
+        let (mut n, mut failed) = (0u64, 0u64);
+        while start.elapsed().as_secs_f64() < secs {
+            match one() {
+                Ok(()) => n += 1,
+                Err(_) => failed += 1,
+            }
         }
-        Ok((n, start.elapsed()))
+        Ok((n, failed, start.elapsed()))
     })
 }
 
@@ -282,20 +289,25 @@ fn throughput(ns: &Path, addrs: &[Ipv4Addr], o: &Opts) -> Result<Vec<Option<f64>
     Ok(runs.into_iter().map(median).collect())
 }
 
-/// Connections per second to each of `addrs`: two alternating halves each.
-fn conn_rates(ns: &Path, addrs: &[Ipv4Addr], o: &Opts) -> Result<Vec<Option<f64>>> {
-    let mut tot = vec![(0u64, 0f64); addrs.len()];
+/// Connections per second to each of `addrs`, two alternating halves each; with the
+/// count of failed ones.
+fn conn_rates(ns: &Path, addrs: &[Ipv4Addr], o: &Opts) -> Result<Vec<(Option<f64>, u64)>> {
+    let mut tot = vec![(0u64, 0u64, 0f64); addrs.len()];
     for a in addrs {
         connections(ns, *a, 0.2)?;
     }
     for _ in 0..2 {
         for (i, a) in addrs.iter().enumerate() {
-            let (n, t) = connections(ns, *a, o.seconds / 2.0)?;
+            let (n, failed, t) = connections(ns, *a, o.seconds / 2.0)?;
             tot[i].0 += n;
-            tot[i].1 += t.as_secs_f64();
+            tot[i].1 += failed;
+            tot[i].2 += t.as_secs_f64();
         }
     }
-    Ok(tot.into_iter().map(|(n, t)| Some(n as f64 / t)).collect())
+    Ok(tot
+        .into_iter()
+        .map(|(n, failed, t)| (Some(n as f64 / t), failed))
+        .collect())
 }
 
 // --------------------------------------------------------------------------------------
@@ -951,20 +963,26 @@ fn summary(o: &Opts, ours: &Figs, peer: &Figs) {
     );
 
     println!(
-        "\nnew connections/s (connect, 1 byte each way, close; sequential, {} s):",
+        "\nnew connections/s (connect, 1 byte each way, close; sequential, {} s; failures counted):",
         o.seconds
     );
     let c = &ours.conns;
-    println!("  swarm direct {:>10}", fig(c[0], "/s"));
     println!(
-        "  swarm VIP    {:>10}   VIP/direct {} (goal >= 0.8)",
-        fig(c[1], "/s"),
-        ratio(c[1], c[0])
+        "  swarm direct {:>10}   ({} failed)",
+        fig(c[0].0, "/s"),
+        c[0].1
     );
     println!(
-        "  docker direct {:>9}   swarm direct/docker {}",
-        fig(peer.conns[0], "/s"),
-        ratio(c[0], peer.conns[0])
+        "  swarm VIP    {:>10}   ({} failed)   VIP/direct {} (goal >= 0.8)",
+        fig(c[1].0, "/s"),
+        c[1].1,
+        ratio(c[1].0, c[0].0)
+    );
+    println!(
+        "  docker direct {:>9}   ({} failed)   swarm direct/docker {}",
+        fig(peer.conns[0].0, "/s"),
+        peer.conns[0].1,
+        ratio(c[0].0, peer.conns[0].0)
     );
 
     println!(
