@@ -12,8 +12,12 @@
 //! Docker Swarm on the same machine; idle RSS of the daemons and shims.
 //!
 //! `swarm-bench cluster`: leader failover and worker loss on netns hosts.
+//!
+//! `swarm-bench net`: overlay throughput and new connections/s over a VIP vs direct, the
+//! embedded DNS vs Docker's, and service create until the name answers.
 
 mod cluster;
+mod net;
 mod pull;
 mod runtime;
 mod scale;
@@ -55,6 +59,18 @@ enum Cmd {
     },
     /// Leader failover and worker loss on netns hosts (3 managers, 1 worker).
     Cluster,
+    /// Overlay throughput and connections/s VIP vs direct, DNS vs Docker's, create→answer.
+    Net {
+        /// Bytes per throughput transfer.
+        #[arg(long, default_value_t = 1 << 30)]
+        bytes: u64,
+        /// Transfers per path (median reported).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Seconds per rate figure (connections/s, DNS).
+        #[arg(long, default_value_t = 4.0)]
+        seconds: f64,
+    },
     /// Placement through the manager path: 3 Raft managers in one process, fake agents.
     Scale {
         #[arg(long, default_value_t = 1000)]
@@ -83,6 +99,15 @@ fn main() -> anyhow::Result<()> {
         Cmd::Pull { runs } => pull::run(runs),
         Cmd::Services { replicas, pinned } => services::run(replicas, pinned),
         Cmd::Cluster => cluster::run(),
+        Cmd::Net {
+            bytes,
+            rounds,
+            seconds,
+        } => net::run(net::Opts {
+            bytes,
+            rounds,
+            seconds,
+        }),
         Cmd::Scale { nodes, tasks } => scale::run(nodes, tasks),
         Cmd::BigLayout { dir } => pull::big_layout(&dir),
         Cmd::PullOnce {
