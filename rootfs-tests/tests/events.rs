@@ -118,17 +118,43 @@ fn events_stream_as_docker_sends_them() -> Result<()> {
     )?;
     let pretty = Watcher::start(swarm_cmd(&node, &["events"]), dir.join("swarm-events.txt"))?;
 
-    // Both listen once a probe's event reached them; what follows is after `t0`.
+    // Both listen once a probe's event reached them; what follows is after `t0`. A
+    // watcher that subscribed after a probe was made (the docker CLI can take a second
+    // to start on a loaded machine) only sees a later one: a new probe every 2 s.
     let probe = node.tmp.path().join("probe");
     std::fs::write(&probe, "x")?;
-    node.swarm_ok(&["config", "create", "probe", probe.to_str().unwrap()])?;
-    for w in [&docker, &ours] {
-        expect(w, "the probe's event", |e| {
-            is(e, "config", "create", "probe")
-        })?;
-    }
-    wait_for("the pretty probe", Duration::from_secs(30), || {
-        Ok(pretty.text().contains("config create").then_some(()))
+    let is_probe = |e: &Value| {
+        e["Type"] == "config" && e["Action"] == "create" && attr(e, "name").starts_with("probe")
+    };
+    let mut probes = 0;
+    let mut last = std::time::Instant::now() - Duration::from_secs(10);
+    wait_for(
+        "every watcher to see a probe",
+        Duration::from_secs(60),
+        || {
+            if last.elapsed() >= Duration::from_secs(2) {
+                probes += 1;
+                node.swarm_ok(&[
+                    "config",
+                    "create",
+                    &format!("probe{probes}"),
+                    probe.to_str().unwrap(),
+                ])?;
+                last = std::time::Instant::now();
+            }
+            let seen = [&docker, &ours]
+                .iter()
+                .all(|w| w.events().iter().any(is_probe))
+                && pretty.text().contains("config create");
+            Ok(seen.then_some(()))
+        },
+    )
+    .with_context(|| {
+        format!(
+            "docker saw:\n{}\nswarm saw:\n{}",
+            docker.text(),
+            ours.text()
+        )
     })?;
     let t0 = now_nanos();
 
