@@ -226,7 +226,13 @@ fn the_routing_mesh_reaches_every_task_from_every_node() {
     assert!(inv.ingress_sandbox);
     assert_eq!(inv.port_tables, [MESH_TABLE]);
 
-    // keep_source: the tasks see the client, through a's sandbox or b's.
+    // keep_source: the tasks see the client, through a's sandbox or b's. Without the
+    // return paths a task answers the client by its default route, which fails.
+    for (h, _) in &hosts {
+        h.set_published(&ports, MeshOptions { keep_source: true })
+            .unwrap();
+    }
+    assert!(fetch(&client, at(ua, 8080), Duration::from_millis(700)).is_err());
     let sandboxes = [sandbox_ip(0), sandbox_ip(1), sandbox_ip(2)];
     for t in [&t1, &t2] {
         ingress::set_return_paths(t, "eth0", &sandboxes).unwrap();
