@@ -94,6 +94,12 @@ impl Host {
     /// traffic but our own rules, and we create no iptables tables of our own. Each
     /// rule is checked first, so neither direction duplicates or fails.
     fn iptables_accepts(&self, on: bool) -> Result<()> {
+        self.iptables_forward(&IPTABLES_ACCEPTS, on)
+    }
+
+    /// `rules` (each the arguments after `FORWARD`) in iptables' FORWARD chain, each
+    /// once, when `on` and FORWARD drops by policy; none of them otherwise.
+    pub(crate) fn iptables_forward(&self, rules: &[&[&str]], on: bool) -> Result<()> {
         let iptables = |args: &[&str]| -> Result<Option<String>> {
             let mut cmd = match self.netns() {
                 None => Command::new("iptables"),
@@ -115,7 +121,7 @@ impl Host {
         };
         let drops = iptables(&["-S", "FORWARD"])?
             .is_some_and(|rules| rules.lines().any(|l| l == "-P FORWARD DROP"));
-        for rule in IPTABLES_ACCEPTS {
+        for &rule in rules {
             let with = |op: &'static str| [&[op, "FORWARD"][..], rule].concat();
             let present = iptables(&with("-C"))?.is_some();
             if on && drops && !present {

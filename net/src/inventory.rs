@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::error::Result;
 use crate::netlink::{Link, Netlink};
-use crate::{netns, nft, Host, LINK_PREFIX};
+use crate::{ingress, netns, nft, Host, LINK_PREFIX};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {
@@ -20,6 +20,11 @@ pub struct Inventory {
     pub stale_files: Vec<PathBuf>,
     /// Families of the nftables tables named `swarm` in the host namespace.
     pub nft_tables: Vec<String>,
+    /// The routing mesh's sandbox is pinned under the run dir (`netns/ingress_sbox`).
+    pub ingress_sandbox: bool,
+    /// Our `ip` tables for ports in the host namespace: `swarm_mesh` (published
+    /// through the mesh), `swarm_ports` (host mode).
+    pub port_tables: Vec<String>,
 }
 
 impl Inventory {
@@ -28,6 +33,8 @@ impl Inventory {
             && self.overlays.is_empty()
             && self.stale_files.is_empty()
             && self.nft_tables.is_empty()
+            && !self.ingress_sandbox
+            && self.port_tables.is_empty()
     }
 }
 
@@ -48,6 +55,9 @@ impl Host {
                     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
                     match name.strip_prefix("ov-") {
                         Some(id) if netns::is_netns(&path) => inv.overlays.push(id.to_owned()),
+                        None if name == ingress::SANDBOX && netns::is_netns(&path) => {
+                            inv.ingress_sandbox = true
+                        }
                         _ => inv.stale_files.push(path),
                     }
                 }
@@ -56,11 +66,20 @@ impl Host {
             Err(e) => return Err(e.into()),
         }
         inv.overlays.sort();
-        inv.nft_tables = nft::tables(self.netns())?
-            .into_iter()
+        let tables = nft::tables(self.netns())?;
+        inv.nft_tables = tables
+            .iter()
             .filter(|(_, name)| name == nft::TABLE)
-            .map(|(family, _)| family)
+            .map(|(family, _)| family.clone())
             .collect();
+        inv.port_tables = tables
+            .into_iter()
+            .filter(|(family, name)| {
+                family == "ip" && (name == ingress::MESH_TABLE || name == ingress::PORTS_TABLE)
+            })
+            .map(|(_, name)| name)
+            .collect();
+        inv.port_tables.sort();
         Ok(inv)
     }
 

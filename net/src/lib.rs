@@ -22,6 +22,7 @@
 pub mod dns;
 pub mod error;
 pub mod gwbridge;
+pub mod ingress;
 pub mod inventory;
 pub mod netlink;
 pub mod netns;
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{Error, Result};
 pub use gwbridge::GwBridge;
+pub use ingress::{HostPort, IngressSandbox, MeshOptions, PublishedPort};
 pub use inventory::Inventory;
 pub use overlay::{mac_for, Endpoint, Overlay, Peer};
 pub use vip::{Proto, Vip};

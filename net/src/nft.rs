@@ -72,15 +72,7 @@ pub fn delete_table(ns: Option<&Path>, family: NfFamily) -> Result<()> {
 
 /// The tables in the namespace at `ns`, as (family, name).
 pub fn tables(ns: Option<&Path>) -> Result<Vec<(String, String)>> {
-    let mut cmd = match ns {
-        None => Command::new("nft"),
-        Some(path) => {
-            let mut c = Command::new("nsenter");
-            c.arg(format!("--net={}", path.display())).arg("nft");
-            c
-        }
-    };
-    let out = cmd.args(["-j", "list", "tables"]).output()?;
+    let out = command(ns).args(["-j", "list", "tables"]).output()?;
     let fail = |message: String| Error::Nft {
         netns: netns::label(ns),
         message,
@@ -142,4 +134,67 @@ pub(crate) fn prefix(net: ipnet::Ipv4Net) -> Expression<'static> {
         addr: Box::new(string(net.network().to_string())),
         len: u32::from(net.prefix_len()),
     }))
+}
+
+/// `nft` (or `nsenter --net=PATH nft`) for the namespace at `ns`.
+fn command(ns: Option<&Path>) -> Command {
+    match ns {
+        None => Command::new("nft"),
+        Some(path) => {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net={}", path.display())).arg("nft");
+            c
+        }
+    }
+}
+
+/// Apply an nft script (`nft -f -`) as one transaction in the namespace at `ns`.
+///
+/// The routing mesh's rulesets (`ingress.rs`) are written as script text: their
+/// `dnat to numgen ... map { } : port`, `fib`, `ct mark set ether saddr map` and
+/// `rt mtu` are one readable line each there and a page of nested enums in the JSON
+/// schema. The transaction is the same: `nft -f` applies a file atomically.
+pub fn apply_script(ns: Option<&Path>, script: &str) -> Result<()> {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let fail = |message: String| Error::Nft {
+        netns: netns::label(ns),
+        message,
+    };
+    let mut child = command(ns)
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(script.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(fail(format!(
+            "nft -f: {} in:\n{script}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// `nft list table FAMILY NAME` in the namespace at `ns`, or `None` when there is no
+/// such table (what tests compare to see that a second ensure changed nothing).
+pub fn list_table(ns: Option<&Path>, family: &str, name: &str) -> Result<Option<String>> {
+    let out = command(ns).args(["list", "table", family, name]).output()?;
+    if out.status.success() {
+        return Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()));
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("No such file or directory") {
+        return Ok(None);
+    }
+    Err(Error::Nft {
+        netns: netns::label(ns),
+        message: format!("nft list table {family} {name}: {}", err.trim()),
+    })
 }

@@ -33,7 +33,7 @@ pub enum Proto {
 }
 
 impl Proto {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Proto::Tcp => "tcp",
             Proto::Udp => "udp",

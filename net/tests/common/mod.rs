@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -34,7 +34,7 @@ pub fn can_run() -> bool {
     true
 }
 
-/// The name that makes `Lab::serve` answer with the client's address.
+/// In `Lab::serve`'s answer, replaced by the client's address.
 pub const PEER: &str = "$peer";
 
 pub struct Lab {
@@ -96,8 +96,9 @@ impl Lab {
         Ipv4Addr::new(10, self.underlay[0], self.underlay[1], last)
     }
 
-    /// A TCP server in `ns` on `addr` answering every connection with `name` (or, for
-    /// [`PEER`], with the address the connection came from), until the lab is dropped.
+    /// A TCP server in `ns` on `addr` answering every connection with `name`, where
+    /// [`PEER`] stands for the address the connection came from, until the lab is
+    /// dropped.
     pub fn serve(&mut self, ns: &Path, addr: SocketAddr, name: &str) {
         let stop = Arc::new(AtomicBool::new(false));
         self.stops.push(stop.clone());
@@ -110,11 +111,7 @@ impl Lab {
             while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((mut s, from)) => {
-                        let answer = if name == PEER {
-                            from.ip().to_string()
-                        } else {
-                            name.clone()
-                        };
+                        let answer = name.replace(PEER, &from.ip().to_string());
                         let _ = s.write_all(answer.as_bytes());
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
@@ -124,6 +121,45 @@ impl Lab {
         .unwrap();
         ready_rx.recv().expect("test server started");
     }
+}
+
+impl Lab {
+    /// A UDP server in `ns` on `addr` answering every datagram as `serve` answers a
+    /// connection, until the lab is dropped.
+    pub fn serve_udp(&mut self, ns: &Path, addr: SocketAddr, name: &str) {
+        let stop = Arc::new(AtomicBool::new(false));
+        self.stops.push(stop.clone());
+        let name = name.to_owned();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        netns::spawn_in(ns, move || {
+            let sock = UdpSocket::bind(addr).expect("bind test udp server");
+            sock.set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            ready_tx.send(()).unwrap();
+            let mut buf = [0u8; 1500];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((_, from)) = sock.recv_from(&mut buf) {
+                    let answer = name.replace(PEER, &from.ip().to_string());
+                    let _ = sock.send_to(answer.as_bytes(), from);
+                }
+            }
+        })
+        .unwrap();
+        ready_rx.recv().expect("test udp server started");
+    }
+}
+
+/// One datagram from namespace `ns` to `to`, and the answer.
+pub fn fetch_udp(ns: &Path, to: SocketAddr, timeout: Duration) -> std::io::Result<String> {
+    netns::run_in(Some(ns), || {
+        let s = UdpSocket::bind("0.0.0.0:0")?;
+        s.set_read_timeout(Some(timeout))?;
+        s.send_to(b"?", to)?;
+        let mut buf = [0u8; 1500];
+        let (n, _) = s.recv_from(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    })
+    .expect("enter namespace")
 }
 
 impl Drop for Lab {
