@@ -71,6 +71,18 @@ pub enum Error {
         services: Vec<String>,
     },
 
+    /// A published port another service holds (swarmkit's `checkPortConflicts` words):
+    /// `as an ingress port` when the other service publishes it through the mesh, `as a
+    /// host-published port` when it publishes it on its nodes and this one asks for it
+    /// through the mesh.
+    #[error("port '{port}' is already in use by service '{name}' ({id}) as {}", match held_as { crate::model::PublishMode::Host => "a host-published port", _ => "an ingress port" })]
+    PortInUse {
+        port: u32,
+        name: String,
+        id: String,
+        held_as: crate::model::PublishMode,
+    },
+
     /// A create with an ID that is already stored.
     #[error("object already exists: {kind} {id}")]
     Exists { kind: ObjectKind, id: String },
@@ -111,7 +123,8 @@ impl Error {
             Error::InvalidArgument(_)
             | Error::MissingId { .. }
             | Error::Ambiguous { .. }
-            | Error::InUse { .. } => ErrorKind::InvalidArgument,
+            | Error::InUse { .. }
+            | Error::PortInUse { .. } => ErrorKind::InvalidArgument,
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::NameConflict { .. } | Error::Exists { .. } => ErrorKind::AlreadyExists,
             Error::OutOfSequence => ErrorKind::OutOfSequence,

@@ -12,6 +12,9 @@ use crate::model::{
     ServiceSpec, TaskSpec, UpdateConfig, UpdateOrder,
 };
 
+/// The largest TCP/UDP/SCTP port number.
+pub const MAX_PORT: u32 = 65535;
+
 /// The largest secret or config, decoded (swarmkit's `MaxSecretSize`).
 pub const MAX_SECRET_SIZE: usize = 500 * 1024;
 
@@ -377,6 +380,20 @@ fn validate_endpoint_spec(spec: &ServiceSpec) -> Result<()> {
         }
         if let Some(PublishMode::Other(x)) = &p.publish_mode {
             return Err(invalid(format!("EndpointSpec: invalid publish mode {x:?}")));
+        }
+        // Docker's API takes any uint32 here and fails late; we refuse early, in the
+        // same form as the rest. A published port of 0 asks for a dynamic one.
+        if p.target_port == 0 || p.target_port > MAX_PORT {
+            return Err(invalid(format!(
+                "EndpointSpec: invalid target port {}: must be between 1 and {MAX_PORT}",
+                p.target_port
+            )));
+        }
+        if p.published_port > MAX_PORT {
+            return Err(invalid(format!(
+                "EndpointSpec: invalid published port {}: must be between 1 and {MAX_PORT}",
+                p.published_port
+            )));
         }
         if ep.mode == Some(ResolutionMode::Dnsrr)
             && p.publish_mode_or_default() == PublishMode::Ingress

@@ -1,21 +1,28 @@
-//! The allocator: gives networks their subnets and VNIs, services their virtual IPs,
-//! and tasks their addresses — swarmkit's `manager/allocator`, as a pure function of
-//! the store.
+//! The allocator: gives networks their subnets and VNIs, services their virtual IPs
+//! and published ports, nodes their ingress address, and tasks their addresses —
+//! swarmkit's `manager/allocator`, as a pure function of the store.
 //!
 //! ```text
 //! allocate(store, now)
+//!   PortState::build: every published port a service holds        (ports.rs)
 //!   State::build: VNIs and subnets of every network; per allocated network an
 //!     AddressPool with what live holders have (gateway, VIPs of services still on
-//!     the network, addresses of tasks not yet ended)          (level-triggered)
+//!     the network, nodes' attachments, addresses of tasks not yet ended)
+//!                                                                 (level-triggered)
 //!   1. networks  not allocated ──> Update(Network){DriverState VNI, IPAMOptions}
 //!   2. services  vip mode: a VIP per allocated network (ingress first if it
 //!                publishes through the mesh) ──> SetServiceVirtualIps
-//!   3. tasks     NEW, every network allocated ──> AllocateTask{attachments, PENDING}
+//!                Endpoint.Ports (dynamic ingress ports picked) ──> SetServiceEndpointPorts
+//!                (ports only when the store has no network at all)
+//!   3. nodes     an address on the allocated ingress network; attachments to
+//!                networks gone dropped ──> SetNodeAttachments
+//!   4. tasks     NEW, every network allocated ──> AllocateTask{attachments, PENDING}
 //! ──> Allocation { actions, failures }
 //! ```
 //!
 //! Nothing is freed explicitly: an address is in use while a task that is not past
-//! RUNNING holds it, or a service holds it as a VIP of a network it is still on. A new
+//! RUNNING holds it, a node still in the store holds it as an attachment, or a service
+//! holds it as a VIP of a network it is still on; a port while a service holds it. A new
 //! leader (or the same one after a restart) rebuilds the same view from the store, so
 //! it never hands out a live address. Services and tasks only use networks the store
 //! already holds as allocated: an entry that allocated a network and was refused can
@@ -29,6 +36,7 @@
 
 pub mod ipam;
 pub mod networks;
+pub mod ports;
 pub mod vni;
 
 #[cfg(test)]
@@ -39,7 +47,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    EndpointVirtualIp, Network, NetworkAttachment, ResolutionMode, Service, Task,
+    EndpointVirtualIp, Network, NetworkAttachment, Node, ResolutionMode, Service, Task,
     DEFAULT_ADDR_POOL, DEFAULT_SUBNET_SIZE, OVERLAY_DRIVER,
 };
 use crate::orchestrator::task::PENDING_MESSAGE;
@@ -49,6 +57,7 @@ use crate::store::{
 };
 use ipam::{parse_addr, parse_cidr_addr, AddressPool, Subnet};
 pub use networks::ingress_network_spec;
+use ports::PortState;
 
 /// libnetwork's words when a subnet has no address left.
 pub const NO_ADDRESS: &str = "No available addresses on this pool";
@@ -79,15 +88,29 @@ pub struct Failure {
 /// Decides every allocation the store is missing at `now` (the time is only stamped on
 /// task statuses).
 pub fn allocate(store: &Store, now: DateTime<Utc>) -> Allocation {
-    // No network, nothing to allocate (and no pass over every task).
+    let mut out = Allocation::default();
+    let mut ports = PortState::build(store.services());
+    // No network: ports only, attachments dropped (and no pass over every task).
     if store.networks().next().is_none() {
-        return Allocation::default();
+        for service in store.services() {
+            allocate_ports(&mut ports, service, &mut out);
+        }
+        for node in store.nodes().filter(|n| !n.attachments.is_empty()) {
+            out.actions.push(StoreAction::SetNodeAttachments {
+                id: node.meta.id.clone(),
+                attachments: Vec::new(),
+            });
+        }
+        return out;
     }
     let mut state = State::build(store);
-    let mut out = Allocation::default();
     allocate_networks(store, &mut state, &mut out);
     for service in store.services() {
         allocate_service(store, &mut state, service, &mut out);
+        allocate_ports(&mut ports, service, &mut out);
+    }
+    for node in store.nodes() {
+        allocate_node(store, &mut state, node, &mut out);
     }
     for task in store.tasks().filter(|t| needs_allocation(t)) {
         allocate_task(store, &mut state, task, now, &mut out);
@@ -146,6 +169,13 @@ impl State {
             for vip in &s.endpoint.virtual_ips {
                 if wanted.contains(&vip.network_id) {
                     state.reserve(&vip.network_id, &vip.addr);
+                }
+            }
+        }
+        for node in store.nodes() {
+            for a in &node.attachments {
+                for addr in &a.addresses {
+                    state.reserve(a.network.id(), addr);
                 }
             }
         }
@@ -321,7 +351,71 @@ fn allocate_service(store: &Store, state: &mut State, service: &Service, out: &m
     }
 }
 
-/// Step 3: a NEW task gets an address on each of its networks and moves to PENDING,
+/// Step 2, ports: the service's `Endpoint.Ports` and `Endpoint.Spec`, written when
+/// they differ from the stored ones.
+fn allocate_ports(ports: &mut PortState, service: &Service, out: &mut Allocation) {
+    let spec = service.spec.endpoint_spec.clone().unwrap_or_default();
+    match ports.endpoint_ports(service) {
+        Ok(p) => {
+            if p != service.endpoint.ports || spec != service.endpoint.spec {
+                out.actions.push(StoreAction::SetServiceEndpointPorts {
+                    id: service.meta.id.clone(),
+                    spec,
+                    ports: p,
+                });
+            }
+        }
+        Err(error) => out.failures.push(Failure {
+            kind: ObjectKind::Service,
+            id: service.meta.id.clone(),
+            error,
+        }),
+    }
+}
+
+/// Step 3: the node keeps its attachments to networks that still exist (with an
+/// address in them once allocated) and gets one on the allocated ingress network
+/// (swarmkit's per-node ingress "LB" attachment, which the routing mesh uses).
+fn allocate_node(store: &Store, state: &mut State, node: &Node, out: &mut Allocation) {
+    let mut attachments: Vec<NetworkAttachment> = node
+        .attachments
+        .iter()
+        .filter(|a| {
+            let id = a.network.id();
+            store.network(id).is_some()
+                && (!state.addresses.contains_key(id)
+                    || (!a.addresses.is_empty()
+                        && a.addresses.iter().all(|addr| state.in_network(id, addr))))
+        })
+        .cloned()
+        .collect();
+    let ingress = store
+        .networks()
+        .find(|n| n.spec.ingress && state.addresses.contains_key(n.id()));
+    if let Some(ingress) = ingress {
+        if !attachments.iter().any(|a| a.network.id() == ingress.id()) {
+            match state.allocate_address(ingress.id()) {
+                Ok(addr) => attachments.push(NetworkAttachment {
+                    network: ingress.clone(),
+                    addresses: vec![addr],
+                }),
+                Err(error) => out.failures.push(Failure {
+                    kind: ObjectKind::Node,
+                    id: node.meta.id.clone(),
+                    error,
+                }),
+            }
+        }
+    }
+    if attachments != node.attachments {
+        out.actions.push(StoreAction::SetNodeAttachments {
+            id: node.meta.id.clone(),
+            attachments,
+        });
+    }
+}
+
+/// Step 4: a NEW task gets an address on each of its networks and moves to PENDING,
 /// once all of them are allocated. If one has no address left, the task stays NEW
 /// with the reason in `Status.Err`.
 fn allocate_task(

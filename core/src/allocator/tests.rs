@@ -9,7 +9,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::model::{
     ContainerSpec, Driver, EndpointSpec, IpamConfig, IpamOptions, Meta, NetworkAttachmentConfig,
-    NetworkSpec, PortConfig, ServiceMode, ServiceSpec, Swarm, TaskSpec, VXLANID_OPTION,
+    NetworkSpec, PortConfig, PortProtocol, PublishMode, ServiceMode, ServiceSpec, Swarm, TaskSpec,
+    VXLANID_OPTION,
 };
 use crate::store::{Object, Stored};
 
@@ -635,4 +636,337 @@ fn tasks_on_networks_flow_new_allocated_pending_assigned() {
     sim.add_service(testkit::service("s2", "plain", 1));
     sim.reconcile("s2");
     assert_eq!(sim.tasks("s2")[0].status.state, TaskState::Pending);
+}
+
+fn port(target: u32, published: u32) -> PortConfig {
+    PortConfig {
+        target_port: target,
+        published_port: published,
+        ..PortConfig::default()
+    }
+}
+
+fn host_port(target: u32, published: u32) -> PortConfig {
+    PortConfig {
+        publish_mode: Some(PublishMode::Host),
+        ..port(target, published)
+    }
+}
+
+fn publishing(id: &str, ports: Vec<PortConfig>) -> Service {
+    let mut s = service(id, &[]);
+    s.spec.endpoint_spec = Some(EndpointSpec {
+        ports,
+        ..EndpointSpec::default()
+    });
+    s
+}
+
+/// `(protocol, target, published, mode)` of a service's `Endpoint.Ports`.
+fn published(l: &Leader, id: &str) -> Vec<(String, u32, u32, String)> {
+    let s = l.store.service(id).unwrap();
+    s.endpoint
+        .ports
+        .iter()
+        .map(|p| {
+            (
+                p.protocol.as_ref().unwrap().as_str().to_owned(),
+                p.target_port,
+                p.published_port,
+                p.publish_mode.as_ref().unwrap().as_str().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn ports_of(list: &[(&str, u32, u32, &str)]) -> Vec<(String, u32, u32, String)> {
+    list.iter()
+        .map(|(p, t, n, m)| (p.to_string(), *t, *n, m.to_string()))
+        .collect()
+}
+
+/// Replaces a service's endpoint spec, as `service update` does (versioned).
+fn update_ports(l: &mut Leader, id: &str, ports: Vec<PortConfig>) -> crate::Result<()> {
+    let mut s = l.store.service(id).unwrap().clone();
+    s.spec.endpoint_spec = Some(EndpointSpec {
+        ports,
+        ..EndpointSpec::default()
+    });
+    l.try_apply(vec![StoreAction::Update(Object::Service(Box::new(s)))])
+}
+
+#[test]
+fn published_ports_are_filled_and_dynamic_ones_picked_even_without_a_network() {
+    let mut l = Leader::new(&[], 0);
+    let udp = PortConfig {
+        protocol: Some(PortProtocol::Udp),
+        ..port(53, 0)
+    };
+    let web = publishing(
+        "web",
+        vec![port(80, 0), port(81, 8081), host_port(82, 0), udp.clone()],
+    );
+    l.create(web.clone());
+    let a = l.pass();
+    assert_eq!(a.actions.len(), 1);
+    assert_eq!(
+        published(&l, "web"),
+        ports_of(&[
+            ("tcp", 80, 30000, "ingress"),
+            ("tcp", 81, 8081, "ingress"),
+            ("tcp", 82, 0, "host"),
+            ("udp", 53, 30000, "ingress"),
+        ])
+    );
+    let stored = l.store.service("web").unwrap();
+    assert_eq!(Some(&stored.endpoint.spec), web.spec.endpoint_spec.as_ref());
+    // A second service takes the next free port of each protocol.
+    l.create(publishing("api", vec![port(80, 0), udp]));
+    l.settle();
+    assert_eq!(
+        published(&l, "api"),
+        ports_of(&[("tcp", 80, 30001, "ingress"), ("udp", 53, 30001, "ingress")])
+    );
+    // Settled: nothing more to write.
+    assert!(allocate(&l.store, t(1000)).is_empty());
+    // Docker's JSON: every field filled.
+    let json = serde_json::to_value(&l.store.service("web").unwrap().endpoint).unwrap();
+    assert_eq!(
+        json["Ports"][0],
+        serde_json::json!({"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 30000, "PublishMode": "ingress"})
+    );
+}
+
+#[test]
+fn a_service_keeps_its_dynamic_ports_across_passes_updates_and_leaders_and_frees_them_when_removed()
+{
+    let mut l = Leader::new(&[], 0);
+    l.create(publishing("a", vec![port(80, 0)]));
+    l.create(publishing("b", vec![port(80, 0)]));
+    l.settle();
+    assert_eq!(
+        published(&l, "a"),
+        ports_of(&[("tcp", 80, 30000, "ingress")])
+    );
+    assert_eq!(
+        published(&l, "b"),
+        ports_of(&[("tcp", 80, 30001, "ingress")])
+    );
+    // A spec update that adds a port keeps the one held; the new one gets the next.
+    update_ports(&mut l, "a", vec![port(90, 0), port(80, 0)]).unwrap();
+    l.settle();
+    assert_eq!(
+        published(&l, "a"),
+        ports_of(&[("tcp", 90, 30002, "ingress"), ("tcp", 80, 30000, "ingress")])
+    );
+    // A new leader (a restored store) sees the same ports: nothing to do.
+    let restored = Store::restore(l.store.snapshot()).unwrap();
+    assert!(allocate(&restored, t(2000)).is_empty());
+    // Another target is another port; the old one is freed with it.
+    update_ports(&mut l, "a", vec![port(8000, 0)]).unwrap();
+    l.settle();
+    assert_eq!(
+        published(&l, "a"),
+        ports_of(&[("tcp", 8000, 30003, "ingress")])
+    );
+    // A removed service frees its ports: the lowest free one is b's old 30001.
+    l.apply(vec![StoreAction::Remove(ObjectKind::Service, "b".into())]);
+    l.create(publishing("c", vec![port(80, 0)]));
+    l.settle();
+    assert_eq!(
+        published(&l, "c"),
+        ports_of(&[("tcp", 80, 30000, "ingress")])
+    );
+}
+
+#[test]
+fn ingress_ports_are_refused_to_a_second_service_in_swarmkits_words() {
+    let mut l = Leader::new(&[], 0);
+    l.create(publishing("web", vec![port(80, 8080)]));
+    l.create(publishing("h", vec![host_port(80, 9090)]));
+    let refused = |l: &mut Leader, s: Service| {
+        let e = crate::store::check_port_conflicts(&l.store, &s.spec, None).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument);
+        // The store refuses it too, with the same words.
+        let applied = l
+            .try_apply(vec![StoreAction::Create(Object::Service(Box::new(s)))])
+            .unwrap_err();
+        assert_eq!(applied, e);
+        e.to_string()
+    };
+    assert_eq!(
+        refused(&mut l, publishing("x", vec![port(80, 8080)])),
+        "port '8080' is already in use by service 'svc-web' (web) as an ingress port"
+    );
+    // Host mode on a port another service has through the mesh: refused too.
+    assert_eq!(
+        refused(&mut l, publishing("x", vec![host_port(80, 8080)])),
+        "port '8080' is already in use by service 'svc-web' (web) as an ingress port"
+    );
+    // Through the mesh on a port another publishes on its nodes.
+    assert_eq!(
+        refused(&mut l, publishing("x", vec![port(80, 9090)])),
+        "port '9090' is already in use by service 'svc-h' (h) as a host-published port"
+    );
+    // Host mode on host mode: the scheduler keeps them apart per node. Another
+    // protocol is another port. Published 0 never conflicts.
+    let udp = PortConfig {
+        protocol: Some(PortProtocol::Udp),
+        ..port(80, 8080)
+    };
+    l.create(publishing(
+        "h2",
+        vec![host_port(80, 9090), host_port(81, 0)],
+    ));
+    l.create(publishing("u", vec![udp, port(80, 0)]));
+    l.settle();
+    // A dynamic port someone holds is taken as well.
+    assert_eq!(published(&l, "u")[1].2, 30000);
+    assert_eq!(
+        refused(&mut l, publishing("x", vec![port(80, 30000)])),
+        "port '30000' is already in use by service 'svc-u' (u) as an ingress port"
+    );
+    // An update to a taken port is refused; one that leaves the endpoint alone passes,
+    // and so does the service keeping its own port.
+    assert_eq!(
+        update_ports(&mut l, "h", vec![port(80, 8080)])
+            .unwrap_err()
+            .to_string(),
+        "port '8080' is already in use by service 'svc-web' (web) as an ingress port"
+    );
+    update_ports(&mut l, "web", vec![port(80, 8080), port(443, 8443)]).unwrap();
+    let mut web = l.store.service("web").unwrap().clone();
+    web.spec.labels.insert("k".into(), "v".into());
+    l.apply(vec![StoreAction::Update(Object::Service(Box::new(web)))]);
+}
+
+#[test]
+fn two_creates_racing_for_one_port_cannot_both_win() {
+    let mut l = Leader::new(&[], 0);
+    let (a, b) = (
+        publishing("a", vec![port(80, 8080)]),
+        publishing("b", vec![port(81, 8080)]),
+    );
+    // Both pass the API's check on the same view...
+    crate::store::check_port_conflicts(&l.store, &a.spec, None).unwrap();
+    crate::store::check_port_conflicts(&l.store, &b.spec, None).unwrap();
+    // ...and the store takes the first entry only.
+    l.create(a);
+    let e = l
+        .try_apply(vec![StoreAction::Create(Object::Service(Box::new(b)))])
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "port '8080' is already in use by service 'svc-a' (a) as an ingress port"
+    );
+    assert!(l.store.service("b").is_none());
+}
+
+#[test]
+fn a_dynamic_port_taken_meanwhile_is_not_written_and_the_next_pass_picks_another() {
+    let mut l = Leader::new(&[], 0);
+    l.create(publishing("a", vec![port(80, 0)]));
+    let a = allocate(&l.store, t(1000));
+    // Before the allocator's entry is applied, b is created asking for 30000.
+    l.create(publishing("b", vec![port(80, 30000)]));
+    l.apply(a.actions);
+    assert!(l.store.service("a").unwrap().endpoint.ports.is_empty());
+    l.settle();
+    assert_eq!(
+        published(&l, "a"),
+        ports_of(&[("tcp", 80, 30001, "ingress")])
+    );
+    assert_eq!(
+        published(&l, "b"),
+        ports_of(&[("tcp", 80, 30000, "ingress")])
+    );
+}
+
+fn node(id: &str) -> Node {
+    Node {
+        meta: Meta::with_id(id),
+        ..Node::default()
+    }
+}
+
+fn ingress_addr(l: &Leader, node: &str) -> Option<String> {
+    crate::model::node_ingress_addr(l.store.node(node).unwrap(), "ing").map(str::to_owned)
+}
+
+#[test]
+fn each_node_gets_one_ingress_address_that_tasks_never_get_and_loses_it_with_the_node() {
+    let mut l = Leader::new(&[], 0);
+    l.create(node("n1"));
+    // No network yet: nothing to attach to.
+    assert!(allocate(&l.store, t(1000)).is_empty());
+    l.create(ingress("ing"));
+    l.create(node("n2"));
+    let web = publishing("web", vec![port(80, 8080)]);
+    l.create(web.clone());
+    l.create(task("t1", &web));
+    l.settle();
+    // Services (VIP) first, then nodes in ID order, then tasks.
+    assert_eq!(
+        l.store.service("web").unwrap().endpoint.virtual_ips[0].addr,
+        "10.0.0.2/24"
+    );
+    assert_eq!(ingress_addr(&l, "n1").as_deref(), Some("10.0.0.3/24"));
+    assert_eq!(ingress_addr(&l, "n2").as_deref(), Some("10.0.0.4/24"));
+    assert_eq!(l.addresses("t1"), vec!["10.0.0.5/24"]);
+    let n1 = l.store.node("n1").unwrap();
+    assert_eq!(n1.attachments[0].network.id(), "ing");
+    assert!(crate::model::node_ingress_addr(n1, "other").is_none());
+    // Kept on later passes and by a new leader; a new task gets a fresh address.
+    let restored = Store::restore(l.store.snapshot()).unwrap();
+    assert!(allocate(&restored, t(2000)).is_empty());
+    l.create(task("t2", &web));
+    l.settle();
+    assert_eq!(l.addresses("t2"), vec!["10.0.0.6/24"]);
+    // A removed node frees its address: the next node gets it.
+    l.apply(vec![StoreAction::Remove(ObjectKind::Node, "n1".into())]);
+    l.create(node("n3"));
+    l.settle();
+    assert_eq!(ingress_addr(&l, "n3").as_deref(), Some("10.0.0.3/24"));
+    // The ingress network gone: its attachments are dropped.
+    l.apply(vec![StoreAction::Remove(ObjectKind::Service, "web".into())]);
+    l.fail("t1");
+    l.fail("t2");
+    l.apply(vec![StoreAction::Remove(ObjectKind::Network, "ing".into())]);
+    l.create(network("n", "backend", None));
+    l.settle();
+    assert!(l.store.node("n2").unwrap().attachments.is_empty());
+    assert!(l.store.node("n3").unwrap().attachments.is_empty());
+}
+
+#[test]
+fn node_attachments_to_a_network_that_is_gone_are_dropped_when_no_network_is_left() {
+    let mut l = Leader::new(&[], 0);
+    l.create(ingress("ing"));
+    l.create(node("n1"));
+    l.settle();
+    assert!(ingress_addr(&l, "n1").is_some());
+    l.apply(vec![StoreAction::Remove(ObjectKind::Network, "ing".into())]);
+    l.settle();
+    assert!(l.store.node("n1").unwrap().attachments.is_empty());
+}
+
+#[test]
+fn new_store_actions_round_trip_through_serde() {
+    let actions = vec![
+        StoreAction::SetServiceEndpointPorts {
+            id: "s".into(),
+            spec: EndpointSpec::default(),
+            ports: vec![port(80, 30000)],
+        },
+        StoreAction::SetNodeAttachments {
+            id: "n".into(),
+            attachments: vec![NetworkAttachment {
+                network: ingress("ing"),
+                addresses: vec!["10.0.0.3/24".into()],
+            }],
+        },
+    ];
+    let bytes = serde_json::to_vec(&actions).unwrap();
+    let back: Vec<StoreAction> = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(back, actions);
 }

@@ -47,8 +47,8 @@ pub use network::{
     OVERLAY_DRIVER, PREDEFINED_LABEL, VXLANID_OPTION,
 };
 pub use node::{
-    EngineDescription, ManagerStatus, Node, NodeAvailability, NodeDescription, NodeRole, NodeSpec,
-    NodeState, NodeStatus, PluginDescription, Reachability, TlsInfo,
+    node_ingress_addr, EngineDescription, ManagerStatus, Node, NodeAvailability, NodeDescription,
+    NodeRole, NodeSpec, NodeState, NodeStatus, PluginDescription, Reachability, TlsInfo,
 };
 pub use platform::Platform;
 pub use secret::{Config, ConfigSpec, Secret, SecretSpec};

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::meta::Meta;
 use super::platform::Platform;
 use super::serde_util::{is_default, null_as_default, string_enum};
+use super::task::NetworkAttachment;
 use super::task_spec::Resources;
 
 string_enum! {
@@ -61,6 +62,14 @@ pub struct Node {
     pub status: NodeStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manager_status: Option<ManagerStatus>,
+    /// The node's own addresses on networks (swarmkit's `Node.Attachments`): one on
+    /// `ingress` for the routing mesh, given by the allocator.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub attachments: Vec<NetworkAttachment>,
 }
 
 impl Node {
@@ -175,4 +184,14 @@ pub struct ManagerStatus {
     /// The manager's cluster address, `IP:2377`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub addr: String,
+}
+
+/// The node's address (CIDR) on the ingress network `ingress_id`, once the allocator
+/// gave it one.
+pub fn node_ingress_addr<'a>(node: &'a Node, ingress_id: &str) -> Option<&'a str> {
+    node.attachments
+        .iter()
+        .find(|a| a.network.id() == ingress_id)
+        .and_then(|a| a.addresses.first())
+        .map(String::as_str)
 }

@@ -79,12 +79,13 @@ impl<'a> Cluster<'a> {
         if let Some(&s) = self.service_index.get(id) {
             return s;
         }
+        // The allocated endpoint when it was made for the current spec (the allocator
+        // runs first, but its entry may not be applied yet after a spec update).
         let host_ports = self.view.service(id).map_or_else(Vec::new, |svc| {
-            if svc.endpoint.ports.is_empty() {
-                svc.spec
-                    .endpoint_spec
-                    .as_ref()
-                    .map_or_else(Vec::new, |e| host_ports(&e.ports))
+            let asked = svc.spec.endpoint_spec.as_ref();
+            let current = asked.is_none_or(|e| *e == svc.endpoint.spec);
+            if svc.endpoint.ports.is_empty() || !current {
+                asked.map_or_else(Vec::new, |e| host_ports(&e.ports))
             } else {
                 host_ports(&svc.endpoint.ports)
             }

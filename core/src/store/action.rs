@@ -10,7 +10,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::object::{Object, ObjectKind};
-use crate::model::{EndpointVirtualIp, NetworkAttachment, NodeStatus, TaskStatus, TlsInfo};
+use crate::model::{
+    EndpointSpec, EndpointVirtualIp, NetworkAttachment, NodeStatus, PortConfig, TaskStatus, TlsInfo,
+};
 use crate::state::TaskState;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +54,21 @@ pub enum StoreAction {
         id: String,
         virtual_ips: Vec<EndpointVirtualIp>,
     },
+    /// The allocator's decision: a service's `Endpoint.Spec` and `Endpoint.Ports` (the
+    /// spec's ports, defaults filled, dynamic ones picked). Unversioned, like the VIPs;
+    /// ignored when the service is gone, nothing changes, or an ingress port in `ports`
+    /// is held by another service meanwhile (the next pass picks another).
+    SetServiceEndpointPorts {
+        id: String,
+        spec: EndpointSpec,
+        ports: Vec<PortConfig>,
+    },
+    /// The allocator's decision: a node's own network attachments (its address on
+    /// `ingress`). Unversioned; ignored when the node is gone or nothing changes.
+    SetNodeAttachments {
+        id: String,
+        attachments: Vec<NetworkAttachment>,
+    },
     /// The dispatcher's view of a node (Ready on a session, Down on missed heartbeats),
     /// and its address. Unversioned, as the node's spec may change meanwhile; ignored
     /// when the node is gone or nothing changes.
@@ -72,10 +89,11 @@ impl StoreAction {
             | StoreAction::AssignTask { .. }
             | StoreAction::SetTaskDesiredState { .. }
             | StoreAction::AllocateTask { .. } => ObjectKind::Task,
-            StoreAction::SetServiceVirtualIps { .. } => ObjectKind::Service,
-            StoreAction::SetNodeStatus { .. } | StoreAction::SetNodeTlsInfo { .. } => {
-                ObjectKind::Node
-            }
+            StoreAction::SetServiceVirtualIps { .. }
+            | StoreAction::SetServiceEndpointPorts { .. } => ObjectKind::Service,
+            StoreAction::SetNodeStatus { .. }
+            | StoreAction::SetNodeTlsInfo { .. }
+            | StoreAction::SetNodeAttachments { .. } => ObjectKind::Node,
         }
     }
 }

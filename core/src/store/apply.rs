@@ -9,17 +9,19 @@
 //! Rules: IDs and unique names are unique; `Update` carries the stored `Version.Index`
 //! (else `update out of sequence`); a task's observed state never moves backwards; a
 //! task never changes node once assigned, nor service; a service's secret and config
-//! references name stored ones, and one still referenced is not removed.
+//! references name stored ones, and one still referenced is not removed; a service's
+//! published ports do not collide with another's (`ports.rs`).
 
 use chrono::{DateTime, Utc};
 
 use super::action::StoreAction;
 use super::event::Event;
 use super::object::{Object, ObjectKind, Stored};
+use super::ports::check_port_conflicts;
 use super::table::Table;
 use super::{index_add, index_remove, Store};
 use crate::error::{Error, Result};
-use crate::model::{Node, Task, TaskStatus, Version};
+use crate::model::{Node, PublishMode, Task, TaskStatus, Version};
 use crate::state::TaskState;
 
 /// How to undo one applied action; also what the batch's events are made from.
@@ -183,6 +185,40 @@ impl Store {
                     .expect("exists");
                 undo.push(Undo::Updated(old));
             }
+            StoreAction::SetServiceEndpointPorts { id, spec, ports } => {
+                let Some(old) = self.services.get(id) else {
+                    return Ok(());
+                };
+                if old.endpoint.spec == *spec && old.endpoint.ports == *ports {
+                    return Ok(());
+                }
+                let taken = ports.iter().any(|p| {
+                    p.published_port != 0
+                        && p.publish_mode_or_default() == PublishMode::Ingress
+                        && self.ingress_port_held(&p.protocol_or_default(), p.published_port, id)
+                });
+                if taken {
+                    return Ok(());
+                }
+                let mut service = old.clone();
+                service.endpoint.spec = spec.clone();
+                service.endpoint.ports = ports.clone();
+                service.meta.version = Version::new(index);
+                service.meta.updated_at = now;
+                let old = self
+                    .insert_object(Object::Service(Box::new(service)))
+                    .expect("exists");
+                undo.push(Undo::Updated(old));
+            }
+            StoreAction::SetNodeAttachments { id, attachments } => {
+                self.change_node(id, index, now, undo, |node| {
+                    if node.attachments == *attachments {
+                        return false;
+                    }
+                    node.attachments = attachments.clone();
+                    true
+                });
+            }
             StoreAction::SetNodeTlsInfo { id, tls_info } => {
                 self.change_node(id, index, now, undo, |node| {
                     if node.description.tls_info == *tls_info {
@@ -280,7 +316,8 @@ impl Store {
             Object::Service(o) => {
                 exists(self.services.get(id).is_some())?;
                 check_name(&self.services, o)?;
-                self.check_service_refs(&o.spec)
+                self.check_service_refs(&o.spec)?;
+                check_port_conflicts(self, &o.spec, Some(id))
             }
             Object::Task(_) => exists(self.tasks.get(id).is_some()),
             Object::Node(_) => exists(self.nodes.get(id).is_some()),
@@ -316,6 +353,11 @@ impl Store {
                 let stored = self.services.get(id);
                 if let Some(old) = stored {
                     self.check_changed_refs(&old.spec, &o.spec)?;
+                    // As swarmkit: only a changed endpoint is checked, so a service
+                    // that holds a port keeps being updatable.
+                    if old.spec.endpoint_spec != o.spec.endpoint_spec {
+                        check_port_conflicts(self, &o.spec, Some(id))?;
+                    }
                 }
                 stored.map(|s| s.meta.clone())
             }

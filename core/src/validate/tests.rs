@@ -341,3 +341,26 @@ fn nodes_secrets_configs() {
     let spec: ConfigSpec = serde_json::from_value(json!({"Name": "-x", "Data": "cHc="})).unwrap();
     assert!(validate_config_spec(&spec).is_err());
 }
+
+#[test]
+fn port_numbers_in_range() {
+    let ports = |p: serde_json::Value| err_with(&["EndpointSpec", "Ports"], p);
+    assert_eq!(
+        ports(json!([{"TargetPort": 0, "PublishedPort": 8080}])),
+        "EndpointSpec: invalid target port 0: must be between 1 and 65535"
+    );
+    assert_eq!(
+        ports(json!([{"TargetPort": 70000}])),
+        "EndpointSpec: invalid target port 70000: must be between 1 and 65535"
+    );
+    assert_eq!(
+        ports(json!([{"TargetPort": 80, "PublishedPort": 65536}])),
+        "EndpointSpec: invalid published port 65536: must be between 1 and 65535"
+    );
+    // Published 0 (or absent) asks for a dynamic port; host mode too.
+    let mut v = good();
+    v["EndpointSpec"]["Ports"] = json!([{"TargetPort": 80},
+                                         {"TargetPort": 81, "PublishMode": "host"},
+                                         {"TargetPort": 82, "PublishedPort": 65535}]);
+    validate_service_spec(&serde_json::from_value(v).unwrap()).unwrap();
+}

@@ -201,12 +201,16 @@ impl Ca for CaService {
                 reachability: Some(Reachability::Unknown),
                 addr: r.addr.clone(),
             }),
+            // The allocator gives the ingress address.
+            attachments: Vec::new(),
         };
         let exists = self.m.store.read(|s| s.node(&r.node_id).cloned()).await;
         let action = match exists {
             Some(old) => {
                 let mut node = node;
                 node.meta = old.meta;
+                // A rejoining node keeps its ingress address.
+                node.attachments = old.attachments;
                 StoreAction::Update(Object::Node(Box::new(node)))
             }
             None => StoreAction::Create(Object::Node(Box::new(node))),

@@ -648,6 +648,11 @@ async fn create_service(m: &Arc<Manager>, spec: Value) -> R {
     m.store
         .read(|s| super::network::resolve_service_networks(s, &mut spec))
         .await?;
+    // For the error before proposing; the store checks again when the entry is
+    // applied, so two creates racing for one port cannot both win.
+    m.store
+        .read(|s| swarm_core::store::check_port_conflicts(s, &spec, None))
+        .await?;
     let base = m.store.read(|s| s.applied_index()).await;
     let service = Service {
         meta: Meta::with_id(id.clone()),
@@ -716,6 +721,11 @@ async fn update_service(
             .read(|s| super::network::resolve_service_networks(s, &mut spec))
             .await?;
         validate_service_update(&current, &spec)?;
+        if spec.endpoint_spec != current.spec.endpoint_spec {
+            m.store
+                .read(|st| swarm_core::store::check_port_conflicts(st, &spec, Some(current.id())))
+                .await?;
+        }
         s.previous_spec = Some(std::mem::replace(&mut s.spec, spec));
         s.update_status = None;
     }

@@ -239,6 +239,8 @@ impl Manager {
                 reachability: Some(Reachability::Reachable),
                 addr: advertise.clone(),
             }),
+            // The allocator gives the ingress address.
+            attachments: Vec::new(),
         };
         // The identity first: a manager's Raft is opened with its certificate's TLS.
         // Autolock from the start: the keys are sealed before they first reach the disk.
