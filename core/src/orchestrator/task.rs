@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::slot::SlotKey;
 use crate::model::{ModeKind, Node, NodeAvailability, NodeState, Service, Task, TaskStatus};
 use crate::state::TaskState;
-use crate::store::spec_networks;
+use crate::store::{publishes_ingress, spec_networks};
 
 /// Docker's `pending task scheduling`: the status a task waits in for a node.
 pub const PENDING_MESSAGE: &str = "pending task scheduling";
@@ -34,13 +34,15 @@ pub fn new_task(
         SlotKey::Replica(n) => (*n, String::new()),
         SlotKey::Node(node) => (0, node.clone()),
     };
-    // A task on networks waits in NEW for the allocator's addresses (which moves it
-    // to PENDING); one without skips that step.
-    let (state, message) = if spec_networks(&service.spec).is_empty() {
-        (TaskState::Pending, PENDING_MESSAGE)
-    } else {
-        (TaskState::New, NEW_MESSAGE)
-    };
+    // A task on networks (also `ingress`, when the service publishes a port through
+    // the routing mesh) waits in NEW for the allocator's addresses (which moves it to
+    // PENDING); one without skips that step.
+    let (state, message) =
+        if spec_networks(&service.spec).is_empty() && !publishes_ingress(&service.spec) {
+            (TaskState::Pending, PENDING_MESSAGE)
+        } else {
+            (TaskState::New, NEW_MESSAGE)
+        };
     let name = match slot {
         SlotKey::Replica(n) => format!("{}.{n}", service.spec.name),
         SlotKey::Node(node) => format!("{}.{node}", service.spec.name),

@@ -21,6 +21,48 @@ pub struct NodeNetworks {
     /// The swarm's VXLAN UDP port (`swarm init --data-path-port`).
     pub data_path_port: u16,
     pub networks: Vec<NetworkInfo>,
+    /// The routing mesh, when a service publishes a port through it: the `ingress`
+    /// network is then also in `networks` (every node has it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressInfo>,
+    /// Host-mode ports of this node's tasks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_ports: Vec<HostPortInfo>,
+}
+
+/// What a node's ingress sandbox serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngressInfo {
+    /// The `ingress` network (its parameters and peers are in `networks`).
+    pub network_id: String,
+    /// This node's own address on it (`10.0.0.2/24`), the sandbox's; None until the
+    /// managers gave this node one.
+    pub addr: Option<String>,
+    /// Every node's sandbox address: where tasks send replies back (keep_source).
+    pub sandboxes: Vec<Ipv4Addr>,
+    /// Every port published through the mesh in the swarm, with the running tasks.
+    pub published: Vec<PublishedInfo>,
+    /// Tasks see the client's own address (no SNAT on the way in).
+    pub keep_source: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PublishedInfo {
+    /// `tcp` or `udp`.
+    pub proto: String,
+    pub published: u16,
+    pub target: u16,
+    /// Running tasks' addresses on the ingress network.
+    pub backends: Vec<Ipv4Addr>,
+}
+
+/// A host-mode port of one of this node's tasks.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HostPortInfo {
+    pub task_id: String,
+    pub proto: String,
+    pub published: u16,
+    pub target: u16,
 }
 
 impl NodeNetworks {

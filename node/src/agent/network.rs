@@ -20,7 +20,10 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use swarm_net::{Endpoint, GwBridge, Host, Overlay, Peer, Proto, Vip};
+use swarm_net::{
+    Endpoint, GwBridge, Host, HostPort, IngressSandbox, MeshOptions, Overlay, Peer, Proto,
+    PublishedPort, Vip,
+};
 
 use super::dns::Dns;
 use super::netmap::{parse_cidr, parse_mac, NetworkInfo, NodeNetworks, TaskAttachment};
@@ -28,6 +31,9 @@ use super::Assignment;
 
 /// The gateway bridge's subnet on every node (Docker's `docker_gwbridge` default).
 pub const GW_SUBNET: &str = "172.18.0.0/16";
+/// The ingress sandbox's address on the gateway bridge (Docker's `ingress-sbox` gets
+/// the first after the gateway too); never given to a task.
+pub const SANDBOX_GW_ADDR: Ipv4Addr = Ipv4Addr::new(172, 18, 0, 2);
 
 /// What a prepared task got: the namespace to run in and its overlay addresses.
 #[derive(Debug, Clone)]
@@ -113,6 +119,7 @@ impl NetworkManager {
     ) -> Result<(), String> {
         let mut needed: BTreeSet<&str> = nn.networks.iter().map(|n| n.id.as_str()).collect();
         needed.extend(tasks.values().flatten().map(String::as_str));
+        let mesh = self.converge_mesh(nn, tasks);
         for n in &nn.networks {
             if swarm_net::netns::is_netns(&self.host.overlay_netns(&n.id)) {
                 self.host
@@ -138,7 +145,113 @@ impl NetworkManager {
         if !removed.is_empty() {
             tracing::info!(?removed, "overlays no task needs removed");
         }
-        Ok(())
+        mesh
+    }
+
+    /// The routing mesh as the dispatcher describes it: the ingress sandbox and every
+    /// published port while some service publishes one (all gone with the last), the
+    /// return paths of the local tasks on ingress, and this node's host-mode ports.
+    fn converge_mesh(
+        &self,
+        nn: &NodeNetworks,
+        tasks: &BTreeMap<String, Vec<String>>,
+    ) -> Result<(), String> {
+        let mut result = Ok(());
+        match self.sandbox(nn) {
+            Some(sb) => {
+                let ing = nn.ingress.as_ref().expect("sandbox implies ingress");
+                let r = self
+                    .host
+                    .ensure_ingress_sandbox(&sb)
+                    .and_then(|_| {
+                        self.host
+                            .set_peers(&ing.network_id, &peers_of(nn, &ing.network_id))
+                    })
+                    .and_then(|()| {
+                        self.host.set_published(
+                            &published(nn),
+                            MeshOptions {
+                                keep_source: ing.keep_source,
+                            },
+                        )
+                    });
+                if let Err(e) = r {
+                    result = Err(format!("routing mesh: {e}"));
+                }
+            }
+            None => {
+                if swarm_net::netns::is_netns(&self.host.ingress_sandbox_netns()) {
+                    tracing::info!("no port published through the mesh: ingress sandbox removed");
+                }
+                if let Err(e) = self.host.remove_ingress_sandbox() {
+                    result = Err(format!("remove the ingress sandbox: {e}"));
+                }
+            }
+        }
+        // Return paths in the tasks on ingress (keep_source), cleared otherwise.
+        if let Some(ing) = &nn.ingress {
+            for (task, nets) in tasks {
+                let Some(i) = nets.iter().position(|n| *n == ing.network_id) else {
+                    continue;
+                };
+                let ns = self.task_netns(task);
+                if !swarm_net::netns::is_netns(&ns) {
+                    continue;
+                }
+                let r = if ing.keep_source {
+                    swarm_net::ingress::set_return_paths(&ns, &format!("eth{i}"), &ing.sandboxes)
+                } else {
+                    swarm_net::ingress::clear_return_paths(&ns)
+                };
+                if let Err(e) = r {
+                    result = Err(format!("return paths of task {task}: {e}"));
+                }
+            }
+        }
+        if let Err(e) = self.sync_host_ports(nn, tasks) {
+            result = Err(e);
+        }
+        result
+    }
+
+    /// This node's host-mode ports, to the local tasks' gateway-bridge addresses.
+    fn sync_host_ports(
+        &self,
+        nn: &NodeNetworks,
+        tasks: &BTreeMap<String, Vec<String>>,
+    ) -> Result<(), String> {
+        let book = self.gw_book();
+        let host_ports: Vec<HostPort> = nn
+            .host_ports
+            .iter()
+            .filter(|h| tasks.contains_key(&h.task_id))
+            .filter_map(|h| {
+                Some(HostPort {
+                    proto: proto(&h.proto),
+                    published: h.published,
+                    target: h.target,
+                    dest: *book.get(&h.task_id)?,
+                })
+            })
+            .collect();
+        self.host
+            .set_host_ports(&host_ports)
+            .map_err(|e| format!("host-mode ports: {e}"))
+    }
+
+    /// The ingress sandbox this node should have: when the mesh publishes a port and
+    /// the managers gave this node its ingress address.
+    fn sandbox(&self, nn: &NodeNetworks) -> Option<IngressSandbox> {
+        let ing = nn.ingress.as_ref().filter(|i| !i.published.is_empty())?;
+        let addr = ing.addr.clone()?;
+        let info = nn.network(&ing.network_id)?;
+        let overlay = overlay(nn, info).ok()?;
+        Some(IngressSandbox {
+            overlay,
+            addr,
+            gw: self.gw,
+            gw_addr: format!("{SANDBOX_GW_ADDR}/{}", self.gw.subnet.prefix_len()),
+        })
     }
 
     /// Everything the task's container needs before it is created (or, adopted after a
@@ -156,9 +269,16 @@ impl NetworkManager {
             .insert(task.clone(), nets.clone());
         let me = self.clone();
         let t = task.clone();
-        let res = tokio::task::spawn_blocking(move || me.prepare_blocking(&t, &attachments, &nn))
-            .await
-            .map_err(|e| format!("network setup: {e}"))?;
+        let res = tokio::task::spawn_blocking(move || {
+            let p = me.prepare_blocking(&t, &attachments, &nn)?;
+            if nn.host_ports.iter().any(|h| h.task_id == t) {
+                let tasks = me.state.lock().expect("network state").tasks.clone();
+                me.sync_host_ports(&nn, &tasks)?;
+            }
+            Ok::<_, String>(p)
+        })
+        .await
+        .map_err(|e| format!("network setup: {e}"))?;
         let prepared = res?;
         if !nets.is_empty() {
             self.dns.serve(&task, &self.task_netns(&task), &nets)?;
@@ -180,15 +300,7 @@ impl NetworkManager {
             let info = nn.network(&att.network_id).ok_or_else(|| {
                 format!("network {} is not known on this node yet", att.network_id)
             })?;
-            let underlay = nn
-                .local_underlay
-                .ok_or("this node's underlay address is not known yet")?;
-            let subnet: ipnet::Ipv4Net = info
-                .subnet
-                .parse()
-                .map_err(|e| format!("network {}: subnet {}: {e}", info.name, info.subnet))?;
-            let mut ov = Overlay::new(&info.id, info.vni, subnet, info.gateway, underlay);
-            ov.data_path_port = nn.data_path_port;
+            let ov = overlay(nn, info)?;
             self.host
                 .ensure_overlay(&ov)
                 .map_err(|e| format!("network {}: {e}", info.name))?;
@@ -211,6 +323,8 @@ impl NetworkManager {
             first.get_or_insert(addr);
             egress |= !info.internal;
         }
+        // A host-mode port is DNATed to the task's gateway-bridge address.
+        egress |= nn.host_ports.iter().any(|h| h.task_id == task);
         if egress {
             self.host
                 .ensure_gwbridge(&self.gw)
@@ -231,6 +345,15 @@ impl NetworkManager {
         if !attachments.is_empty() {
             let nets: Vec<String> = attachments.iter().map(|x| x.network_id.clone()).collect();
             swarm_net::vip::set_vips(&ns, &vips(nn, &nets)).map_err(|e| format!("VIPs: {e}"))?;
+        }
+        if let Some(ing) = nn.ingress.as_ref().filter(|i| i.keep_source) {
+            if let Some(i) = attachments
+                .iter()
+                .position(|a| a.network_id == ing.network_id)
+            {
+                swarm_net::ingress::set_return_paths(&ns, &format!("eth{i}"), &ing.sandboxes)
+                    .map_err(|e| format!("routing mesh return paths: {e}"))?;
+            }
         }
         Ok(Prepared {
             netns: ns,
@@ -300,7 +423,7 @@ impl NetworkManager {
             .gw
             .subnet
             .hosts()
-            .filter(|a| *a != self.gw.gateway)
+            .filter(|a| *a != self.gw.gateway && *a != SANDBOX_GW_ADDR)
             .find(|a| !taken.contains(a))
             .ok_or("the gateway bridge's subnet is full")?;
         book.insert(task.to_string(), addr);
@@ -345,6 +468,46 @@ pub fn host_resolvers() -> Vec<std::net::SocketAddr> {
     }
 }
 
+/// The overlay of network `info` on this node.
+fn overlay(nn: &NodeNetworks, info: &NetworkInfo) -> Result<Overlay, String> {
+    let underlay = nn
+        .local_underlay
+        .ok_or("this node's underlay address is not known yet")?;
+    let subnet: ipnet::Ipv4Net = info
+        .subnet
+        .parse()
+        .map_err(|e| format!("network {}: subnet {}: {e}", info.name, info.subnet))?;
+    let mut ov = Overlay::new(&info.id, info.vni, subnet, info.gateway, underlay);
+    ov.data_path_port = nn.data_path_port;
+    Ok(ov)
+}
+
+fn proto(p: &str) -> Proto {
+    if p == "udp" {
+        Proto::Udp
+    } else {
+        Proto::Tcp
+    }
+}
+
+/// Every port the mesh publishes.
+fn published(nn: &NodeNetworks) -> Vec<PublishedPort> {
+    nn.ingress
+        .iter()
+        .flat_map(|i| i.published.iter())
+        .map(|p| PublishedPort {
+            proto: proto(&p.proto),
+            published: p.published,
+            target: p.target,
+            backends: p.backends.clone(),
+        })
+        .collect()
+}
+
+fn peers_of(nn: &NodeNetworks, id: &str) -> Vec<Peer> {
+    nn.network(id).map(peers).unwrap_or_default()
+}
+
 fn peers(n: &NetworkInfo) -> Vec<Peer> {
     n.peers
         .iter()
@@ -363,14 +526,7 @@ fn vips(nn: &NodeNetworks, nets: &[String]) -> Vec<Vip> {
         .flat_map(|n| n.vips.iter())
         .map(|v| Vip {
             vip: v.vip,
-            ports: v
-                .ports
-                .iter()
-                .map(|(p, port)| {
-                    let proto = if p == "udp" { Proto::Udp } else { Proto::Tcp };
-                    (proto, *port)
-                })
-                .collect(),
+            ports: v.ports.iter().map(|(p, port)| (proto(p), *port)).collect(),
             backends: v.backends.clone(),
         })
         .collect()

@@ -6,13 +6,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-use swarm_core::model::{ResolutionMode, Service, Task};
+use swarm_core::model::{node_ingress_addr, PublishMode, ResolutionMode, Service, Task};
 use swarm_core::store::{spec_networks, Store as CoreStore};
 use swarm_core::TaskState;
 
 use crate::agent::netmap::{
-    mac_text, parse_cidr, NameRecord, NetworkInfo, NodeNetworks, PeerInfo, TaskAttachment, VipInfo,
+    mac_text, parse_cidr, HostPortInfo, IngressInfo, NameRecord, NetworkInfo, NodeNetworks,
+    PeerInfo, PublishedInfo, TaskAttachment, VipInfo,
 };
+
+/// The cluster label that turns the mesh back into Docker's (every connection SNATed
+/// to the receiving node's ingress address, so tasks see that instead of the client).
+pub const MESH_SNAT_LABEL: &str = "swarm.mesh.snat";
 
 /// A task that holds its addresses and is placed: assigned to a node, not ended, still
 /// wanted.
@@ -71,8 +76,84 @@ fn task_name(svc: &Service, t: &Task) -> String {
     }
 }
 
+/// The routing mesh as every node sees it: the ingress network's ID and every port
+/// published through it with its running backends (empty: no mesh).
+fn mesh(s: &CoreStore) -> Option<(String, Vec<PublishedInfo>)> {
+    let ingress = s.networks().find(|n| n.spec.ingress && n.is_allocated())?;
+    let id = ingress.id().to_string();
+    let mut published = Vec::new();
+    for svc in s.services() {
+        let ports: Vec<_> = svc
+            .endpoint
+            .ports
+            .iter()
+            .filter(|p| {
+                p.publish_mode_or_default() == PublishMode::Ingress && p.published_port != 0
+            })
+            .collect();
+        if ports.is_empty() {
+            continue;
+        }
+        let mut backends: Vec<Ipv4Addr> = s
+            .tasks_of_service(svc.id())
+            .filter(|t| running(t))
+            .filter_map(|t| addr_on(t, &id))
+            .collect();
+        backends.sort();
+        for p in ports {
+            let (Ok(published_port), Ok(target)) = (
+                u16::try_from(p.published_port),
+                u16::try_from(p.target_port),
+            ) else {
+                continue;
+            };
+            published.push(PublishedInfo {
+                proto: p.protocol_or_default().as_str().to_string(),
+                published: published_port,
+                target,
+                backends: backends.clone(),
+            });
+        }
+    }
+    if published.is_empty() {
+        return None;
+    }
+    published.sort();
+    Some((id, published))
+}
+
+/// Host-mode ports of the tasks placed on `node_id`.
+fn host_ports(s: &CoreStore, node_id: &str) -> Vec<HostPortInfo> {
+    let mut out = Vec::new();
+    for t in s.tasks_on_node(node_id).filter(|t| placed(t)) {
+        let Some(svc) = s.service(&t.service_id) else {
+            continue;
+        };
+        for p in &svc.endpoint.ports {
+            if p.publish_mode_or_default() != PublishMode::Host || p.published_port == 0 {
+                continue;
+            }
+            let (Ok(published), Ok(target)) = (
+                u16::try_from(p.published_port),
+                u16::try_from(p.target_port),
+            ) else {
+                continue;
+            };
+            out.push(HostPortInfo {
+                task_id: t.id().to_string(),
+                proto: p.protocol_or_default().as_str().to_string(),
+                published,
+                target,
+            });
+        }
+    }
+    out.sort();
+    out
+}
+
 pub fn node_networks(s: &CoreStore, node_id: &str) -> NodeNetworks {
-    let used: BTreeSet<String> = s
+    let mesh = mesh(s);
+    let mut used: BTreeSet<String> = s
         .tasks_on_node(node_id)
         .filter(|t| placed(t))
         .flat_map(|t| {
@@ -81,6 +162,10 @@ pub fn node_networks(s: &CoreStore, node_id: &str) -> NodeNetworks {
                 .map(|a| a.network.id().to_string())
         })
         .collect();
+    // Every node is on ingress while the mesh publishes a port.
+    if let Some((id, _)) = &mesh {
+        used.insert(id.clone());
+    }
     let data_path_port = s
         .cluster()
         .map(|c| c.cluster.data_path_port_or_default())
@@ -113,6 +198,17 @@ pub fn node_networks(s: &CoreStore, node_id: &str) -> NodeNetworks {
                 })
             })
             .collect();
+        if mesh.as_ref().is_some_and(|(ingress, _)| ingress == id) {
+            // The other nodes' ingress sandboxes.
+            peers.extend(s.nodes().filter(|nd| nd.id() != node_id).filter_map(|nd| {
+                let (ip, _) = parse_cidr(node_ingress_addr(nd, id)?)?;
+                Some(PeerInfo {
+                    task_ip: ip,
+                    mac: mac_text(ip),
+                    underlay: underlay(s, nd.id())?,
+                })
+            }));
+        }
         peers.sort();
         // Per service on this network: its names and VIP.
         let mut by_service: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
@@ -215,10 +311,33 @@ pub fn node_networks(s: &CoreStore, node_id: &str) -> NodeNetworks {
             vips,
         });
     }
+    let ingress = mesh.map(|(id, published)| {
+        let mut sandboxes: Vec<Ipv4Addr> = s
+            .nodes()
+            .filter_map(|nd| parse_cidr(node_ingress_addr(nd, &id)?).map(|(ip, _)| ip))
+            .collect();
+        sandboxes.sort();
+        let snat = s
+            .cluster()
+            .and_then(|c| c.cluster.spec.labels.get(MESH_SNAT_LABEL).cloned())
+            .is_some_and(|v| v == "true");
+        IngressInfo {
+            addr: s
+                .node(node_id)
+                .and_then(|nd| node_ingress_addr(nd, &id))
+                .map(str::to_string),
+            network_id: id,
+            sandboxes,
+            published,
+            keep_source: !snat,
+        }
+    });
     NodeNetworks {
         local_underlay: underlay(s, node_id),
         data_path_port,
         networks,
+        ingress,
+        host_ports: host_ports(s, node_id),
     }
 }
 
