@@ -970,3 +970,30 @@ fn new_store_actions_round_trip_through_serde() {
     let back: Vec<StoreAction> = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(back, actions);
 }
+
+/// A service publishing through the mesh has no network of its own, yet its tasks need an
+/// ingress address: the orchestrator makes them NEW (not PENDING) so the allocator
+/// attaches them first; a host-mode-only service's tasks skip the allocator.
+#[test]
+fn tasks_of_a_mesh_publishing_service_wait_for_their_ingress_address() {
+    use crate::orchestrator::slot::SlotKey;
+    use crate::orchestrator::task::new_task;
+    let mesh = publishing("s1", vec![port(80, 8080)]);
+    let one = new_task(
+        &mesh,
+        &SlotKey::Replica(1),
+        "t1".into(),
+        TaskState::Running,
+        t(0),
+    );
+    assert_eq!(one.status.state, TaskState::New);
+    let hostmode = publishing("s2", vec![host_port(80, 8080)]);
+    let two = new_task(
+        &hostmode,
+        &SlotKey::Replica(1),
+        "t2".into(),
+        TaskState::Running,
+        t(0),
+    );
+    assert_eq!(two.status.state, TaskState::Pending);
+}

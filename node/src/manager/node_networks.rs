@@ -454,3 +454,115 @@ mod tests {
         assert!(node_networks(&s, "c").networks.is_empty());
     }
 }
+
+#[cfg(test)]
+mod mesh_tests {
+    use chrono::Utc;
+    use serde_json::json;
+    use swarm_core::store::{Object, StoreAction};
+
+    use super::*;
+
+    fn obj<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn every_node_gets_the_mesh_and_its_own_host_ports() {
+        let mut s = CoreStore::new();
+        let ingress: swarm_core::model::Network = obj(json!({
+            "ID": "ing", "Spec": {"Name": "ingress", "Ingress": true},
+            "DriverState": {"Name": "overlay", "Options": {"com.docker.network.driver.overlay.vxlanid_list": "4096"}},
+            "IPAMOptions": {"Configs": [{"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"}]}
+        }));
+        let net = json!({"ID": "ing"});
+        let node = |id: &str, addr: &str, ing: &str| {
+            let n: swarm_core::model::Node = obj(json!({
+                "ID": id, "Status": {"State": "ready", "Addr": addr},
+                "Attachments": [{"Network": net, "Addresses": [ing]}]
+            }));
+            StoreAction::Create(Object::Node(Box::new(n)))
+        };
+        let web: Service = obj(json!({
+            "ID": "s1", "Spec": {"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "b"}},
+                "EndpointSpec": {"Ports": [{"TargetPort": 80, "PublishedPort": 8080}]}},
+            "Endpoint": {"Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"}],
+                "VirtualIPs": [{"NetworkID": "ing", "Addr": "10.0.0.9/24"}]}
+        }));
+        let hostmode: Service = obj(json!({
+            "ID": "s2", "Spec": {"Name": "hm", "TaskTemplate": {"ContainerSpec": {"Image": "b"}}},
+            "Endpoint": {"Ports": [{"Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": "host"}]}
+        }));
+        let task = |id: &str, svc: &str, node: &str, atts: serde_json::Value| {
+            let mut t: Task = obj(json!({
+                "ID": id, "ServiceID": svc, "NodeID": node, "Slot": 1,
+                "DesiredState": "running", "Status": {"State": "running"},
+                "Spec": {"ContainerSpec": {"Image": "b"}}, "NetworksAttachments": atts
+            }));
+            t.meta.id = id.into();
+            StoreAction::Create(Object::Task(Box::new(t)))
+        };
+        s.apply(
+            &[
+                StoreAction::Create(Object::Network(Box::new(ingress))),
+                node("a", "192.168.0.1", "10.0.0.2/24"),
+                node("b", "192.168.0.2", "10.0.0.3/24"),
+                node("c", "192.168.0.3", "10.0.0.4/24"),
+                StoreAction::Create(Object::Service(Box::new(web))),
+                StoreAction::Create(Object::Service(Box::new(hostmode))),
+                task(
+                    "t1",
+                    "s1",
+                    "b",
+                    json!([{"Network": net, "Addresses": ["10.0.0.5/24"]}]),
+                ),
+                task("t2", "s2", "a", json!([])),
+            ],
+            1,
+            Utc::now(),
+        )
+        .unwrap();
+        // c runs nothing and still gets the mesh.
+        let c = node_networks(&s, "c");
+        let ing = c.ingress.as_ref().expect("the mesh");
+        assert_eq!(ing.addr.as_deref(), Some("10.0.0.4/24"));
+        assert!(ing.keep_source);
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(
+            ing.sandboxes,
+            vec![ip("10.0.0.2"), ip("10.0.0.3"), ip("10.0.0.4")]
+        );
+        assert_eq!(
+            ing.published,
+            vec![PublishedInfo {
+                proto: "tcp".into(),
+                published: 8080,
+                target: 80,
+                backends: vec![ip("10.0.0.5")],
+            }]
+        );
+        let n = c.network("ing").expect("ingress in networks");
+        let peers: Vec<_> = n.peers.iter().map(|p| (p.task_ip, p.underlay)).collect();
+        assert_eq!(
+            peers,
+            vec![
+                (ip("10.0.0.2"), ip("192.168.0.1")),
+                (ip("10.0.0.3"), ip("192.168.0.2")),
+                (ip("10.0.0.5"), ip("192.168.0.2")),
+            ]
+        );
+        assert!(c.host_ports.is_empty());
+        // a has the host-mode task's port, and only a.
+        let a = node_networks(&s, "a");
+        assert_eq!(
+            a.host_ports,
+            vec![HostPortInfo {
+                task_id: "t2".into(),
+                proto: "udp".into(),
+                published: 5353,
+                target: 53,
+            }]
+        );
+        assert!(node_networks(&s, "b").host_ports.is_empty());
+    }
+}
