@@ -371,8 +371,8 @@ fn one_node_mesh_tcp_udp_dynamic_update_host_mode_and_cleanup() -> Result<()> {
     )?;
     ensure!(code == 400, "published 70000: {code} {v}");
 
-    // No published port asked: one from 30000-32767, and it answers.
-    h.swarm_ok(&[
+    // No published port asked (the stock docker CLI): one from 30000-32767, and it answers.
+    h.docker_ok(&[
         "service",
         "create",
         "--detach",
@@ -430,7 +430,7 @@ fn one_node_mesh_tcp_udp_dynamic_update_host_mode_and_cleanup() -> Result<()> {
 
     // --publish-add gives web a second port; --publish-rm takes the ports with its
     // target (docker's rule: target, protocol and mode), both; a new one comes back.
-    h.swarm_ok(&[
+    h.docker_ok(&[
         "service",
         "update",
         "--detach",
