@@ -15,8 +15,12 @@
 //!
 //! `swarm-bench net`: overlay throughput and new connections/s over a VIP vs direct, the
 //! embedded DNS vs Docker's, and service create until the name answers.
+//!
+//! `swarm-bench mesh`: throughput and new connections/s to a published port through the
+//! routing mesh vs the direct path, and service create until the port answers everywhere.
 
 mod cluster;
+mod mesh;
 mod net;
 mod pull;
 mod runtime;
@@ -71,6 +75,21 @@ enum Cmd {
         #[arg(long, default_value_t = 4.0)]
         seconds: f64,
     },
+    /// Published ports: routing mesh vs direct throughput and connections/s, create→answer.
+    Mesh {
+        /// Bytes per throughput transfer.
+        #[arg(long, default_value_t = 256 << 20)]
+        bytes: u64,
+        /// Transfers per route (median reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Seconds per connection-rate figure.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Service creates timed until the port answers (median reported).
+        #[arg(long, default_value_t = 3)]
+        creates: usize,
+    },
     /// Placement through the manager path: 3 Raft managers in one process, fake agents.
     Scale {
         #[arg(long, default_value_t = 1000)]
@@ -107,6 +126,17 @@ fn main() -> anyhow::Result<()> {
             bytes,
             rounds,
             seconds,
+        }),
+        Cmd::Mesh {
+            bytes,
+            rounds,
+            seconds,
+            creates,
+        } => mesh::run(mesh::Opts {
+            bytes,
+            rounds,
+            seconds,
+            creates,
         }),
         Cmd::Scale { nodes, tasks } => scale::run(nodes, tasks),
         Cmd::BigLayout { dir } => pull::big_layout(&dir),

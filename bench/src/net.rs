@@ -43,7 +43,7 @@ use rootfs_tests::swarmd::wait_for;
 use serde_json::{json, Value};
 
 /// The sink's port in the backend's namespace.
-const PORT: u16 = 5001;
+pub(crate) const PORT: u16 = 5001;
 const WEB_CMD: &str =
     "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www";
 const NET: &str = "benchnet";
@@ -104,7 +104,11 @@ pub fn run(o: Opts) -> Result<()> {
 
 /// Run `f` on `n` threads, each first entering the network namespace at `ns` (a bind
 /// mount or `/proc/<pid>/ns/net`); the results in thread order.
-fn in_ns<T: Send>(ns: &Path, n: usize, f: impl Fn(usize) -> Result<T> + Sync) -> Result<Vec<T>> {
+pub(crate) fn in_ns<T: Send>(
+    ns: &Path,
+    n: usize,
+    f: impl Fn(usize) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
     let file = File::open(ns).with_context(|| format!("open {}", ns.display()))?;
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
@@ -124,20 +128,20 @@ fn in_ns<T: Send>(ns: &Path, n: usize, f: impl Fn(usize) -> Result<T> + Sync) ->
     })
 }
 
-fn in_ns1<T: Send>(ns: &Path, f: impl Fn() -> Result<T> + Sync) -> Result<T> {
+pub(crate) fn in_ns1<T: Send>(ns: &Path, f: impl Fn() -> Result<T> + Sync) -> Result<T> {
     Ok(in_ns(ns, 1, |_| f())?.remove(0))
 }
 
 /// A TCP sink on `0.0.0.0:PORT` in a namespace, one connection at a time. First byte:
 /// `T` read to EOF, answer the byte count (8 bytes BE); `C` answer one byte and close;
 /// `Q` stop.
-struct Sink {
+pub(crate) struct Sink {
     ns: PathBuf,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Sink {
-    fn start(ns: &Path) -> Result<Sink> {
+    pub(crate) fn start(ns: &Path) -> Result<Sink> {
         let file = File::open(ns).with_context(|| format!("open {}", ns.display()))?;
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -212,13 +216,12 @@ impl Drop for Sink {
     }
 }
 
-/// One transfer of `bytes` to the sink at `addr`, until it has counted every byte.
-fn transfer(ns: &Path, addr: Ipv4Addr, bytes: u64) -> Result<Duration> {
+/// One transfer of `bytes` to the sink at `to`, until it has counted every byte.
+pub(crate) fn transfer(ns: &Path, to: SocketAddr, bytes: u64) -> Result<Duration> {
     in_ns1(ns, || {
         let buf = vec![0x5au8; 1 << 18];
         let start = Instant::now();
-        let mut c =
-            TcpStream::connect_timeout(&SocketAddr::from((addr, PORT)), Duration::from_secs(5))?;
+        let mut c = TcpStream::connect_timeout(&to, Duration::from_secs(5))?;
         c.set_read_timeout(Some(Duration::from_secs(120)))?;
         c.write_all(b"T")?;
         let mut left = bytes;
@@ -240,9 +243,8 @@ fn transfer(ns: &Path, addr: Ipv4Addr, bytes: u64) -> Result<Duration> {
 
 /// Sequential short connections to the sink for `secs`: (answered, failed, elapsed).
 /// A failed one (connect timeout, reset, short answer) is counted and the loop goes on.
-fn connections(ns: &Path, addr: Ipv4Addr, secs: f64) -> Result<(u64, u64, Duration)> {
+pub(crate) fn connections(ns: &Path, to: SocketAddr, secs: f64) -> Result<(u64, u64, Duration)> {
     in_ns1(ns, || {
-        let to = SocketAddr::from((addr, PORT));
         let one = || -> Result<()> {
             let mut c = TcpStream::connect_timeout(&to, Duration::from_secs(2))?;
             c.set_read_timeout(Some(Duration::from_secs(2)))?;
@@ -265,7 +267,7 @@ fn connections(ns: &Path, addr: Ipv4Addr, secs: f64) -> Result<(u64, u64, Durati
     })
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
+pub(crate) fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
@@ -278,11 +280,11 @@ fn throughput(ns: &Path, addrs: &[Ipv4Addr], o: &Opts) -> Result<Vec<Option<f64>
     let mut runs = vec![Vec::new(); addrs.len()];
     // One warm-up transfer each (ARP, conntrack, caches).
     for a in addrs {
-        transfer(ns, *a, o.bytes.min(64 << 20))?;
+        transfer(ns, SocketAddr::from((*a, PORT)), o.bytes.min(64 << 20))?;
     }
     for _ in 0..o.rounds {
         for (i, a) in addrs.iter().enumerate() {
-            let t = transfer(ns, *a, o.bytes)?;
+            let t = transfer(ns, SocketAddr::from((*a, PORT)), o.bytes)?;
             runs[i].push(o.bytes as f64 / 1e6 / t.as_secs_f64());
         }
     }
@@ -294,11 +296,11 @@ fn throughput(ns: &Path, addrs: &[Ipv4Addr], o: &Opts) -> Result<Vec<Option<f64>
 fn conn_rates(ns: &Path, addrs: &[Ipv4Addr], o: &Opts) -> Result<Vec<(Option<f64>, u64)>> {
     let mut tot = vec![(0u64, 0u64, 0f64); addrs.len()];
     for a in addrs {
-        connections(ns, *a, 0.2)?;
+        connections(ns, SocketAddr::from((*a, PORT)), 0.2)?;
     }
     for _ in 0..2 {
         for (i, a) in addrs.iter().enumerate() {
-            let (n, failed, t) = connections(ns, *a, o.seconds / 2.0)?;
+            let (n, failed, t) = connections(ns, SocketAddr::from((*a, PORT)), o.seconds / 2.0)?;
             tot[i].0 += n;
             tot[i].1 += failed;
             tot[i].2 += t.as_secs_f64();
@@ -558,14 +560,14 @@ fn spec(name: &str, image: &str, cmd: &[&str], net: &str, mode: &str, node: Opti
     s
 }
 
-fn sh_web() -> Vec<&'static str> {
+pub(crate) fn sh_web() -> Vec<&'static str> {
     vec!["sh", "-c", WEB_CMD]
 }
 
 // --------------------------------------------------------------------------------------
 // Ours.
 
-fn task_addr(task: &Value, net_id: &str) -> Option<Ipv4Addr> {
+pub(crate) fn task_addr(task: &Value, net_id: &str) -> Option<Ipv4Addr> {
     let a = task["NetworksAttachments"]
         .as_array()?
         .iter()
@@ -596,7 +598,7 @@ fn our_task(m: &Host, on: &Host, service: &str, net_id: &str) -> Result<(PathBuf
 }
 
 /// The first line of an error chain, at most 300 characters (no log tails).
-fn short(e: &anyhow::Error) -> String {
+pub(crate) fn short(e: &anyhow::Error) -> String {
     let parts: Vec<String> = e
         .chain()
         .map(|c| c.to_string().lines().next().unwrap_or("").to_string())
@@ -605,13 +607,13 @@ fn short(e: &anyhow::Error) -> String {
     parts.join(": ").chars().take(300).collect()
 }
 
-fn create(h: &Host, spec: &Value) -> Result<()> {
+pub(crate) fn create(h: &Host, spec: &Value) -> Result<()> {
     let (code, v) = h.call("POST", "/services/create", Some(spec))?;
     ensure!(code == 201, "service create: {code} {v}");
     Ok(())
 }
 
-fn join_worker(c: &Cluster) -> Result<()> {
+pub(crate) fn join_worker(c: &Cluster) -> Result<()> {
     let swarm = c.host(0).ok("GET", "/swarm", None)?;
     let token = swarm["JoinTokens"]["Worker"].as_str().context("token")?;
     let h = c.host(1);
