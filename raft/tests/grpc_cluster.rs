@@ -508,7 +508,7 @@ async fn a_follower_far_behind_catches_up_over_large_entries() -> Result<()> {
     c.cuts.heal(behind);
     let index = c.node(leader).applied_index();
     c.node(behind)
-        .wait_applied(index, Duration::from_secs(180))
+        .wait_applied(index, Duration::from_secs(60))
         .await
         .context("the follower did not catch up")?;
     let state = c.converged(leader, &all).await?;

@@ -96,6 +96,58 @@ struct Pool {
     channels: Mutex<HashMap<String, Channel>>,
     /// When each peer last answered a call.
     contact: Mutex<HashMap<u64, Instant>>,
+    /// Per peer, how many bytes of entries one AppendEntries carries.
+    budgets: Mutex<HashMap<u64, AppendBudget>>,
+}
+
+/// The bytes of entries one AppendEntries to a peer carries, adapted to how long calls
+/// take: openraft cuts every call off after one heartbeat interval and sends the same
+/// batch again, so a batch that cannot make it in time (a loaded machine, a slow disk on
+/// the follower) would be resent for ever. A call that did not finish (cut off: its
+/// future dropped before it could say so, or timed out) halves the next one; a call
+/// that finished doubles it again, up to [`APPEND_BUDGET_BYTES`]. At least one entry
+/// always goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AppendBudget {
+    bytes: usize,
+    in_flight: bool,
+}
+
+/// The smallest budget: a few small entries, or one large one.
+const MIN_APPEND_BUDGET_BYTES: usize = 16 * 1024;
+
+impl Default for AppendBudget {
+    fn default() -> Self {
+        AppendBudget {
+            bytes: APPEND_BUDGET_BYTES,
+            in_flight: false,
+        }
+    }
+}
+
+impl AppendBudget {
+    /// A call starts: the budget it may use (halved when the last one never finished).
+    fn begin(&mut self) -> usize {
+        if self.in_flight {
+            self.shrink();
+        }
+        self.in_flight = true;
+        self.bytes
+    }
+
+    /// The call ended: answered in time, or not.
+    fn end(&mut self, in_time: bool) {
+        self.in_flight = false;
+        if in_time {
+            self.bytes = (self.bytes * 2).min(APPEND_BUDGET_BYTES);
+        } else {
+            self.shrink();
+        }
+    }
+
+    fn shrink(&mut self) {
+        self.bytes = (self.bytes / 2).max(MIN_APPEND_BUDGET_BYTES);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -221,6 +273,7 @@ impl<S: StateMachine> GrpcNetwork<S> {
                 connector: Box::new(connector),
                 channels: Mutex::new(HashMap::new()),
                 contact: Mutex::new(HashMap::new()),
+                budgets: Mutex::new(HashMap::new()),
             }),
             _sm: PhantomData,
         }
@@ -383,7 +436,11 @@ impl<S: StateMachine> RaftNetwork<TypeConfig<S>> for GrpcPeer<S> {
         // Counted before anything is encoded, and the count stops at the budget: the
         // call must finish within one heartbeat, and encoding the whole request first (8 MiB
         // in grpc_cluster's large-entries test) alone took longer than that in a debug build.
-        let fit = fitting(&rpc.entries, APPEND_BUDGET_BYTES);
+        let budget = lock(&self.pool.budgets)
+            .entry(self.target)
+            .or_default()
+            .begin();
+        let fit = fitting(&rpc.entries, budget);
         let cut = fit < rpc.entries.len();
         rpc.entries.truncate(fit);
         let last_sent = rpc.entries.last().map(|e| e.log_id);
@@ -394,7 +451,13 @@ impl<S: StateMachine> RaftNetwork<TypeConfig<S>> for GrpcPeer<S> {
                 &rpc,
                 &option,
             )
-            .await?;
+            .await;
+        let in_time = !matches!(resp, Err(RPCError::Timeout(_)));
+        lock(&self.pool.budgets)
+            .entry(self.target)
+            .or_default()
+            .end(in_time);
+        let resp = resp?;
         Ok(match resp {
             AppendEntriesResponse::Success if cut => {
                 AppendEntriesResponse::PartialSuccess(last_sent)
@@ -455,7 +518,28 @@ fn fitting<T: Serialize>(items: &[T], budget: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::fitting;
+    use super::{fitting, AppendBudget, APPEND_BUDGET_BYTES, MIN_APPEND_BUDGET_BYTES};
+
+    #[test]
+    fn a_call_cut_off_halves_the_next_batch_and_calls_in_time_grow_it_back() {
+        let mut b = AppendBudget::default();
+        assert_eq!(b.begin(), APPEND_BUDGET_BYTES);
+        // openraft dropped the call at its timeout: `end` never ran.
+        assert_eq!(b.begin(), APPEND_BUDGET_BYTES / 2);
+        b.end(false); // and this one timed out
+        assert_eq!(b.begin(), APPEND_BUDGET_BYTES / 4);
+        b.end(true);
+        assert_eq!(b.begin(), APPEND_BUDGET_BYTES / 2);
+        b.end(true);
+        assert_eq!(b.begin(), APPEND_BUDGET_BYTES);
+        b.end(true);
+        assert_eq!(b.begin(), APPEND_BUDGET_BYTES, "never above the maximum");
+        for _ in 0..40 {
+            b.end(false);
+            b.begin();
+        }
+        assert_eq!(b.bytes, MIN_APPEND_BUDGET_BYTES, "never below the minimum");
+    }
 
     #[test]
     fn entries_are_cut_to_the_budget_but_never_to_none() {
