@@ -89,6 +89,9 @@ enum Cmd {
         /// Service creates timed until the port answers (median reported).
         #[arg(long, default_value_t = 3)]
         creates: usize,
+        /// Docker's mesh: every connection SNATed (cluster label swarm.mesh.snat=true).
+        #[arg(long)]
+        snat: bool,
     },
     /// Placement through the manager path: 3 Raft managers in one process, fake agents.
     Scale {
@@ -132,11 +135,13 @@ fn main() -> anyhow::Result<()> {
             rounds,
             seconds,
             creates,
+            snat,
         } => mesh::run(mesh::Opts {
             bytes,
             rounds,
             seconds,
             creates,
+            snat,
         }),
         Cmd::Scale { nodes, tasks } => scale::run(nodes, tasks),
         Cmd::BigLayout { dir } => pull::big_layout(&dir),

@@ -56,6 +56,9 @@ pub struct Opts {
     pub rounds: usize,
     pub seconds: f64,
     pub creates: usize,
+    /// Docker's mesh behaviour (the cluster label `swarm.mesh.snat=true`): every
+    /// connection SNATed, no return paths in the tasks.
+    pub snat: bool,
 }
 
 /// One way to the sink: the namespace the client runs in and where it connects.
@@ -71,13 +74,17 @@ const DIRECT_SAME: usize = 1;
 const MESH_CROSS: usize = 2;
 const DIRECT_CROSS: usize = 3;
 const NODE: usize = 4;
+/// The mesh through h0 from a client on another machine (h1's host namespace), so the
+/// client does not sit in the root namespace (where Docker's br_netfilter sends the
+/// harness bridge through iptables).
+const MESH_REMOTE: usize = 5;
 
 #[derive(Default)]
 struct Figs {
     /// MB/s, median, per route.
-    tput: [Option<f64>; 5],
+    tput: [Option<f64>; 6],
     /// connections/s and failed ones, per route.
-    conns: [(Option<f64>, u64); 5],
+    conns: [(Option<f64>, u64); 6],
     /// Per create: (until running in the API, until answering on both hosts).
     create: Vec<(Option<Duration>, Duration)>,
     routes: Vec<String>,
@@ -192,6 +199,17 @@ fn bench(o: &Opts, f: &mut Figs) -> Result<()> {
     let (h0, h1) = (cluster.host(0), cluster.host(1));
     h0.swarm_ok(&["swarm", "init", "--advertise-addr", &h0.ip.to_string()])?;
     join_worker(&cluster)?;
+    if o.snat {
+        let sw = h0.ok("GET", "/swarm", None)?;
+        let version = sw["Version"]["Index"].as_u64().context("swarm version")?;
+        let mut spec = sw["Spec"].clone();
+        spec["Labels"]["swarm.mesh.snat"] = "true".into();
+        h0.ok(
+            "POST",
+            &format!("/swarm/update?version={version}"),
+            Some(&spec),
+        )?;
+    }
     let img = cluster.image("1");
     let sleep = ["sleep", "1d"];
     create(
@@ -240,6 +258,11 @@ fn bench(o: &Opts, f: &mut Figs) -> Result<()> {
             name: "h0 host ns to gw-bridge addr",
             ns: PathBuf::from(format!("/run/netns/{}", h0.netns)),
             to: (sgw, PORT).into(),
+        },
+        Route {
+            name: "mesh via h0 from h1's host ns",
+            ns: PathBuf::from(format!("/run/netns/{}", h1.netns)),
+            to: (h0.ip, PUBLISHED).into(),
         },
     ];
     for r in &routes {
@@ -406,6 +429,9 @@ fn met(ok: bool) -> &'static str {
 fn summary(o: &Opts, f: &Figs) {
     let (ipvs, why) = ipvs();
     println!("\n== summary (machine shared with other builds; see the load line) ==");
+    if o.snat {
+        println!("mode: swarm.mesh.snat=true (Docker's SNAT, no client address)");
+    }
     println!(
         "load average: {}",
         std::fs::read_to_string("/proc/loadavg")
@@ -451,6 +477,11 @@ fn summary(o: &Opts, f: &Figs) {
         "  reference: h0's host namespace to the task's gateway-bridge address {}",
         fig(t[NODE], "MB/s")
     );
+    println!(
+        "  mesh via h0 from h1's host namespace {}   is {}",
+        fig(t[MESH_REMOTE], "MB/s"),
+        of_direct(ratio(t[MESH_REMOTE], t[DIRECT_SAME]))
+    );
 
     let c = &f.conns;
     let rc = [
@@ -478,6 +509,12 @@ fn summary(o: &Opts, f: &Figs) {
         "  reference: h0's host namespace to the task's gateway-bridge address {} ({} failed)",
         fig(c[NODE].0, "/s"),
         c[NODE].1
+    );
+    println!(
+        "  mesh via h0 from h1's host namespace {} ({} failed)   is {}",
+        fig(c[MESH_REMOTE].0, "/s"),
+        c[MESH_REMOTE].1,
+        of_direct(ratio(c[MESH_REMOTE].0, c[DIRECT_SAME].0))
     );
 
     println!(
