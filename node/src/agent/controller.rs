@@ -154,7 +154,12 @@ pub async fn run(
     if let Phase::Exited(exit) = phase {
         report_exit(&ctx, &id, &exit);
     }
-    // Terminal: keep the container (its logs, its exit) until the task goes away.
+    // Terminal: its addresses go back to the allocator now (a task past RUNNING holds
+    // none), so its interfaces must go now too, as Docker releases a stopped container's
+    // endpoints: a new task given the same address on this node would otherwise share
+    // it (and its MAC) with this one's leftover interface on the overlay's bridge.
+    ctx.net.release(&id).await;
+    // Keep the container (its logs, its exit) until the task goes away.
     while *desired.borrow_and_update() != Desired::Remove {
         if desired.changed().await.is_err() {
             break;

@@ -8,7 +8,7 @@
 //!  prepare(task)  (before create) ──▶ netns <data>/net/tasks/<id> (lo up)
 //!                                     ensure_overlay + attach eth0.. per attachment
 //!                                     ensure_gwbridge + attach_gw (default route), VIPs
-//!  release(task)  (after remove)  ──▶ netns removed (its interfaces go with it),
+//!  release(task)  (terminal, again after remove) ──▶ netns removed (its interfaces go with it),
 //!                                     overlays no task needs: pruned
 //! ```
 //!
