@@ -239,7 +239,12 @@ fn spine_lifecycle() -> Result<()> {
             let tasks = node.tasks("web")?;
             for t in &removed {
                 let Some(task) = tasks.iter().find(|x| x["ID"] == t.id.as_str()) else {
-                    continue; // removed from the store entirely is fine too
+                    // Removed from the store entirely is fine too, once its container
+                    // is gone (the agent removes it a moment after).
+                    if !node.traces_of(&t.id).is_empty() {
+                        return Ok(None);
+                    }
+                    continue;
                 };
                 if task["Status"]["State"] != "shutdown" || !node.traces_of(&t.id).is_empty() {
                     return Ok(None);
@@ -270,8 +275,20 @@ fn spine_lifecycle() -> Result<()> {
     }
     ensure!(
         node.containers() == vec![one[0].id.clone()],
-        "containers left: {:?}",
-        node.containers()
+        "containers left: {:?} (one: {}); tasks: {}\nlog:\n{}",
+        node.containers(),
+        one[0].id,
+        node.tasks("web")?
+            .iter()
+            .map(|t| format!("{} {} {}", t["ID"], t["DesiredState"], t["Status"]["State"]))
+            .collect::<Vec<_>>()
+            .join("; "),
+        std::fs::read_to_string(node.config.dir.join("swarmd.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("remov"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 
     // 4. Rolling update to :2 with parallelism 1, watched from the side; rollback to :1.

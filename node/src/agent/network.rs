@@ -51,12 +51,25 @@ struct State {
     tasks: BTreeMap<String, Vec<String>>,
 }
 
+/// The mesh as made: the sandbox, the published ports, keep_source, the ingress peers.
+type MeshState = (Option<IngressSandbox>, Vec<PublishedPort>, bool, Vec<Peer>);
+
+/// What the mesh and the host-mode ports were last made into (successfully), so a
+/// converge that changes nothing there makes no kernel call (each is a few `nft` and
+/// `iptables` runs). None after a start: the first converge makes it whatever it was.
+#[derive(Default)]
+struct Applied {
+    mesh: Option<MeshState>,
+    host_ports: Option<Vec<HostPort>>,
+}
+
 pub struct NetworkManager {
     host: Host,
     tasks_dir: PathBuf,
     gw: GwBridge,
     gw_addrs_path: PathBuf,
     state: Mutex<State>,
+    applied: Mutex<Applied>,
     /// Serializes every kernel operation.
     ops: tokio::sync::Mutex<()>,
     dns: Dns,
@@ -76,6 +89,7 @@ impl NetworkManager {
                 nn: NodeNetworks::default(),
                 tasks: BTreeMap::new(),
             }),
+            applied: Mutex::new(Applied::default()),
             ops: tokio::sync::Mutex::new(()),
             dns: Dns::new(upstreams),
         })
@@ -157,34 +171,51 @@ impl NetworkManager {
         tasks: &BTreeMap<String, Vec<String>>,
     ) -> Result<(), String> {
         let mut result = Ok(());
-        match self.sandbox(nn) {
-            Some(sb) => {
-                let ing = nn.ingress.as_ref().expect("sandbox implies ingress");
-                let r = self
-                    .host
-                    .ensure_ingress_sandbox(&sb)
-                    .and_then(|_| {
-                        self.host
-                            .set_peers(&ing.network_id, &peers_of(nn, &ing.network_id))
-                    })
-                    .and_then(|()| {
-                        self.host.set_published(
-                            &published(nn),
-                            MeshOptions {
-                                keep_source: ing.keep_source,
-                            },
-                        )
-                    });
-                if let Err(e) = r {
-                    result = Err(format!("routing mesh: {e}"));
+        let sandbox = self.sandbox(nn);
+        let want = (
+            sandbox.clone(),
+            published(nn),
+            nn.ingress.as_ref().is_some_and(|i| i.keep_source),
+            nn.ingress
+                .as_ref()
+                .map(|i| peers_of(nn, &i.network_id))
+                .unwrap_or_default(),
+        );
+        let done = self.applied.lock().expect("applied").mesh.as_ref() == Some(&want);
+        if !done {
+            let r = match &sandbox {
+                Some(sb) => {
+                    let ing = nn.ingress.as_ref().expect("sandbox implies ingress");
+                    self.host
+                        .ensure_ingress_sandbox(sb)
+                        .and_then(|_| self.host.set_peers(&ing.network_id, &want.3))
+                        .and_then(|()| {
+                            self.host.set_published(
+                                &want.1,
+                                MeshOptions {
+                                    keep_source: ing.keep_source,
+                                },
+                            )
+                        })
+                        .map_err(|e| format!("routing mesh: {e}"))
                 }
-            }
-            None => {
-                if swarm_net::netns::is_netns(&self.host.ingress_sandbox_netns()) {
-                    tracing::info!("no port published through the mesh: ingress sandbox removed");
+                None => {
+                    if swarm_net::netns::is_netns(&self.host.ingress_sandbox_netns()) {
+                        tracing::info!(
+                            "no port published through the mesh: ingress sandbox removed"
+                        );
+                    }
+                    self.host
+                        .remove_ingress_sandbox()
+                        .map_err(|e| format!("remove the ingress sandbox: {e}"))
                 }
-                if let Err(e) = self.host.remove_ingress_sandbox() {
-                    result = Err(format!("remove the ingress sandbox: {e}"));
+            };
+            let mut applied = self.applied.lock().expect("applied");
+            match r {
+                Ok(()) => applied.mesh = Some(want),
+                Err(e) => {
+                    applied.mesh = None;
+                    result = Err(e);
                 }
             }
         }
@@ -234,9 +265,15 @@ impl NetworkManager {
                 })
             })
             .collect();
-        self.host
+        if self.applied.lock().expect("applied").host_ports.as_ref() == Some(&host_ports) {
+            return Ok(());
+        }
+        let r = self
+            .host
             .set_host_ports(&host_ports)
-            .map_err(|e| format!("host-mode ports: {e}"))
+            .map_err(|e| format!("host-mode ports: {e}"));
+        self.applied.lock().expect("applied").host_ports = r.is_ok().then_some(host_ports);
+        r
     }
 
     /// The ingress sandbox this node should have: when the mesh publishes a port and
@@ -367,18 +404,27 @@ impl NetworkManager {
     pub async fn release(self: &Arc<Self>, task: &str) {
         let _g = self.ops.lock().await;
         self.dns.stop(task);
-        let (nn, tasks) = {
+        let (nn, tasks, had_networks) = {
             let mut st = self.state.lock().expect("network state");
-            st.tasks.remove(task);
-            (st.nn.clone(), st.tasks.clone())
+            let nets = st.tasks.remove(task);
+            (
+                st.nn.clone(),
+                st.tasks.clone(),
+                nets.is_some_and(|n| !n.is_empty()),
+            )
         };
+        // A task on no network and with no host port changed nothing shared: only its
+        // own namespace goes (no converge, which runs nft and iptables).
+        let shared = had_networks || nn.host_ports.iter().any(|h| h.task_id == task);
         let me = self.clone();
         let task = task.to_string();
         let r = tokio::task::spawn_blocking(move || {
             let ns = me.task_netns(&task);
             swarm_net::netns::remove(&ns).map_err(|e| format!("remove {}: {e}", ns.display()))?;
             me.free_gw_addr(&task);
-            me.converge(&nn, &tasks)?;
+            if shared {
+                me.converge(&nn, &tasks)?;
+            }
             // The last task on overlays gone and none coming: the gateway bridge too.
             if nn.networks.is_empty() && tasks.values().all(Vec::is_empty) {
                 me.host
