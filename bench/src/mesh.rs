@@ -44,8 +44,7 @@ use rootfs_tests::swarmd::wait_for;
 use serde_json::{json, Value};
 
 use crate::net::{
-    connections, create, in_ns1, join_worker, median, sh_web, short, task_addr, transfer, Sink,
-    PORT,
+    connections, create, in_ns1, median, sh_web, short, task_addr, transfer, Sink, PORT,
 };
 
 /// The sink's published port.
@@ -198,7 +197,7 @@ fn bench(o: &Opts, f: &mut Figs) -> Result<()> {
     let cluster = Cluster::new(2)?;
     let (h0, h1) = (cluster.host(0), cluster.host(1));
     h0.swarm_ok(&["swarm", "init", "--advertise-addr", &h0.ip.to_string()])?;
-    join_worker(&cluster)?;
+    cluster.join_workers()?;
     if o.snat {
         let sw = h0.ok("GET", "/swarm", None)?;
         let version = sw["Version"]["Index"].as_u64().context("swarm version")?;

@@ -613,36 +613,11 @@ pub(crate) fn create(h: &Host, spec: &Value) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn join_worker(c: &Cluster) -> Result<()> {
-    let swarm = c.host(0).ok("GET", "/swarm", None)?;
-    let token = swarm["JoinTokens"]["Worker"].as_str().context("token")?;
-    let h = c.host(1);
-    let (code, v) = h.call(
-        "POST",
-        "/swarm/join",
-        Some(&json!({
-            "ListenAddr": h.addr(), "AdvertiseAddr": h.addr(),
-            "RemoteAddrs": [c.host(0).addr()], "JoinToken": token,
-        })),
-    )?;
-    ensure!(code == 200, "join h1: {code} {v}");
-    wait_for("both nodes ready", Duration::from_secs(60), || {
-        let nodes = c.host(0).ok("GET", "/nodes", None)?;
-        let ready = nodes
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|n| n["Status"]["State"] == "ready")
-            .count();
-        Ok((ready == 2).then_some(()))
-    })
-}
-
 fn bench_ours(o: &Opts, f: &mut Figs) -> Result<Live> {
     let cluster = Cluster::new(2)?;
     let h = cluster.host(0);
     h.swarm_ok(&["init", "--advertise-addr", &h.ip.to_string()])?;
-    let two = match join_worker(&cluster) {
+    let two = match cluster.join_workers() {
         Ok(()) => true,
         Err(e) => {
             f.notes.push(format!("swarm: two nodes: {}", short(&e)));

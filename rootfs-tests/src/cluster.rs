@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use anyhow::{bail, ensure, Context, Result};
 
 use crate::registry::Registry;
-use crate::swarmd::{processes_naming, push_busybox, Swarmd, SwarmdConfig};
+use crate::swarmd::{processes_naming, push_busybox, wait_for, Swarmd, SwarmdConfig};
 
 /// The cluster port every host's swarmd listens and advertises on.
 pub const CLUSTER_PORT: u16 = 2377;
@@ -211,6 +211,47 @@ impl Cluster {
     }
 
     /// The names of everything this cluster made, to check after it is dropped.
+    /// Hosts 1.. join host 0's swarm (made already) as workers through the Engine API,
+    /// and every node is ready.
+    pub fn join_workers(&self) -> Result<()> {
+        let manager = self.host(0);
+        let swarm = manager.ok("GET", "/swarm", None)?;
+        let token = swarm["JoinTokens"]["Worker"].as_str().context("token")?;
+        for h in &self.hosts[1..] {
+            let (code, v) = h.call(
+                "POST",
+                "/swarm/join",
+                Some(&serde_json::json!({
+                    "ListenAddr": h.addr(), "AdvertiseAddr": h.addr(),
+                    "RemoteAddrs": [manager.addr()], "JoinToken": token,
+                })),
+            )?;
+            ensure!(code == 200, "join h{}: {code} {v}", h.index);
+        }
+        wait_for(
+            "every node ready",
+            std::time::Duration::from_secs(60),
+            || {
+                let nodes = manager.ok("GET", "/nodes", None)?;
+                let ready = nodes
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|n| n["Status"]["State"] == "ready")
+                    .count();
+                Ok((ready == self.hosts.len()).then_some(()))
+            },
+        )
+    }
+
+    /// Which host runs `task` (its JSON from the API), by its node's hostname `h<i>`.
+    pub fn host_of(&self, task: &serde_json::Value) -> Result<usize> {
+        let node = task["NodeID"].as_str().context("NodeID")?;
+        let n = self.host(0).ok("GET", &format!("/nodes/{node}"), None)?;
+        let name = n["Description"]["Hostname"].as_str().context("hostname")?;
+        Ok(name.trim_start_matches('h').parse()?)
+    }
+
     pub fn inventory(&self) -> Inventory {
         Inventory {
             dir: self.tmp.path().to_path_buf(),

@@ -474,47 +474,12 @@ fn bail_if_tasks_without_networks(h: &Host) -> Result<()> {
     Ok(())
 }
 
-fn join_workers(cluster: &Cluster, n: usize) -> Result<()> {
-    let swarm = cluster.host(0).ok("GET", "/swarm", None)?;
-    let token = swarm["JoinTokens"]["Worker"].as_str().context("token")?;
-    for i in 1..n {
-        let h = cluster.host(i);
-        let (code, v) = h.call(
-            "POST",
-            "/swarm/join",
-            Some(&serde_json::json!({
-                "ListenAddr": h.addr(), "AdvertiseAddr": h.addr(),
-                "RemoteAddrs": [cluster.host(0).addr()], "JoinToken": token,
-            })),
-        )?;
-        ensure!(code == 200, "join h{i}: {code} {v}");
-    }
-    wait_for("every node ready", Duration::from_secs(30), || {
-        let nodes = cluster.host(0).ok("GET", "/nodes", None)?;
-        let ready = nodes
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|n| n["Status"]["State"] == "ready")
-            .count();
-        Ok((ready == n).then_some(()))
-    })
-}
-
-/// Which host runs the task.
-fn host_of(cluster: &Cluster, task: &Value) -> Result<usize> {
-    let node = task["NodeID"].as_str().context("NodeID")?;
-    let n = cluster.host(0).ok("GET", &format!("/nodes/{node}"), None)?;
-    let name = n["Description"]["Hostname"].as_str().context("hostname")?;
-    Ok(name.trim_start_matches('h').parse()?)
-}
-
 #[test]
 fn three_hosts_reach_a_service_by_name_across_vxlan_and_after_a_drain() -> Result<()> {
     let cluster = Cluster::new(3)?;
     let h0 = cluster.host(0);
     init(h0, &["--data-path-port", "7789"])?;
-    join_workers(&cluster, 3)?;
+    cluster.join_workers()?;
     let img = cluster.image("1");
     h0.swarm_ok(&["network", "create", "appnet"])?;
     h0.swarm_ok(&[
@@ -556,7 +521,7 @@ fn three_hosts_reach_a_service_by_name_across_vxlan_and_after_a_drain() -> Resul
         .context("client")?
         .to_string();
     let web = running_tasks(h0, "web")?.remove(0);
-    let b = host_of(&cluster, &web)?;
+    let b = cluster.host_of(&web)?;
     ensure!(b != 0, "web runs on a worker");
     let first = web["ID"].as_str().context("id")?[..12].to_string();
     let got = wait_for(

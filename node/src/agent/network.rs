@@ -26,7 +26,9 @@ use swarm_net::{
 };
 
 use super::dns::Dns;
-use super::netmap::{parse_cidr, parse_mac, NetworkInfo, NodeNetworks, TaskAttachment};
+use super::netmap::{
+    parse_cidr, parse_mac, IngressInfo, NetworkInfo, NodeNetworks, TaskAttachment,
+};
 use super::Assignment;
 
 /// The gateway bridge's subnet on every node (Docker's `docker_gwbridge` default).
@@ -61,6 +63,9 @@ type MeshState = (Option<IngressSandbox>, Vec<PublishedPort>, bool, Vec<Peer>);
 struct Applied {
     mesh: Option<MeshState>,
     host_ports: Option<Vec<HostPort>>,
+    /// The sandboxes and keep_source every live task on ingress was given (a task
+    /// prepared later gets them in `prepare`).
+    return_paths: Option<(Vec<Ipv4Addr>, bool)>,
 }
 
 pub struct NetworkManager {
@@ -219,24 +224,25 @@ impl NetworkManager {
                 }
             }
         }
-        // Return paths in the tasks on ingress (keep_source), cleared otherwise.
+        // Return paths in the tasks on ingress, when the sandboxes or the mode changed.
         if let Some(ing) = &nn.ingress {
-            for (task, nets) in tasks {
-                let Some(i) = nets.iter().position(|n| *n == ing.network_id) else {
-                    continue;
-                };
-                let ns = self.task_netns(task);
-                if !swarm_net::netns::is_netns(&ns) {
-                    continue;
+            let want = (ing.sandboxes.clone(), ing.keep_source);
+            if self.applied.lock().expect("applied").return_paths.as_ref() != Some(&want) {
+                let mut ok = true;
+                for (task, nets) in tasks {
+                    let Some(i) = nets.iter().position(|n| *n == ing.network_id) else {
+                        continue;
+                    };
+                    let ns = self.task_netns(task);
+                    if !swarm_net::netns::is_netns(&ns) {
+                        continue;
+                    }
+                    if let Err(e) = return_paths(&ns, i, ing) {
+                        ok = false;
+                        result = Err(format!("return paths of task {task}: {e}"));
+                    }
                 }
-                let r = if ing.keep_source {
-                    swarm_net::ingress::set_return_paths(&ns, &format!("eth{i}"), &ing.sandboxes)
-                } else {
-                    swarm_net::ingress::clear_return_paths(&ns)
-                };
-                if let Err(e) = r {
-                    result = Err(format!("return paths of task {task}: {e}"));
-                }
+                self.applied.lock().expect("applied").return_paths = ok.then_some(want);
             }
         }
         if let Err(e) = self.sync_host_ports(nn, tasks) {
@@ -388,8 +394,7 @@ impl NetworkManager {
                 .iter()
                 .position(|a| a.network_id == ing.network_id)
             {
-                swarm_net::ingress::set_return_paths(&ns, &format!("eth{i}"), &ing.sandboxes)
-                    .map_err(|e| format!("routing mesh return paths: {e}"))?;
+                return_paths(&ns, i, ing).map_err(|e| format!("routing mesh return paths: {e}"))?;
             }
         }
         Ok(Prepared {
@@ -533,6 +538,16 @@ fn proto(p: &str) -> Proto {
         Proto::Udp
     } else {
         Proto::Tcp
+    }
+}
+
+/// A task's replies through the sandbox each connection came from (the client's address
+/// kept), or none (Docker's SNAT); `i` is its ingress interface's index.
+fn return_paths(ns: &Path, i: usize, ing: &IngressInfo) -> swarm_net::Result<()> {
+    if ing.keep_source {
+        swarm_net::ingress::set_return_paths(ns, &format!("eth{i}"), &ing.sandboxes)
+    } else {
+        swarm_net::ingress::clear_return_paths(ns)
     }
 }
 
