@@ -83,18 +83,7 @@ pub(crate) async fn distribution(
         reference: &parsed,
         name: &name,
     };
-    client
-        .auth(&parsed, &auth, RegistryOperation::Pull)
-        .await
-        .map_err(|e| puller.error(e))?;
-    let (bytes, _) = client
-        .pull_manifest_raw(&parsed, &auth, ACCEPT)
-        .await
-        .map_err(|e| puller.error(e))?;
-    let digest = sha256(&bytes);
-    if let Some(wanted) = parsed.digest() {
-        verify(wanted, &digest, &format!("image {name} manifest"))?;
-    }
+    let (bytes, digest) = puller.top_manifest(&auth).await?;
     let declared = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
         .and_then(|v| v["mediaType"].as_str().map(str::to_string));
@@ -153,23 +142,8 @@ pub(crate) async fn pull(
         reference: &parsed,
         name: &name,
     };
-    // Authenticate first, explicitly: later requests authenticate lazily and drop a
-    // token server's refusal (wrong credentials) for a bare 401. This probes `/v2/` and,
-    // on a `Bearer` challenge, fetches (and caches) a token from the realm.
-    client
-        .auth(&parsed, &auth, RegistryOperation::Pull)
-        .await
-        .map_err(|e| puller.error(e))?;
-
     // The manifest the reference names, then this platform's manifest if it is an index.
-    let (top_bytes, _) = client
-        .pull_manifest_raw(&parsed, &auth, ACCEPT)
-        .await
-        .map_err(|e| puller.error(e))?;
-    let top_digest = sha256(&top_bytes);
-    if let Some(wanted) = parsed.digest() {
-        verify(wanted, &top_digest, &format!("image {name} manifest"))?;
-    }
+    let (top_bytes, top_digest) = puller.top_manifest(&auth).await?;
     let (manifest_digest, manifest_bytes, manifest) =
         match Manifest::parse(&top_bytes, None).map_err(|e| puller.wrap(e))? {
             Manifest::Image(m) => (top_digest.clone(), top_bytes.clone(), m),
@@ -277,6 +251,28 @@ struct Puller<'a> {
 }
 
 impl Puller<'_> {
+    /// Authenticates, then fetches the manifest the reference names (checked against its
+    /// digest when it has one): its bytes and digest. Authentication comes first,
+    /// explicitly: later requests authenticate lazily and drop a token server's refusal
+    /// (wrong credentials) for a bare 401. It probes `/v2/` and, on a `Bearer` challenge,
+    /// fetches (and caches) a token from the realm.
+    async fn top_manifest(&self, auth: &OciAuth) -> Result<(bytes::Bytes, String)> {
+        self.client
+            .auth(self.reference, auth, RegistryOperation::Pull)
+            .await
+            .map_err(|e| self.error(e))?;
+        let (bytes, _) = self
+            .client
+            .pull_manifest_raw(self.reference, auth, ACCEPT)
+            .await
+            .map_err(|e| self.error(e))?;
+        let digest = sha256(&bytes);
+        if let Some(wanted) = self.reference.digest() {
+            verify(wanted, &digest, &format!("image {} manifest", self.name))?;
+        }
+        Ok((bytes, digest))
+    }
+
     /// Download one blob into the store unless present; one download per digest at a time.
     async fn blob(&self, desc: &Descriptor) -> Result<()> {
         let key = format!("blob:{}", desc.digest);
