@@ -18,6 +18,7 @@ mod node;
 mod secret;
 mod service;
 mod shlex;
+mod stack;
 mod swarm;
 mod units;
 mod usage;
