@@ -2,7 +2,7 @@
 //! Docker Engine API and prints what the docker CLI prints.
 //!
 //! ```text
-//!   argv ──clap──> Command ──> commands (service/, node/, swarm/, secret/, image/)
+//!   argv ──clap──> Command ──> commands (service/, node/, swarm/, secret/, image/, stack/)
 //!                                 │  Client (client.rs): /_ping, /v1.xx/...
 //!                                 └─ views: format/ (tabwriter, templates), progress
 //! ```
@@ -19,6 +19,7 @@ mod secret;
 mod service;
 mod shlex;
 mod stack;
+
 mod swarm;
 mod units;
 mod usage;
@@ -84,6 +85,9 @@ enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Manage Swarm stacks
+    #[command(subcommand)]
+    Stack(stack::StackCommand),
     /// Get real time events from the server
     Events(events::EventsArgs),
 }
@@ -162,6 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Secret(c) => secret::run_secret(&client, c).await,
         Command::Config(c) => secret::run_config(&client, c).await,
         Command::Network(c) => network::run(&client, c).await,
+        Command::Stack(c) => stack::run(&client, c).await,
         Command::Events(a) => events::run(&client, a).await,
     }
 }

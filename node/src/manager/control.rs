@@ -297,12 +297,28 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
             spec,
         } => update_service(m, &id, version, rollback, spec).await,
         Request::ServiceRemove { id } => {
-            let sid = m
+            // The service and, in the same entry, its tasks desired REMOVE (swarmkit
+            // leaves that to the orchestrator's next pass): a network the stack made
+            // can be removed right after its services, as `stack rm` does, without
+            // "network is in use by task" from tasks nobody has told to stop yet.
+            let actions = m
                 .store
-                .read(|s| s.find_service(&id).map(|x| x.id().to_string()))
+                .read(|s| {
+                    let svc = s.find_service(&id)?;
+                    let mut actions = vec![StoreAction::Remove(
+                        ObjectKind::Service,
+                        svc.id().to_string(),
+                    )];
+                    actions.extend(s.tasks_of_service(svc.id()).map(|t| {
+                        StoreAction::SetTaskDesiredState {
+                            id: t.id().to_string(),
+                            desired_state: TaskState::Remove,
+                        }
+                    }));
+                    Ok::<_, ApiError>(actions)
+                })
                 .await?;
-            m.propose(vec![StoreAction::Remove(ObjectKind::Service, sid)])
-                .await?;
+            m.propose(actions).await?;
             Ok(Reply::Empty(200))
         }
         Request::TaskList { filters } => {
