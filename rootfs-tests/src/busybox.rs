@@ -232,15 +232,21 @@ pub fn tar_dir(dir: &Path) -> Result<Vec<u8>> {
 /// directories (0755), sorted. A name `.wh.X` is an OCI whiteout of `X`, and
 /// `.wh..wh..opq` marks its directory opaque.
 pub fn tar_files(files: &[(&str, &[u8])]) -> Result<Vec<u8>> {
-    let mut entries: BTreeMap<PathBuf, Option<&[u8]>> = BTreeMap::new();
-    for (path, data) in files {
+    let files: Vec<(&str, &[u8], u32)> = files.iter().map(|(p, d)| (*p, *d, 0o644)).collect();
+    tar_files_with_modes(&files)
+}
+
+/// [`tar_files`] with each file's mode (an executable script, a binary).
+pub fn tar_files_with_modes(files: &[(&str, &[u8], u32)]) -> Result<Vec<u8>> {
+    let mut entries: BTreeMap<PathBuf, Option<(&[u8], u32)>> = BTreeMap::new();
+    for (path, data, mode) in files {
         let path = Path::new(path.trim_start_matches('/'));
         for dir in path.ancestors().skip(1) {
             if !dir.as_os_str().is_empty() {
                 entries.entry(dir.to_path_buf()).or_insert(None);
             }
         }
-        entries.insert(path.to_path_buf(), Some(data));
+        entries.insert(path.to_path_buf(), Some((data, *mode)));
     }
     let mut b = tar::Builder::new(Vec::new());
     for (path, data) in entries {
@@ -249,8 +255,8 @@ pub fn tar_files(files: &[(&str, &[u8])]) -> Result<Vec<u8>> {
                 let mut h = header(tar::EntryType::Directory, 0o755, 0);
                 b.append_data(&mut h, format!("{}/", path.display()), std::io::empty())?;
             }
-            Some(data) => {
-                let mut h = header(tar::EntryType::Regular, 0o644, data.len() as u64);
+            Some((data, mode)) => {
+                let mut h = header(tar::EntryType::Regular, mode, data.len() as u64);
                 b.append_data(&mut h, &path, data)?;
             }
         }

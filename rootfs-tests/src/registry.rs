@@ -778,3 +778,33 @@ fn proxy_conn(client: TcpStream, state: &Arc<ProxyState>) -> Result<()> {
     let _ = c_write.shutdown(Shutdown::Both);
     Ok(())
 }
+
+/// The registry as an image for a service on the swarm (the seeds run `registry:2`):
+/// Debian's `docker-registry` binary with the C library it links, serving plain HTTP on
+/// :5000 with its storage in the container (`/var/lib/registry`).
+pub fn registry_image() -> Result<crate::busybox::TestImage> {
+    let read = |p: &str| std::fs::read(p).with_context(|| format!("read {p}"));
+    let (bin, libc, ld) = (
+        read(REGISTRY_BIN)?,
+        read("/lib/x86_64-linux-gnu/libc.so.6")?,
+        read("/lib64/ld-linux-x86-64.so.2")?,
+    );
+    let config = b"version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n  delete:\n    enabled: true\nhttp:\n  addr: :5000\n";
+    let layer = crate::busybox::tar_files_with_modes(&[
+        ("usr/bin/docker-registry", &bin, 0o755),
+        ("lib/x86_64-linux-gnu/libc.so.6", &libc, 0o755),
+        ("lib64/ld-linux-x86-64.so.2", &ld, 0o755),
+        ("etc/docker/registry/config.yml", config, 0o644),
+        ("var/lib/registry/.keep", b"", 0o644),
+    ])?;
+    Ok(crate::busybox::TestImage {
+        layers: vec![layer],
+        config: swarm_runtime::image::ImageConfig {
+            entrypoint: vec!["/usr/bin/docker-registry".into()],
+            cmd: vec!["serve".into(), "/etc/docker/registry/config.yml".into()],
+            ..Default::default()
+        },
+        arch: swarm_runtime::image::manifest::node_arch().to_string(),
+        compression: crate::busybox::Compression::Gzip,
+    })
+}
