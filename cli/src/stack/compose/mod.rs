@@ -7,6 +7,25 @@
 //! ```
 //!
 //! The deploy command (`super::deploy`) creates what [`Stack`] lists, in Docker's order.
+//!
+//! Stages, one file each: `yaml` (parse), `interpolate` + `template` (`${VAR}`),
+//! `schema` (shape, Docker's error lines), `model` (per-file loading to one canonical
+//! shape), `merge` (`-c a -c b`), `convert` (Engine API JSON).
+//!
+//! Known differences with the docker CLI 28.2:
+//! - errors are found before anything is created: Docker creates the networks and
+//!   secrets first and only then fails on, say, an undefined network in a service;
+//! - Docker's choice among several errors of one file follows Go's random map order;
+//!   here the first service/key in sorted order wins;
+//! - the shape is checked against the v3.13 schema for every `3.x` version (Docker
+//!   uses each version's own schema, so an old `version:` can refuse newer keys);
+//! - YAML errors come from libyaml, not yaml.v3: same problem texts, the line may
+//!   differ for some, duplicate keys read differently; a plain `0440` is octal only
+//!   in secrets'/configs' `mode` (yaml.v3 reads it as octal everywhere);
+//! - image references are only checked for presence (Docker also parses them);
+//! - `credential_spec.config` gets no runtime config reference (Windows only);
+//! - `warnings` hold Docker's logrus warnings (`network x: network.external.name is
+//!   deprecated ...`) as plain lines, without the `WARN[0000]` prefix.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -60,6 +60,37 @@ fn yaml_error(e: &serde_yaml_ng::Error) -> String {
     }
 }
 
+/// yaml.v3 reads a plain `0440` as the octal number 288 (YAML 1.1); libyaml's YAML
+/// 1.2 leaves it a string. File modes are where compose files write octal, so there
+/// (secrets' and configs' `mode`) such a string is read as Go's `ParseInt(s, 0, 64)`
+/// would. (A quoted `"0440"` is read the same way here; Docker would refuse it.)
+fn octal_modes(v: &mut Value) {
+    let services = v.get_mut("services").and_then(Value::as_object_mut);
+    for svc in services.into_iter().flat_map(|m| m.values_mut()) {
+        for key in ["secrets", "configs"] {
+            let refs = svc.get_mut(key).and_then(Value::as_array_mut);
+            for r in refs.into_iter().flatten() {
+                let Some(mode) = r.get_mut("mode") else {
+                    continue;
+                };
+                let Some(text) = mode.as_str() else { continue };
+                let parsed = if let Some(o) = text.strip_prefix("0o") {
+                    i64::from_str_radix(o, 8).ok()
+                } else if let Some(h) = text.strip_prefix("0x") {
+                    i64::from_str_radix(h, 16).ok()
+                } else if text.len() > 1 && text.starts_with('0') {
+                    i64::from_str_radix(&text[1..], 8).ok()
+                } else {
+                    None
+                };
+                if let Some(n) = parsed {
+                    *mode = Value::from(n);
+                }
+            }
+        }
+    }
+}
+
 /// Parse one file; the top level must be a mapping.
 pub fn parse(bytes: &[u8]) -> Result<Value, String> {
     let text = String::from_utf8_lossy(bytes);
@@ -70,7 +101,10 @@ pub fn parse(bytes: &[u8]) -> Result<Value, String> {
     };
     doc.apply_merge().map_err(|e| yaml_error(&e))?;
     match to_json(doc) {
-        v @ Value::Object(_) => Ok(v),
+        mut v @ Value::Object(_) => {
+            octal_modes(&mut v);
+            Ok(v)
+        }
         _ => Err("top-level object must be a mapping".into()),
     }
 }
