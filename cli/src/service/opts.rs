@@ -253,7 +253,7 @@ pub fn read_env_file(path: &str) -> Result<Vec<String>> {
     parse_env_lines(path, &text, |k| std::env::var(k).ok())
 }
 
-fn parse_env_lines(
+pub(crate) fn parse_env_lines(
     path: &str,
     text: &str,
     lookup: impl Fn(&str) -> Option<String>,
