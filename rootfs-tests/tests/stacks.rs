@@ -17,7 +17,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use rootfs_tests::busybox::{busybox_layer, tar_files_with_modes, Compression, OciLayout, TestImage};
+use rootfs_tests::busybox::{
+    busybox_layer, tar_files_with_modes, Compression, OciLayout, TestImage,
+};
 use rootfs_tests::cluster::{Cluster, Host};
 use rootfs_tests::registry::{registry_image, ManifestKind};
 use rootfs_tests::swarmd::wait_for;
@@ -33,10 +35,20 @@ fn webapp_image() -> Result<TestImage> {
     Ok(TestImage {
         layers: vec![
             busybox_layer()?,
-            tar_files_with_modes(&[("www/cgi-bin/app", cgi, 0o755), ("www/index.html", b"bank\n", 0o644)])?,
+            tar_files_with_modes(&[
+                ("www/cgi-bin/app", cgi, 0o755),
+                ("www/index.html", b"bank\n", 0o644),
+            ])?,
         ],
         config: ImageConfig {
-            cmd: vec!["httpd".into(), "-f".into(), "-p".into(), "80".into(), "-h".into(), "/www".into()],
+            cmd: vec![
+                "httpd".into(),
+                "-f".into(),
+                "-p".into(),
+                "80".into(),
+                "-h".into(),
+                "/www".into(),
+            ],
             env: vec!["PATH=/usr/sbin:/usr/bin:/sbin:/bin".into()],
             ..Default::default()
         },
@@ -105,7 +117,12 @@ fn names(h: &Host, kind: &str) -> Result<Vec<String>> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|o| o["Spec"]["Name"].as_str().or(o["Name"].as_str()).map(str::to_string))
+        .filter_map(|o| {
+            o["Spec"]["Name"]
+                .as_str()
+                .or(o["Name"].as_str())
+                .map(str::to_string)
+        })
         .collect();
     out.sort();
     Ok(out)
@@ -122,12 +139,31 @@ fn the_seeds_scenario_registry_on_the_swarm_and_a_stack_on_three_hosts() -> Resu
     let mut layout = OciLayout::create(&c.tmp.path().join("layout"))?;
     layout.add_image("registry", &registry_image()?)?;
     layout.add_image("webapp", &webapp_image()?)?;
-    c.registry.push(&layout.dir, "registry", "registry:2", ManifestKind::OciManifest)?;
-    c.registry.push(&layout.dir, "webapp", "webapp:1.0", ManifestKind::OciManifest)?;
+    c.registry.push(
+        &layout.dir,
+        "registry",
+        "registry:2",
+        ManifestKind::OciManifest,
+    )?;
+    c.registry.push(
+        &layout.dir,
+        "webapp",
+        "webapp:1.0",
+        ManifestKind::OciManifest,
+    )?;
 
     // A registry as a service on the swarm, published on every node's 5000.
     let registry = format!("{}/registry:2", c.registry.host());
-    h0.swarm_ok(&["service", "create", "-d", "--name", "registry", "-p", "5000:5000", &registry])?;
+    h0.swarm_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "registry",
+        "-p",
+        "5000:5000",
+        &registry,
+    ])?;
     h0.wait_running("registry", 1)?;
 
     // The registry workflow on a node: pull, tag, push to the registry on the swarm
@@ -140,7 +176,10 @@ fn the_seeds_scenario_registry_on_the_swarm_and_a_stack_on_three_hosts() -> Resu
         let r = h1.swarm(&["image", "push", "127.0.0.1:5000/webapp:1.0"])?;
         Ok(r.ok.then_some(r.stdout))
     })?;
-    ensure!(pushed.contains("1.0: digest: sha256:"), "push printed: {pushed}");
+    ensure!(
+        pushed.contains("1.0: digest: sha256:"),
+        "push printed: {pushed}"
+    );
 
     // The stack.
     let project = c.tmp.path().join("bank");
@@ -171,21 +210,44 @@ fn the_seeds_scenario_registry_on_the_swarm_and_a_stack_on_three_hosts() -> Resu
     // The web app answers on every node's published port and reads db's secret by name.
     for h in c.hosts() {
         let addr = SocketAddr::from((h.ip, 8080));
-        let body = wait_for(&format!("the app on h{}", h.index), Duration::from_secs(60), || {
-            Ok(http_get(addr, "/cgi-bin/app").filter(|b| b.contains(SECRET)))
-        })?;
+        let body = wait_for(
+            &format!("the app on h{}", h.index),
+            Duration::from_secs(60),
+            || Ok(http_get(addr, "/cgi-bin/app").filter(|b| b.contains(SECRET))),
+        )?;
         ensure!(body.starts_with("web "), "{body}");
     }
 
     // What the stack commands show.
     let ls = h0.swarm_ok(&["stack", "ls"])?;
     ensure!(ls == "NAME      SERVICES\nbank      2\n", "stack ls:\n{ls}");
-    let services = h0.swarm_ok(&["stack", "services", "bank", "--format", "{{.Name}} {{.Replicas}}"])?;
-    ensure!(services == "bank_db 1/1\nbank_web 2/2\n", "stack services:\n{services}");
-    let ps = h0.swarm_ok(&["stack", "ps", "bank", "--format", "{{.Name}} {{.CurrentState}}"])?;
-    ensure!(ps.lines().count() == 3 && ps.lines().all(|l| l.contains("Running")), "stack ps:\n{ps}");
+    let services = h0.swarm_ok(&[
+        "stack",
+        "services",
+        "bank",
+        "--format",
+        "{{.Name}} {{.Replicas}}",
+    ])?;
+    ensure!(
+        services == "bank_db 1/1\nbank_web 2/2\n",
+        "stack services:\n{services}"
+    );
+    let ps = h0.swarm_ok(&[
+        "stack",
+        "ps",
+        "bank",
+        "--format",
+        "{{.Name}} {{.CurrentState}}",
+    ])?;
+    ensure!(
+        ps.lines().count() == 3 && ps.lines().all(|l| l.contains("Running")),
+        "stack ps:\n{ps}"
+    );
     let none = h0.swarm(&["stack", "ps", "nosuch"])?;
-    ensure!(!none.ok && none.stderr.trim() == "nothing found in stack: nosuch", "{none:?}");
+    ensure!(
+        !none.ok && none.stderr.trim() == "nothing found in stack: nosuch",
+        "{none:?}"
+    );
 
     // Objects that are not the stack's, which `stack rm` must leave alone.
     h0.swarm_ok(&["network", "create", "-d", "overlay", "keep_net"])?;
@@ -197,8 +259,22 @@ fn the_seeds_scenario_registry_on_the_swarm_and_a_stack_on_three_hosts() -> Resu
         .map(|s| Ok(service(h0, s)?["ID"].as_str().unwrap_or("").to_string()))
         .collect::<Result<_>>()?;
     let scale = project.join("scale.yml");
-    let out = h0.swarm_ok(&["stack", "deploy", "-c", compose, "-c", scale.to_str().context("path")?, "bank"])?;
-    ensure!(out.contains(&format!("Updating service bank_web (id: {})", ids_before[1])), "{out}");
+    let out = h0.swarm_ok(&[
+        "stack",
+        "deploy",
+        "-c",
+        compose,
+        "-c",
+        scale.to_str().context("path")?,
+        "bank",
+    ])?;
+    ensure!(
+        out.contains(&format!(
+            "Updating service bank_web (id: {})",
+            ids_before[1]
+        )),
+        "{out}"
+    );
     let tasks = h0.wait_running("bank_web", 3)?;
     let ids_after: Vec<String> = ["bank_db", "bank_web"]
         .iter()
@@ -212,10 +288,18 @@ fn the_seeds_scenario_registry_on_the_swarm_and_a_stack_on_three_hosts() -> Resu
         .filter(|t| t["Status"]["State"] == "running" && t["DesiredState"] == "running")
         .map(|t| c.host_of(t))
         .collect::<Result<_>>()?;
-    ensure!(hosts.len() == 3, "web runs on hosts {hosts:?} ({} tasks)", tasks.len());
+    ensure!(
+        hosts.len() == 3,
+        "web runs on hosts {hosts:?} ({} tasks)",
+        tasks.len()
+    );
     for h in c.hosts() {
         let images = h.swarm_ok(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])?;
-        ensure!(images.contains("127.0.0.1:5000/webapp:1.0"), "h{}: {images}", h.index);
+        ensure!(
+            images.contains("127.0.0.1:5000/webapp:1.0"),
+            "h{}: {images}",
+            h.index
+        );
     }
 
     // `stack rm`: exactly what the stack made.
@@ -228,14 +312,25 @@ fn the_seeds_scenario_registry_on_the_swarm_and_a_stack_on_three_hosts() -> Resu
     ] {
         ensure!(out.contains(line), "stack rm printed:\n{out}");
     }
-    ensure!(names(h0, "services")? == ["registry"], "services left: {:?}", names(h0, "services")?);
-    ensure!(names(h0, "secrets")? == ["keep_secret"], "secrets left: {:?}", names(h0, "secrets")?);
+    ensure!(
+        names(h0, "services")? == ["registry"],
+        "services left: {:?}",
+        names(h0, "services")?
+    );
+    ensure!(
+        names(h0, "secrets")? == ["keep_secret"],
+        "secrets left: {:?}",
+        names(h0, "secrets")?
+    );
     let nets = names(h0, "networks")?;
     ensure!(
         nets.contains(&"keep_net".to_string()) && !nets.iter().any(|n| n.starts_with("bank_")),
         "networks left: {nets:?}"
     );
     let again = h0.swarm(&["stack", "rm", "bank"])?;
-    ensure!(again.ok && again.stderr.trim() == "Nothing found in stack: bank", "{again:?}");
+    ensure!(
+        again.ok && again.stderr.trim() == "Nothing found in stack: bank",
+        "{again:?}"
+    );
     Ok(())
 }

@@ -69,7 +69,12 @@ pub async fn run(client: &Client, a: DeployArgs) -> Result<()> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let stack = compose::load(&a.stack, &a.compose_file, &env)?;
     for w in &stack.warnings {
-        eprintln!("{w}");
+        // Docker ends its `Ignoring ...` paragraphs with a blank line.
+        if w.starts_with("Ignoring") {
+            eprint!("{w}\n\n");
+        } else {
+            eprintln!("{w}");
+        }
     }
     let resolve = match a.resolve_image.as_str() {
         "always" => Resolve::Always,

@@ -71,8 +71,9 @@ pub struct Stack {
 /// beside the first one, merged in order, checked, and converted for `namespace`.
 /// Errors are one line in Docker's words.
 ///
-/// Like `docker stack deploy` (28.2), no `.env` file is read: only `env` feeds
-/// `${VAR}` (the docker CLI's stack loader builds its lookup from `os.Environ()`).
+/// Beyond `docker stack deploy` (28.2, whose loader reads `os.Environ()` only, moby#29133):
+/// a `.env` file beside the first compose file supplies the variables the environment
+/// does not set, as `docker compose` reads it; the environment wins.
 pub fn load(namespace: &str, files: &[String], env: &BTreeMap<String, String>) -> Result<Stack> {
     let stdin = || {
         let mut s = Vec::new();
@@ -166,6 +167,43 @@ fn service_keys_used(dicts: &[Value], table: &[(&str, &str)]) -> Vec<String> {
     found.into_iter().collect()
 }
 
+/// `env` plus the `KEY=VALUE` lines of `path` (when it exists) for the keys `env` lacks.
+/// Blank lines and `#` comments are skipped, `export ` is allowed, and a value in
+/// matching single or double quotes loses them, as `docker compose` reads `.env`.
+fn with_dot_env(
+    env: &BTreeMap<String, String>,
+    path: &Path,
+) -> Result<BTreeMap<String, String>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(env.clone()),
+        Err(e) => return Err(io_error("open", &path.display().to_string(), &e)),
+    };
+    let mut out = env.clone();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(format!(
+                "{}: line {}: unexpected character in variable name {line:?}",
+                path.display(),
+                n + 1
+            ));
+        };
+        let v = v.trim();
+        let v = ['"', '\'']
+            .iter()
+            .find_map(|q| v.strip_prefix(*q).and_then(|x| x.strip_suffix(*q)))
+            .unwrap_or(v);
+        out.entry(k.trim().to_string())
+            .or_insert_with(|| v.to_string());
+    }
+    Ok(out)
+}
+
 fn load_with(
     namespace: &str,
     files: &[String],
@@ -196,6 +234,7 @@ fn load_with(
         dicts.push(yaml::parse(&bytes)?);
     }
 
+    let env = &with_dot_env(env, &working_dir.join(".env"))?;
     let lookup = |k: &str| env.get(k).cloned();
     let mut warnings = Vec::new();
     let mut version = String::new();

@@ -217,3 +217,28 @@ fn corpus_converts_as_docker_would() {
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
+
+#[test]
+fn dot_env_beside_the_first_file_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("c.yml", "services:\n  web:\n    image: ${REG}/app:${TAG}\n    deploy:\n      replicas: ${N}\n"),
+            (".env", "# the registry\nREG=127.0.0.1:5000\nexport TAG=\"1.0\"\n\nN=3\n"),
+        ],
+    );
+    let stack = run_in(dir.path(), &["c.yml"], &[("TAG", "2.0")]).unwrap();
+    let spec = &stack.services[0];
+    assert_eq!(
+        spec["TaskTemplate"]["ContainerSpec"]["Image"],
+        "127.0.0.1:5000/app:2.0"
+    );
+    assert_eq!(spec["Mode"]["Replicated"]["Replicas"], 3);
+    write(dir.path(), &[(".env", "NOEQUALS\n")]);
+    let e = run_in(dir.path(), &["c.yml"], &[]).unwrap_err();
+    assert!(
+        e.ends_with("line 1: unexpected character in variable name \"NOEQUALS\""),
+        "{e}"
+    );
+}
