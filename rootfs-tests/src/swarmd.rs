@@ -124,7 +124,7 @@ pub struct Swarmd {
     pub socket: PathBuf,
     pub cgroup: String,
     registry: String,
-    docker_config: PathBuf,
+    pub docker_config: PathBuf,
     /// More flags for swarmd (`--metrics-addr`), kept for restarts.
     pub extra_args: Vec<String>,
 }

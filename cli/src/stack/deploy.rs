@@ -354,12 +354,13 @@ async fn deploy_services(
                     Resolve::Never => false,
                 };
                 let mut warnings = Vec::new();
-                if query {
-                    warnings.extend(pin::pin_image(client, &mut spec, true).await);
-                } else if unchanged {
+                if !query && unchanged {
                     spec["TaskTemplate"]["ContainerSpec"]["Image"] =
                         svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].clone();
                 }
+                // The docker client tags the image (`nginx` -> `nginx:latest`, in
+                // its familiar form) on every update, and pins it when asked to.
+                warnings.extend(pin::pin_image(client, &mut spec, query).await);
                 spec["TaskTemplate"]["ForceUpdate"] =
                     svc["Spec"]["TaskTemplate"]["ForceUpdate"].clone();
                 if spec["TaskTemplate"]["ForceUpdate"].is_null() {
@@ -374,9 +375,7 @@ async fn deploy_services(
             None => {
                 println!("Creating service {name}");
                 let mut warnings = Vec::new();
-                if resolve != Resolve::Never {
-                    warnings.extend(pin::pin_image(client, &mut spec, true).await);
-                }
+                warnings.extend(pin::pin_image(client, &mut spec, resolve != Resolve::Never).await);
                 let resp = client
                     .post_json_with_auth("/services/create", &spec, auth.as_deref())
                     .await
