@@ -26,6 +26,7 @@ mod pull;
 mod runtime;
 mod scale;
 mod services;
+mod stack;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -57,6 +58,14 @@ enum Cmd {
     Services {
         #[arg(long, default_value_t = 50)]
         replicas: usize,
+        /// Give swarmd the image by digest (no registry lookup) instead of by tag.
+        #[arg(long)]
+        pinned: bool,
+    },
+    /// One-node stack deploy of N services -> running and stack rm: swarm vs Docker Swarm.
+    Stack {
+        #[arg(long, default_value_t = 20)]
+        services: usize,
         /// Give swarmd the image by digest (no registry lookup) instead of by tag.
         #[arg(long)]
         pinned: bool,
@@ -120,6 +129,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Runtime { runs } => runtime::run(runs),
         Cmd::Pull { runs } => pull::run(runs),
         Cmd::Services { replicas, pinned } => services::run(replicas, pinned),
+        Cmd::Stack { services, pinned } => stack::run(services, pinned),
         Cmd::Cluster => cluster::run(),
         Cmd::Net {
             bytes,

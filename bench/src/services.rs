@@ -124,13 +124,18 @@ fn mib(kib: u64) -> String {
 // --------------------------------------------------------------------------------------
 // The API over a unix socket, with curl (as the node suite does).
 
-struct Api {
-    socket: PathBuf,
-    prefix: &'static str,
+pub(crate) struct Api {
+    pub(crate) socket: PathBuf,
+    pub(crate) prefix: &'static str,
 }
 
 impl Api {
-    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value)> {
         let mut cmd = Command::new("curl");
         cmd.args(["-s", "-w", "\n%{http_code}", "-X", method, "--unix-socket"])
             .arg(&self.socket)
@@ -150,13 +155,13 @@ impl Api {
         Ok((code.trim().parse()?, v))
     }
 
-    fn ok(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+    pub(crate) fn ok(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
         let (code, v) = self.call(method, path, body)?;
         ensure!((200..300).contains(&code), "{method} {path}: {code} {v}");
         Ok(v)
     }
 
-    fn list(&self, path: &str, filters: &Value) -> Result<Vec<Value>> {
+    pub(crate) fn list(&self, path: &str, filters: &Value) -> Result<Vec<Value>> {
         let sep = if path.contains('?') { '&' } else { '?' };
         let path = format!("{path}{sep}filters={}", urlencode(&filters.to_string()));
         Ok(self
@@ -217,7 +222,7 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+pub(crate) fn wait_for<T>(what: &str, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T> {
     let deadline = Instant::now() + DEADLINE;
     let mut last_err = None;
     loop {
@@ -291,7 +296,7 @@ fn settle() {
 // --------------------------------------------------------------------------------------
 // Ours.
 
-struct Swarmd {
+pub(crate) struct Swarmd {
     child: Child,
     cgroup: String,
 }
@@ -337,7 +342,19 @@ impl Drop for Swarmd {
     }
 }
 
-fn bench_ours(replicas: usize, tmp: &Path, pinned: bool) -> Result<Figures> {
+/// Our side, started: swarmd (its own data dir, socket and cgroup parent) with the
+/// busybox image in its store, a single-node swarm.
+pub(crate) struct Ours {
+    pub(crate) guard: Swarmd,
+    pub(crate) api: Api,
+    /// The image reference to run: by tag, or by digest when pinned.
+    pub(crate) image: String,
+    pub(crate) data: PathBuf,
+    pub(crate) pid: i32,
+    pub(crate) swarmd: PathBuf,
+}
+
+pub(crate) fn start_ours(tmp: &Path, pinned: bool) -> Result<Ours> {
     let data = tmp.join("swarmd");
     let socket = tmp.join("swarm.sock");
     std::fs::create_dir_all(&data)?;
@@ -389,7 +406,25 @@ fn bench_ours(replicas: usize, tmp: &Path, pinned: bool) -> Result<Figures> {
         Ok(api.call("GET", "/_ping", None).is_ok().then_some(()))
     })?;
     api.ok("POST", "/swarm/init", Some(&json!({})))?;
+    Ok(Ours {
+        guard,
+        api,
+        image,
+        data,
+        pid,
+        swarmd,
+    })
+}
 
+fn bench_ours(replicas: usize, tmp: &Path, pinned: bool) -> Result<Figures> {
+    let Ours {
+        guard,
+        api,
+        image,
+        data,
+        pid,
+        swarmd,
+    } = start_ours(tmp, pinned)?;
     let containers = || {
         Ok(std::fs::read_dir(data.join("containers"))
             .map(|d| d.count())
@@ -432,17 +467,19 @@ fn bench_ours(replicas: usize, tmp: &Path, pinned: bool) -> Result<Figures> {
 // --------------------------------------------------------------------------------------
 // The peer: Docker Swarm.
 
-const DOCKER_IMAGE: &str = "swarm-bench/busybox:latest";
+pub(crate) const DOCKER_IMAGE: &str = "swarm-bench/busybox:latest";
 
 /// Leaves Docker as found: what this run created, and only that, is removed on drop.
 #[derive(Default)]
-struct DockerGuard {
+pub(crate) struct DockerGuard {
     image: bool,
     swarm: bool,
     networks_before: BTreeSet<String>,
+    /// A stack to remove (with its containers) before leaving the swarm.
+    pub(crate) stack: Option<String>,
 }
 
-fn docker(args: &[&str]) -> Result<String> {
+pub(crate) fn docker(args: &[&str]) -> Result<String> {
     let out = Command::new("docker").args(args).output()?;
     ensure!(
         out.status.success(),
@@ -462,17 +499,20 @@ fn networks() -> BTreeSet<String> {
 impl Drop for DockerGuard {
     fn drop(&mut self) {
         if self.swarm {
-            let _ = docker(&["service", "rm", SERVICE]);
-            // Wait for the service's containers to go before leaving.
+            let label = match &self.stack {
+                Some(stack) => {
+                    let _ = docker(&["stack", "rm", stack]);
+                    format!("label=com.docker.stack.namespace={stack}")
+                }
+                None => {
+                    let _ = docker(&["service", "rm", SERVICE]);
+                    format!("label=com.docker.swarm.service.name={SERVICE}")
+                }
+            };
+            // Wait for the containers to go before leaving.
             let deadline = Instant::now() + Duration::from_secs(60);
             while Instant::now() < deadline {
-                let left = docker(&[
-                    "ps",
-                    "-aq",
-                    "--filter",
-                    &format!("label=com.docker.swarm.service.name={SERVICE}"),
-                ])
-                .unwrap_or_default();
+                let left = docker(&["ps", "-aq", "--filter", &label]).unwrap_or_default();
                 if left.is_empty() {
                     break;
                 }
@@ -497,7 +537,9 @@ impl Drop for DockerGuard {
     }
 }
 
-fn bench_docker(replicas: usize, tmp: &Path) -> Result<Figures> {
+/// The peer, started: the busybox rootfs `docker import`ed, a single-node Docker swarm;
+/// the guard leaves Docker as it was found.
+pub(crate) fn start_docker(tmp: &Path) -> Result<(DockerGuard, Api)> {
     let state =
         docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).context("no Docker Engine")?;
     if state != "inactive" {
@@ -508,8 +550,10 @@ fn bench_docker(replicas: usize, tmp: &Path) -> Result<Figures> {
         "{DOCKER_IMAGE} already exists; not touched"
     );
     let mut guard = DockerGuard {
+        image: false,
+        swarm: false,
         networks_before: networks(),
-        ..Default::default()
+        stack: None,
     };
 
     // docker import of the same busybox rootfs.
@@ -536,6 +580,11 @@ fn bench_docker(replicas: usize, tmp: &Path) -> Result<Figures> {
         socket: "/var/run/docker.sock".into(),
         prefix: "",
     };
+    Ok((guard, api))
+}
+
+fn bench_docker(replicas: usize, tmp: &Path) -> Result<Figures> {
+    let (guard, api) = start_docker(tmp)?;
     let label = format!("com.docker.swarm.service.name={SERVICE}");
     let ids = || -> Result<Vec<String>> {
         Ok(api
