@@ -18,6 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use swarm_net::{
@@ -77,7 +78,20 @@ pub struct NetworkManager {
     applied: Mutex<Applied>,
     /// Serializes every kernel operation.
     ops: tokio::sync::Mutex<()>,
+    /// Releases waiting for `ops` or running, and whether one of them left shared state
+    /// (overlays, the mesh) to re-converge: only the last release of a burst converges.
+    releasing: AtomicUsize,
+    converge_pending: AtomicBool,
     dns: Dns,
+}
+
+/// One release counted in `releasing` until it is dropped (done or cancelled).
+struct Releasing<'a>(&'a AtomicUsize);
+
+impl Drop for Releasing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl NetworkManager {
@@ -96,6 +110,8 @@ impl NetworkManager {
             }),
             applied: Mutex::new(Applied::default()),
             ops: tokio::sync::Mutex::new(()),
+            releasing: AtomicUsize::new(0),
+            converge_pending: AtomicBool::new(false),
             dns: Dns::new(upstreams),
         })
     }
@@ -406,7 +422,13 @@ impl NetworkManager {
 
     /// After the task's container is gone: its namespace (and every interface in it), its
     /// gateway address, and overlays nothing needs any more.
+    ///
+    /// A burst of releases (a `stack rm`, a scale down) converges once: each removes its
+    /// own namespace, and only the last one queued runs the converge (a few nft and
+    /// iptables runs) with the state they all left.
     pub async fn release(self: &Arc<Self>, task: &str) {
+        self.releasing.fetch_add(1, Ordering::SeqCst);
+        let queued = Releasing(&self.releasing);
         let _g = self.ops.lock().await;
         self.dns.stop(task);
         let (nn, tasks, had_networks) = {
@@ -421,13 +443,20 @@ impl NetworkManager {
         // A task on no network and with no host port changed nothing shared: only its
         // own namespace goes (no converge, which runs nft and iptables).
         let shared = had_networks || nn.host_ports.iter().any(|h| h.task_id == task);
+        if shared {
+            self.converge_pending.store(true, Ordering::SeqCst);
+        }
+        // Others queued behind this one: the last of them converges.
+        let last = self.releasing.load(Ordering::SeqCst) == 1;
+        let converge = last && self.converge_pending.swap(false, Ordering::SeqCst);
+        drop(queued);
         let me = self.clone();
         let task = task.to_string();
         let r = tokio::task::spawn_blocking(move || {
             let ns = me.task_netns(&task);
             swarm_net::netns::remove(&ns).map_err(|e| format!("remove {}: {e}", ns.display()))?;
             me.free_gw_addr(&task);
-            if shared {
+            if converge {
                 me.converge(&nn, &tasks)?;
             }
             // The last task on overlays gone and none coming: the gateway bridge too.
