@@ -23,6 +23,7 @@ mod cluster;
 mod mesh;
 mod net;
 mod pull;
+mod push;
 mod runtime;
 mod scale;
 mod services;
@@ -52,6 +53,11 @@ enum Cmd {
     /// Pull + unpack of a 100 MB, 5-layer image: ours vs skopeo.
     Pull {
         #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// Push and pull of a 100 MB, 5-layer image through swarmd: ours vs skopeo.
+    Push {
+        #[arg(long, default_value_t = 3)]
         runs: usize,
     },
     /// One-node service create N -> running and scale N -> 0: swarmd vs Docker Swarm.
@@ -128,6 +134,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Runtime { runs } => runtime::run(runs),
         Cmd::Pull { runs } => pull::run(runs),
+        Cmd::Push { runs } => push::run(runs),
         Cmd::Services { replicas, pinned } => services::run(replicas, pinned),
         Cmd::Stack { services, pinned } => stack::run(services, pinned),
         Cmd::Cluster => cluster::run(),

@@ -76,6 +76,16 @@ enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// List images
+    Images(image::ls::LsArgs),
+    /// Download an image from a registry
+    Pull(image::pull::PullArgs),
+    /// Upload an image to a registry
+    Push(image::push::PushArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(image::tag::TagArgs),
+    /// Remove one or more images
+    Rmi(image::rm::RmArgs),
     /// Manage Swarm secrets
     #[command(subcommand)]
     Secret(secret::SecretCommand),
@@ -163,6 +173,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(c) => node::run(&client, c).await,
         Command::Service(c) => service::run(&client, c).await,
         Command::Image(c) => image::run(&client, c).await,
+        Command::Images(a) => image::run(&client, image::ImageCommand::Ls(a)).await,
+        Command::Pull(a) => image::run(&client, image::ImageCommand::Pull(a)).await,
+        Command::Push(a) => image::run(&client, image::ImageCommand::Push(a)).await,
+        Command::Tag(a) => image::run(&client, image::ImageCommand::Tag(a)).await,
+        Command::Rmi(a) => image::run(&client, image::ImageCommand::Rm(a)).await,
         Command::Secret(c) => secret::run_secret(&client, c).await,
         Command::Config(c) => secret::run_config(&client, c).await,
         Command::Network(c) => network::run(&client, c).await,

@@ -24,6 +24,8 @@ use crate::config::{Config, RuntimeKind};
 use crate::error::{Error, Result};
 use crate::manager::{self, Manager};
 
+mod images;
+
 const LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.";
 const ALREADY_IN_SWARM: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
 /// moby's `errSwarmNotManager`: `swarm init --force-new-cluster` on a worker.
@@ -826,6 +828,20 @@ impl api::Backend for Node {
                 None => self.worker_leave(true).await,
             },
             Request::ImageLoad { archive } => self.image_load(archive).await,
+            Request::ImageList { filters, all } => self.image_list(&filters, all),
+            Request::ImageInspect { name } => self.image_inspect(&name),
+            Request::ImageTag { name, repo, tag } => self.image_tag(&name, &repo, &tag),
+            Request::ImageRemove { name, force } => self.image_remove(&name, force).await,
+            Request::ImageCreate {
+                from_image,
+                tag,
+                registry_auth,
+            } => self.image_pull(&from_image, &tag, registry_auth).await,
+            Request::ImagePush {
+                name,
+                tag,
+                registry_auth,
+            } => self.image_push(&name, &tag, registry_auth).await,
             Request::Distribution { name } => self.distribution(&name).await,
             other => match self.manager() {
                 Some(m) => manager::control::handle(&m, other).await,

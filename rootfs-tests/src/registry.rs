@@ -255,6 +255,15 @@ impl Registry {
     /// The Content-Type the registry serves for `name:reference` (with the Accept list
     /// registries need for OCI media types).
     pub fn manifest_content_type(&self, name: &str, reference: &str) -> Result<String> {
+        self.manifest_header(name, reference, "content-type")
+    }
+
+    /// The digest the registry gives `name:reference` (`Docker-Content-Digest`).
+    pub fn manifest_digest(&self, name: &str, reference: &str) -> Result<String> {
+        self.manifest_header(name, reference, "docker-content-digest")
+    }
+
+    fn manifest_header(&self, name: &str, reference: &str, header: &str) -> Result<String> {
         let accept = swarm_runtime::image::manifest::ACCEPT.join(", ");
         let mut headers = vec![("Accept".to_string(), accept)];
         if let (Some(server), Some((user, _))) = (&self.token, &self.auth) {
@@ -277,10 +286,9 @@ impl Registry {
         head.lines()
             .find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-type")
-                    .then(|| v.trim().to_string())
+                k.eq_ignore_ascii_case(header).then(|| v.trim().to_string())
             })
-            .context("no Content-Type")
+            .with_context(|| format!("no {header}"))
     }
 
     /// Where the registry keeps a blob's bytes (to tamper with in tests).

@@ -407,12 +407,12 @@ async fn bad_input_gives_one_clear_line() -> Result<()> {
         )
     );
 
-    // A plain-HTTP registry not listed as insecure is spoken to over TLS, and fails.
-    let reference = format!("{host}/known:1");
-    let err = pull_err(&store, &reference, &RegistryOptions::default()).await;
-    assert!(matches!(err, Error::Pull { .. }), "{err:?}");
-
     assert!(store.list()?.is_empty());
+
+    // A registry on 127.0.0.0/8 speaks plain HTTP without being listed as insecure, as
+    // with Docker (other hosts are spoken to over TLS unless listed).
+    let reference = format!("{host}/known:1");
+    store.pull(&reference, &RegistryOptions::default()).await?;
     Ok(())
 }
 

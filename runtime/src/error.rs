@@ -31,6 +31,22 @@ pub enum Error {
     #[error("no such image: {0}")]
     NoSuchImage(String),
 
+    /// A push of a reference that names no local image (Docker's words, familiar name).
+    #[error("An image does not exist locally with the tag: {0}")]
+    NoSuchTag(String),
+
+    /// Pushing an image failed; `cause` in Docker's words (`unauthorized: ...`).
+    #[error("push {reference}: {cause}")]
+    Push {
+        reference: String,
+        cause: String,
+        retryable: bool,
+    },
+
+    /// Removing an image that something still needs (Docker's `conflict: ...` words).
+    #[error("{0}")]
+    ImageConflict(String),
+
     #[error("no such container: {0}")]
     NoSuchContainer(String),
 
@@ -77,7 +93,7 @@ impl Error {
     /// a connection reset), as opposed to bad input (unknown image, bad reference).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Pull { retryable, .. } => *retryable,
+            Error::Pull { retryable, .. } | Error::Push { retryable, .. } => *retryable,
             Error::Io { .. } | Error::Path { .. } => true,
             _ => false,
         }

@@ -93,6 +93,9 @@ impl TaskIdentity {
 pub const LABEL_TASK_ID: &str = "com.docker.swarm.task.id";
 pub const LABEL_SERVICE_ID: &str = "com.docker.swarm.service.id";
 pub const LABEL_NODE_ID: &str = "com.docker.swarm.node.id";
+/// The image ID (config digest) a task's container was made from: `image rm` refuses to
+/// delete an image a container uses.
+pub const LABEL_IMAGE_ID: &str = "swarm.image.id";
 
 fn ns(n: i64) -> Duration {
     Duration::from_nanos(n.max(0) as u64)
@@ -112,6 +115,7 @@ pub fn container_spec(who: &TaskIdentity, spec: &TaskSpec, image: Image) -> Cont
     );
     labels.insert("com.docker.swarm.task.name".into(), who.task_name());
     labels.insert("com.docker.swarm.task".into(), String::new());
+    labels.insert(LABEL_IMAGE_ID.into(), image.config_digest.clone());
     let limits = spec
         .resources
         .as_ref()

@@ -23,7 +23,8 @@ use serde_json::Value;
 
 pub use self::error::ApiError;
 pub use self::request::{
-    BlobKind, LogsOptions, NetworkRequest, Request, API_VERSION, MIN_API_VERSION,
+    BlobKind, LogsOptions, NetworkRequest, RegistryCredentials, Request, API_VERSION,
+    MIN_API_VERSION,
 };
 use crate::error::{Error, Result};
 
@@ -73,14 +74,17 @@ async fn handle(
     axum::extract::State(backend): axum::extract::State<Arc<dyn Backend>>,
     method: Method,
     uri: Uri,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
+    let registry_auth = headers.get("X-Registry-Auth").and_then(|v| v.to_str().ok());
     let parsed = request::parse(
         method.as_str(),
         uri.path(),
         uri.query().unwrap_or(""),
         &body,
-    );
+    )
+    .map(|r| r.with_registry_auth(registry_auth));
     tracing::debug!(%method, %uri, "api request");
     let started = std::time::Instant::now();
     let reply = match parsed {

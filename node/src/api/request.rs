@@ -115,12 +115,89 @@ pub enum Request {
     ImageLoad {
         archive: Vec<u8>,
     },
+    /// `GET /images/json`: this node's images.
+    ImageList {
+        filters: Filters,
+        all: bool,
+    },
+    /// `POST /images/create?fromImage=X&tag=Y`: a pull, with progress.
+    ImageCreate {
+        from_image: String,
+        tag: String,
+        registry_auth: Option<RegistryCredentials>,
+    },
+    /// `GET /images/{name}/json`.
+    ImageInspect {
+        name: String,
+    },
+    /// `POST /images/{name}/tag?repo=R&tag=T`.
+    ImageTag {
+        name: String,
+        repo: String,
+        tag: String,
+    },
+    /// `POST /images/{name}/push?tag=T`: a push, with progress.
+    ImagePush {
+        name: String,
+        tag: String,
+        registry_auth: Option<RegistryCredentials>,
+    },
+    /// `DELETE /images/{name}?force=1`.
+    ImageRemove {
+        name: String,
+        force: bool,
+    },
     /// `GET /events`: times in Unix nanoseconds (`manager/events.rs`).
     Events {
         since: Option<i64>,
         until: Option<i64>,
         filters: Filters,
     },
+}
+
+/// Credentials from an `X-Registry-Auth` header: URL-safe base64 (padded or not, or
+/// standard) of `{"username","password","serveraddress"}`. An empty object (what the
+/// docker CLI sends without credentials) is `None`.
+#[derive(Clone, PartialEq)]
+pub struct RegistryCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RegistryCredentials({}, <redacted>)", self.username)
+    }
+}
+
+impl RegistryCredentials {
+    pub fn decode(header: &str) -> Option<RegistryCredentials> {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+        use base64::Engine;
+        let header = header.trim();
+        let bytes = [URL_SAFE, URL_SAFE_NO_PAD, STANDARD]
+            .iter()
+            .find_map(|e| e.decode(header).ok())?;
+        let v: Value = serde_json::from_slice(&bytes).ok()?;
+        let username = v["username"].as_str().unwrap_or_default();
+        let password = v["password"].as_str().unwrap_or_default();
+        (!username.is_empty()).then(|| RegistryCredentials {
+            username: username.to_string(),
+            password: password.to_string(),
+        })
+    }
+}
+
+impl Request {
+    /// The `X-Registry-Auth` header, for the calls that talk to a registry.
+    pub fn with_registry_auth(mut self, header: Option<&str>) -> Request {
+        if let Request::ImageCreate { registry_auth, .. }
+        | Request::ImagePush { registry_auth, .. } = &mut self
+        {
+            *registry_auth = header.and_then(RegistryCredentials::decode);
+        }
+        self
+    }
 }
 
 /// The `/networks` calls.
@@ -317,6 +394,34 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
         ("POST", ["images", "load"]) => Request::ImageLoad {
             archive: body.to_vec(),
         },
+        ("GET", ["images", "json"]) => Request::ImageList {
+            filters: filters()?,
+            all: flag("all"),
+        },
+        ("POST", ["images", "create"]) => Request::ImageCreate {
+            from_image: q.get("fromImage").cloned().unwrap_or_default(),
+            tag: q.get("tag").cloned().unwrap_or_default(),
+            registry_auth: None,
+        },
+        // Image names have slashes (and a registry's port): the segments between
+        // `images/` and the action are the name.
+        ("GET", ["images", rest @ .., "json"]) if !rest.is_empty() => Request::ImageInspect {
+            name: rest.join("/"),
+        },
+        ("POST", ["images", rest @ .., "tag"]) if !rest.is_empty() => Request::ImageTag {
+            name: rest.join("/"),
+            repo: q.get("repo").cloned().unwrap_or_default(),
+            tag: q.get("tag").cloned().unwrap_or_default(),
+        },
+        ("POST", ["images", rest @ .., "push"]) if !rest.is_empty() => Request::ImagePush {
+            name: rest.join("/"),
+            tag: q.get("tag").cloned().unwrap_or_default(),
+            registry_auth: None,
+        },
+        ("DELETE", ["images", rest @ ..]) if !rest.is_empty() => Request::ImageRemove {
+            name: rest.join("/"),
+            force: flag("force"),
+        },
         _ => return Err(not_found()),
     };
     Ok(req)
@@ -491,6 +596,89 @@ mod tests {
         };
         assert_eq!(kind, BlobKind::Secret);
         assert_eq!(filters.get("name"), Some(&["db".to_string()][..]));
+    }
+
+    #[test]
+    fn image_routes_with_hosts_and_slashes() {
+        assert_eq!(
+            parse("GET", "/v1.47/images/127.0.0.1:5000/app:1.0/json", "", b"").unwrap(),
+            Request::ImageInspect {
+                name: "127.0.0.1:5000/app:1.0".into()
+            }
+        );
+        assert_eq!(
+            parse("GET", "/v1.47/images/json", "all=0", b"").unwrap(),
+            Request::ImageList {
+                filters: Filters::default(),
+                all: false
+            }
+        );
+        assert_eq!(
+            parse(
+                "POST",
+                "/v1.47/images/busybox/tag",
+                "repo=127.0.0.1%3A5000%2Fapp&tag=1.0",
+                b""
+            )
+            .unwrap(),
+            Request::ImageTag {
+                name: "busybox".into(),
+                repo: "127.0.0.1:5000/app".into(),
+                tag: "1.0".into()
+            }
+        );
+        let auth = {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE
+                .encode(r#"{"username":"u","password":"p","serveraddress":"h"}"#)
+        };
+        assert_eq!(
+            parse(
+                "POST",
+                "/v1.47/images/127.0.0.1:5000/team/app/push",
+                "tag=1.0",
+                b""
+            )
+            .unwrap()
+            .with_registry_auth(Some(&auth)),
+            Request::ImagePush {
+                name: "127.0.0.1:5000/team/app".into(),
+                tag: "1.0".into(),
+                registry_auth: Some(RegistryCredentials {
+                    username: "u".into(),
+                    password: "p".into()
+                })
+            }
+        );
+        // What the docker CLI sends without credentials.
+        assert_eq!(RegistryCredentials::decode("e30="), None);
+        assert_eq!(
+            parse(
+                "POST",
+                "/images/create",
+                "fromImage=127.0.0.1%3A5000%2Fapp&tag=1.0",
+                b""
+            )
+            .unwrap(),
+            Request::ImageCreate {
+                from_image: "127.0.0.1:5000/app".into(),
+                tag: "1.0".into(),
+                registry_auth: None
+            }
+        );
+        assert_eq!(
+            parse(
+                "DELETE",
+                "/v1.47/images/docker.io/library/busybox:1",
+                "force=1",
+                b""
+            )
+            .unwrap(),
+            Request::ImageRemove {
+                name: "docker.io/library/busybox:1".into(),
+                force: true
+            }
+        );
     }
 
     #[test]

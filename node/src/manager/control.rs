@@ -421,6 +421,12 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
         | Request::Version
         | Request::Info
         | Request::ImageLoad { .. }
+        | Request::ImageList { .. }
+        | Request::ImageCreate { .. }
+        | Request::ImageInspect { .. }
+        | Request::ImageTag { .. }
+        | Request::ImagePush { .. }
+        | Request::ImageRemove { .. }
         | Request::Distribution { .. } => {
             Err(ApiError::internal("handled by the node"))
         }

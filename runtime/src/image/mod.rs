@@ -11,20 +11,31 @@
 //! ```
 //!
 //! `pull.rs` talks to registries, `load.rs` reads layout tarballs, both feed `store.rs`
-//! (atomic commits, single-flight, pins); `unpack.rs` turns a layer blob into a
-//! directory; `config.rs` and `manifest.rs` parse; `gc.rs` collects.
+//! (atomic commits, single-flight, pins); `push.rs` sends a tagged image back to a
+//! registry; `tags.rs` tags, untags and removes; `info.rs` describes images for
+//! `image ls`/`inspect`; `progress.rs` types what pulls and pushes report; `unpack.rs`
+//! turns a layer blob into a directory; `config.rs` and `manifest.rs` parse; `gc.rs`
+//! collects.
 
 pub mod config;
 mod gc;
+mod info;
 mod load;
 pub mod manifest;
+pub mod progress;
 mod pull;
+mod push;
 mod store;
+mod tags;
 pub mod unpack;
 
 pub use gc::GcReport;
+pub use info::ImageInfo;
+pub use progress::{LayerStage, Progress, Reporter};
 pub use pull::{parse_reference, DistributionInfo};
+pub use push::PushResult;
 pub use store::{ImageStore, RefRecord};
+pub use tags::{ContainerUse, Removed};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -93,7 +104,27 @@ impl ImageStore {
     /// the image for this node's platform. Blobs and layers already present are reused;
     /// concurrent pulls in this process download each blob once.
     pub async fn pull(&self, reference: &str, opts: &RegistryOptions) -> Result<Image> {
-        pull::pull(self, reference, opts).await
+        pull::pull(self, reference, opts, &Reporter::default()).await
+    }
+
+    /// [`ImageStore::pull`], reporting its stages (`POST /images/create`).
+    pub async fn pull_with_progress(
+        &self,
+        reference: &str,
+        opts: &RegistryOptions,
+        progress: &Reporter,
+    ) -> Result<Image> {
+        pull::pull(self, reference, opts, progress).await
+    }
+
+    /// Push the tagged image `reference` to its registry, reporting as it goes.
+    pub async fn push(
+        &self,
+        reference: &str,
+        opts: &RegistryOptions,
+        progress: &Reporter,
+    ) -> Result<PushResult> {
+        push::push(self, reference, opts, progress).await
     }
 
     /// The registry's descriptor and platforms for `reference` (`docker service create`
@@ -110,6 +141,14 @@ impl ImageStore {
     /// digest (`sha256:...` of its index, manifest or config) or an image ID prefix
     /// (12 or more hex digits of the config digest).
     pub fn get(&self, reference: &str) -> Result<Image> {
+        let (key, rec) = self.find(reference)?;
+        self.image(&key, &rec.manifest)
+    }
+
+    /// The store's entry for a reference, digest or image ID prefix (as [`ImageStore::get`]
+    /// takes them): its key in refs.json (for `name@digest` of an image pulled by tag,
+    /// the reference itself) and its record.
+    pub fn find(&self, reference: &str) -> Result<(String, RefRecord)> {
         let refs = self.refs()?;
         let none = || Error::NoSuchImage(reference.to_string());
         let config_of = |rec: &RefRecord| {
@@ -123,18 +162,18 @@ impl ImageStore {
         };
         if reference.starts_with("sha256:") {
             let (key, rec) = by_digest(reference).ok_or_else(none)?;
-            return self.image(key, &rec.manifest);
+            return Ok((key.clone(), rec.clone()));
         }
         if reference.len() >= 12 && reference.bytes().all(|b| b.is_ascii_hexdigit()) {
             let prefix = format!("sha256:{reference}");
             if let Some((key, rec)) = refs.iter().find(|(_, r)| config_of(r).starts_with(&prefix)) {
-                return self.image(key, &rec.manifest);
+                return Ok((key.clone(), rec.clone()));
             }
         }
         let parsed = parse_reference(reference)?;
         let key = parsed.whole();
         if let Some(rec) = refs.get(&key) {
-            return self.image(&key, &rec.manifest);
+            return Ok((key, rec.clone()));
         }
         // `name@digest` of an image pulled by tag: same repository, same content.
         if let Some(digest) = parsed.digest() {
@@ -144,7 +183,7 @@ impl ImageStore {
                     && parse_reference(k)
                         .is_ok_and(|p| format!("{}/{}", p.registry(), p.repository()) == repo)
             }) {
-                return self.image(&key, &rec.manifest);
+                return Ok((key, rec.clone()));
             }
         }
         Err(none())
@@ -153,5 +192,52 @@ impl ImageStore {
     /// Every reference in the store with its record.
     pub fn list(&self) -> Result<Vec<(String, RefRecord)>> {
         Ok(self.refs()?.into_iter().collect())
+    }
+}
+
+/// The name Docker shows: `docker.io/library/busybox:1` is `busybox:1`,
+/// `docker.io/user/app` is `user/app`, others stay whole.
+pub fn familiar(name: &str) -> String {
+    name.strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .unwrap_or(name)
+        .to_string()
+}
+
+/// A registry host (`127.0.0.1:5000`, `localhost`) on the loopback network: Docker speaks
+/// plain HTTP to 127.0.0.0/8 without `--insecure-registry`, and so do we.
+pub fn is_loopback_registry(host: &str) -> bool {
+    let bare = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') {
+                h
+            } else {
+                host
+            }
+        }),
+    };
+    bare == "localhost"
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_registries_and_familiar_names() {
+        assert!(is_loopback_registry("127.0.0.1:5000"));
+        assert!(is_loopback_registry("127.3.2.1"));
+        assert!(is_loopback_registry("localhost:5000"));
+        assert!(is_loopback_registry("[::1]:5000"));
+        assert!(!is_loopback_registry("10.0.0.1:5000"));
+        assert!(!is_loopback_registry("docker.io"));
+        assert!(!is_loopback_registry("127.0.0.1.example.com:5000"));
+        assert_eq!(familiar("docker.io/library/busybox:1"), "busybox:1");
+        assert_eq!(familiar("docker.io/user/app"), "user/app");
+        assert_eq!(familiar("127.0.0.1:5000/app:1.0"), "127.0.0.1:5000/app:1.0");
     }
 }

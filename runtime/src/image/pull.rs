@@ -25,6 +25,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::config::ConfigFile;
 use super::manifest::{choose_platform, node_arch, Descriptor, Manifest, ACCEPT};
+use super::progress::{LayerStage, Progress, Reporter};
 use super::store::{sha256, verify, ImageStore, RefRecord};
 use super::{Image, RegistryOptions};
 use crate::{Error, Result};
@@ -48,6 +49,8 @@ pub(crate) fn new_client(insecure: Vec<String>) -> Client {
         platform_resolver: None,
         connect_timeout: Some(Duration::from_secs(10)),
         read_timeout: Some(Duration::from_secs(120)),
+        // Pushes stream each blob in one PUT (push.rs): no chunk round trips.
+        use_monolithic_push: true,
         ..Default::default()
     })
 }
@@ -72,7 +75,7 @@ pub(crate) async fn distribution(
 ) -> Result<DistributionInfo> {
     let parsed = parse_reference(reference)?;
     let name = parsed.whole();
-    let client = store.client(opts);
+    let client = store.client(opts, &parsed);
     let auth = match &opts.auth {
         Some(a) => OciAuth::Basic(a.username.clone(), a.password.clone()),
         None => OciAuth::Anonymous,
@@ -128,10 +131,11 @@ pub(crate) async fn pull(
     store: &ImageStore,
     reference: &str,
     opts: &RegistryOptions,
+    progress: &Reporter,
 ) -> Result<Image> {
     let parsed = parse_reference(reference)?;
     let name = parsed.whole();
-    let client = store.client(opts);
+    let client = store.client(opts, &parsed);
     let auth = match &opts.auth {
         Some(a) => OciAuth::Basic(a.username.clone(), a.password.clone()),
         None => OciAuth::Anonymous,
@@ -172,14 +176,36 @@ pub(crate) async fn pull(
             }
         };
 
+    progress.send(Progress::PullingFrom {
+        repository: parsed.repository().to_string(),
+        tag: parsed
+            .digest()
+            .or(parsed.tag())
+            .unwrap_or("latest")
+            .to_string(),
+    });
     let mut pin = store.pin(
         [&top_digest, &manifest_digest, &manifest.config.digest]
             .into_iter()
             .cloned()
             .chain(manifest.layers.iter().map(|l| l.digest.clone())),
     );
+    let missing: Vec<bool> = manifest
+        .layers
+        .iter()
+        .map(|l| !store.has_blob(&l.digest))
+        .collect();
+    for (l, missing) in manifest.layers.iter().zip(&missing) {
+        let stage = if *missing {
+            LayerStage::PullingFsLayer
+        } else {
+            LayerStage::AlreadyExists
+        };
+        progress.layer(&l.digest, stage);
+    }
+    let fresh = missing.iter().any(|m| *m) || !store.has_blob(&manifest.config.digest);
     let blobs = std::iter::once(&manifest.config).chain(&manifest.layers);
-    settle(join_all(blobs.map(|d| puller.blob(d))).await)?;
+    settle(join_all(blobs.map(|d| puller.blob(d, progress))).await)?;
 
     let config = ConfigFile::parse(&store.read_blob(&manifest.config.digest)?)?;
     let diff_ids = config.diff_ids().to_vec();
@@ -191,30 +217,33 @@ pub(crate) async fn pull(
         )));
     }
     pin.add(diff_ids.iter().cloned());
+    let name_ref = name.as_str();
     settle(
-        join_all(
-            manifest
-                .layers
-                .iter()
-                .zip(&diff_ids)
-                .map(|(l, d)| unpack(store, &l.digest, d, &name)),
-        )
+        join_all(manifest.layers.iter().zip(&diff_ids).zip(&missing).map(
+            |((l, d), missing)| async move {
+                unpack(store, &l.digest, d, name_ref).await?;
+                if *missing {
+                    progress.layer(&l.digest, LayerStage::PullComplete);
+                }
+                Ok(())
+            },
+        ))
         .await,
     )?;
 
     store.put_blob(&manifest_digest, &manifest_bytes, "manifest")?;
     store.put_blob(&top_digest, &top_bytes, "index")?;
     let image = store.image(&name, &manifest_digest)?;
-    store.update_refs(|refs| {
-        refs.insert(
-            name.clone(),
-            RefRecord {
-                digest: top_digest,
-                manifest: manifest_digest,
-            },
-        )
-    })?;
+    let record = RefRecord {
+        digest: top_digest.clone(),
+        manifest: manifest_digest,
+    };
+    let previous = store.update_refs(|refs| refs.insert(name.clone(), record.clone()))?;
     drop(pin);
+    progress.send(Progress::Pulled {
+        digest: top_digest,
+        new: fresh || previous.as_ref() != Some(&record),
+    });
     Ok(image)
 }
 
@@ -243,11 +272,11 @@ pub(crate) async fn unpack(
         .await
 }
 
-struct Puller<'a> {
-    store: &'a ImageStore,
-    client: &'a Client,
-    reference: &'a Reference,
-    name: &'a str,
+pub(crate) struct Puller<'a> {
+    pub(crate) store: &'a ImageStore,
+    pub(crate) client: &'a Client,
+    pub(crate) reference: &'a Reference,
+    pub(crate) name: &'a str,
 }
 
 impl Puller<'_> {
@@ -274,11 +303,15 @@ impl Puller<'_> {
     }
 
     /// Download one blob into the store unless present; one download per digest at a time.
-    async fn blob(&self, desc: &Descriptor) -> Result<()> {
+    async fn blob(&self, desc: &Descriptor, progress: &Reporter) -> Result<()> {
         let key = format!("blob:{}", desc.digest);
         let store = self.store;
         store
-            .once(&key, || store.has_blob(&desc.digest), self.download(desc))
+            .once(&key, || store.has_blob(&desc.digest), async {
+                self.download(desc).await?;
+                progress.layer(&desc.digest, LayerStage::DownloadComplete);
+                Ok(())
+            })
             .await
     }
 
@@ -327,7 +360,7 @@ impl Puller<'_> {
     }
 
     /// One line, Docker's words, classified by the error's variant.
-    fn error(&self, e: OciDistributionError) -> Error {
+    pub(crate) fn error(&self, e: OciDistributionError) -> Error {
         let name = self.name.to_string();
         let host = self.reference.resolve_registry().to_string();
         let pull = |cause: String, retryable: bool| Error::Pull {
@@ -386,7 +419,11 @@ impl Puller<'_> {
                     .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
                     .unwrap_or(host);
                 let refused = io_kind(&err) == Some(std::io::ErrorKind::ConnectionRefused);
-                if refused {
+                let status = err.status().map(|s| s.as_u16());
+                if matches!(status, Some(401 | 403)) {
+                    // A HEAD (no body to carry the registry's error): its status says it.
+                    pull("unauthorized: authentication required".into(), false)
+                } else if refused {
                     pull(
                         format!("dial tcp {host}: connect: connection refused"),
                         true,

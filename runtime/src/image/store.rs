@@ -90,8 +90,17 @@ impl ImageStore {
 
     /// The registry client for these options, made once and shared (it is an `Arc`
     /// inside): connections, CA roots and tokens are reused across pulls.
-    pub(crate) fn client(&self, opts: &super::RegistryOptions) -> oci_client::Client {
+    pub(crate) fn client(
+        &self,
+        opts: &super::RegistryOptions,
+        reference: &oci_client::Reference,
+    ) -> oci_client::Client {
         let mut insecure = opts.insecure.clone();
+        // Docker's default: registries on 127.0.0.0/8 speak plain HTTP.
+        let host = reference.resolve_registry();
+        if super::is_loopback_registry(host) && !insecure.iter().any(|i| i == host) {
+            insecure.push(host.to_string());
+        }
         insecure.sort();
         // Keyed by the credentials too (the password only as a digest), so a token
         // cached for one set of credentials never serves another.
