@@ -31,7 +31,7 @@ const SECRET: &str = "s3cret-from-a-file";
 /// The web app: httpd whose CGI prints its hostname and what `db` serves at
 /// `/db_password` (its secret file), reached by the service's short name.
 fn webapp_image() -> Result<TestImage> {
-    let cgi = b"#!/bin/sh\necho Content-Type: text/plain\necho\necho \"web $(hostname)\"\nwget -qO- -T 5 http://db/db_password\n";
+    let cgi = b"#!/bin/sh\necho Content-Type: text/plain\necho\necho \"web $(hostname)\"\nwget -qO- http://db/db_password 2>&1\n";
     Ok(TestImage {
         layers: vec![
             busybox_layer()?,
@@ -210,11 +210,20 @@ fn the_seeds_scenario_registry_on_the_swarm_and_a_stack_on_three_hosts() -> Resu
     // The web app answers on every node's published port and reads db's secret by name.
     for h in c.hosts() {
         let addr = SocketAddr::from((h.ip, 8080));
+        let mut last = None;
         let body = wait_for(
             &format!("the app on h{}", h.index),
             Duration::from_secs(60),
-            || Ok(http_get(addr, "/cgi-bin/app").filter(|b| b.contains(SECRET))),
-        )?;
+            || {
+                last = http_get(addr, "/cgi-bin/app");
+                Ok(last.clone().filter(|b| b.contains(SECRET)))
+            },
+        )
+        .with_context(|| {
+            let ps = h0.swarm(&["stack", "ps", "bank", "--no-trunc"]);
+            let ps = ps.map(|r| r.stdout + &r.stderr).unwrap_or_default();
+            format!("last answer: {last:?}\nstack ps:\n{ps}")
+        })?;
         ensure!(body.starts_with("web "), "{body}");
     }
 
@@ -294,9 +303,11 @@ fn the_seeds_scenario_registry_on_the_swarm_and_a_stack_on_three_hosts() -> Resu
         tasks.len()
     );
     for h in c.hosts() {
-        let images = h.swarm_ok(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])?;
+        // Pulled by digest (the pinned spec): listed by repository with `<none>` as its
+        // tag, as Docker lists an image pulled by digest.
+        let images = h.swarm_ok(&["image", "ls", "--format", "{{.Repository}}"])?;
         ensure!(
-            images.contains("127.0.0.1:5000/webapp:1.0"),
+            images.lines().any(|l| l == "127.0.0.1:5000/webapp"),
             "h{}: {images}",
             h.index
         );
