@@ -235,6 +235,16 @@ fn every_corpus_case_deploys_as_the_docker_cli_deploys_it() -> Result<()> {
         let ns = &case.namespace;
         let ours = deploy(&node, "swarm", case)?;
         if case.error {
+            // Ours fails before creating anything.
+            let left = snapshot(&node, ns)?;
+            let created: Vec<String> = ["services", "networks", "secrets", "configs"]
+                .iter()
+                .filter(|k| left[**k].as_array().is_some_and(|a| !a.is_empty()))
+                .map(|k| format!("{k}: {}", left[*k]))
+                .collect();
+            if !created.is_empty() {
+                failures.push(format!("{ns}: a failed deploy created {created:?}"));
+            }
             let theirs = deploy(&node, "docker", case)?;
             ensure!(
                 !ours.ok && !theirs.ok,
@@ -245,7 +255,7 @@ fn every_corpus_case_deploys_as_the_docker_cli_deploys_it() -> Result<()> {
             if o != t {
                 failures.push(format!("{ns}: ours {o:?}\n  docker's {t:?}"));
             }
-            // Ours fails before creating anything (Docker may have made networks).
+            // Docker may have made networks before failing.
             let _ = node.swarm(&["stack", "rm", ns]);
             continue;
         }

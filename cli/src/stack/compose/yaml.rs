@@ -50,12 +50,32 @@ fn to_json(y: Yaml) -> Value {
     }
 }
 
-/// `yaml: line N: problem`, the way yaml.v3 words libyaml's errors.
+/// `yaml: line N: problem`, the way yaml.v3 words libyaml's errors: its line is the
+/// context's (`while parsing a block mapping`) when there is one, else the problem's,
+/// counted from 0 for parser errors and from 1 for scanner errors (yaml.v3's
+/// `parser.fail`). serde_yaml_ng prints `problem at line P column C, context at line
+/// N column M` (1-based; the context's mark left out when it is the problem's).
 fn yaml_error(e: &serde_yaml_ng::Error) -> String {
     let text = e.to_string();
     let problem = text.split(" at line ").next().unwrap_or(&text).to_string();
-    match e.location() {
-        Some(loc) => format!("yaml: line {}: {problem}", loc.line()),
+    let line_after =
+        |s: &str| -> Option<usize> { s.split_once("at line ")?.1.split(' ').next()?.parse().ok() };
+    let (head, context) = match text.split_once(", while ") {
+        Some((h, c)) => (h, Some(c)),
+        None => (text.as_str(), None),
+    };
+    let scanner = context.is_none_or(|c| c.starts_with("scanning"));
+    let problem_line = line_after(head).or(e.location().map(|l| l.line()));
+    let context_line = context.and_then(line_after).or(context.and(problem_line));
+    // 1-based lines from the text; yaml.v3 prints the 0-based mark (+1 for scanners).
+    let pick = |l: usize| if scanner { l } else { l - 1 };
+    let line = [context_line, problem_line]
+        .into_iter()
+        .flatten()
+        .find(|l| *l > 1)
+        .map(pick);
+    match line {
+        Some(l) => format!("yaml: line {l}: {problem}"),
         None => format!("yaml: {problem}"),
     }
 }
@@ -128,6 +148,12 @@ mod tests {
         assert_eq!(
             parse(b"services:\n  web:\n    image: a: b\n").unwrap_err(),
             "yaml: line 3: mapping values are not allowed in this context"
+        );
+        // A parser error: yaml.v3 names the line of the mapping it was parsing, counted
+        // from 0 (what `docker stack deploy` printed for this file).
+        assert_eq!(
+            parse(b"version: \"3.8\"\nservices:\n  web:\n    image: busybox:latest\n    ports:\n      - \"8080:80\"\n     networks: [front]\n").unwrap_err(),
+            "yaml: line 3: did not find expected key"
         );
         assert_eq!(
             parse(b"- a\n").unwrap_err(),
