@@ -299,6 +299,8 @@ fn settle() {
 pub(crate) struct Swarmd {
     child: Child,
     cgroup: String,
+    /// Its data dir: what swarmd mounted there (network namespaces) is unmounted on drop.
+    data: PathBuf,
 }
 
 impl Drop for Swarmd {
@@ -338,6 +340,19 @@ impl Drop for Swarmd {
                 }
             }
             let _ = std::fs::remove_dir(&dir);
+        }
+        // swarmd keeps its network namespaces (bind mounts) across restarts; a stopped
+        // bench leaves none: an overlay's namespace would keep its VXLAN socket (VNI and
+        // port 4789) in the host, and the next run's overlay, or Docker's, would fail.
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let mut under: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1))
+            .filter(|m| Path::new(m).starts_with(&self.data))
+            .collect();
+        under.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in under {
+            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
         }
     }
 }
@@ -397,7 +412,11 @@ pub(crate) fn start_ours(tmp: &Path, pinned: bool) -> Result<Ours> {
         .stderr(log)
         .spawn()?;
     let pid = child.id() as i32;
-    let guard = Swarmd { child, cgroup };
+    let guard = Swarmd {
+        child,
+        cgroup,
+        data: data.clone(),
+    };
     let api = Api {
         socket,
         prefix: "/v1.47",

@@ -103,7 +103,7 @@ pub fn run(services: usize, pinned: bool) -> Result<()> {
         .tempdir()?;
     println!(
         "one node: stack deploy of {services} services (busybox sleep 1d, 1 replica each, \
-         one overlay network) until every service runs, stack rm until every container is gone\n"
+         one overlay network) until every service runs, stack rm until every container (and our overlay namespace) is gone\n"
     );
 
     let ours = (|| {
@@ -112,6 +112,7 @@ pub fn run(services: usize, pinned: bool) -> Result<()> {
         std::fs::write(&file, compose(&o.image, services))?;
         let socket = o.api.socket.clone();
         let containers_dir = o.data.join("containers");
+        let overlays_dir = o.data.join("net/host/netns");
         let r = timings(
             &o.api,
             &file,
@@ -121,10 +122,18 @@ pub fn run(services: usize, pinned: bool) -> Result<()> {
                 c.arg("-H").arg(format!("unix://{}", socket.display()));
                 c
             },
+            // Gone: the containers, and the stack's overlay namespace on the node.
             || {
-                Ok(std::fs::read_dir(&containers_dir)
-                    .map(|d| d.count())
-                    .unwrap_or(0))
+                let count = |d: &Path, prefix: &str| {
+                    std::fs::read_dir(d)
+                        .map(|d| {
+                            d.flatten()
+                                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                                .count()
+                        })
+                        .unwrap_or(0)
+                };
+                Ok(count(&containers_dir, "") + count(&overlays_dir, "ov-"))
             },
         );
         drop(o.guard);

@@ -35,3 +35,25 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     );
     path
 }
+
+/// `GET path` over HTTP/1.0 on `addr` from the calling thread's network namespace: the
+/// body, or None when nothing answered (refused, reset, timed out after `read_timeout`)
+/// or the answer was not HTTP. A CGI's own headers may end with a bare "\n\n" (busybox
+/// httpd passes them through).
+pub fn http_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    read_timeout: std::time::Duration,
+) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(read_timeout)).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out
+        .split_once("\r\n\r\n")
+        .or_else(|| out.split_once("\n\n"))?;
+    head.starts_with("HTTP/1.").then(|| body.trim().to_string())
+}

@@ -10,8 +10,7 @@
 //! datagram with the task's ID and the sender's address.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::Command;
@@ -34,19 +33,9 @@ fn init(h: &Host) -> Result<()> {
     Ok(())
 }
 
-/// `GET path` on `addr`, from the calling thread's namespace: the body, or None when
-/// nothing answered (refused, reset, timed out).
+/// `GET path` on `addr`, from the calling thread's namespace.
 fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    // A CGI's own headers end with a bare "\n\n" (busybox passes them through).
-    let (head, body) = out
-        .split_once("\r\n\r\n")
-        .or_else(|| out.split_once("\n\n"))?;
-    head.starts_with("HTTP/1.").then(|| body.trim().to_string())
+    rootfs_tests::http_get(addr, path, Duration::from_secs(3))
 }
 
 /// `(hostname, client address)` from the CGI on `ip:port`, asked from the root

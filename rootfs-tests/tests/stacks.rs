@@ -11,8 +11,7 @@
 //!  GET http://<each node>:8080/cgi-bin/app ──> "web <task>" + db's secret, fetched by name
 //! ```
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -94,17 +93,9 @@ fn write_project(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `GET path` on `addr` from the root namespace: the body, or None.
+/// `GET path` on `addr` from the root namespace (the CGI asks `db` in turn).
 fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(8))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let (head, body) = out
-        .split_once("\r\n\r\n")
-        .or_else(|| out.split_once("\n\n"))?;
-    head.starts_with("HTTP/1.").then(|| body.trim().to_string())
+    rootfs_tests::http_get(addr, path, Duration::from_secs(8))
 }
 
 fn service(h: &Host, name: &str) -> Result<Value> {

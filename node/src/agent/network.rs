@@ -78,17 +78,31 @@ pub struct NetworkManager {
     applied: Mutex<Applied>,
     /// Serializes every kernel operation.
     ops: tokio::sync::Mutex<()>,
-    /// Releases waiting for `ops` or running, and whether one of them left shared state
-    /// (overlays, the mesh) to re-converge: only the last release of a burst converges.
-    releasing: AtomicUsize,
+    /// Converges asked for (dispatcher updates, releases) waiting for `ops` or running,
+    /// and whether one of them left shared state (peers, VIPs, overlays, the mesh) to
+    /// converge: only the last one of a burst (a `stack rm`: a dozen updates and twenty
+    /// releases) runs the converge, with the state they all left.
+    waiting: AtomicUsize,
     converge_pending: AtomicBool,
     dns: Dns,
 }
 
-/// One release counted in `releasing` until it is dropped (done or cancelled).
-struct Releasing<'a>(&'a AtomicUsize);
+/// One converge asked for, counted in `waiting` until it is dropped (done or cancelled).
+struct Waiting<'a>(&'a AtomicUsize);
 
-impl Drop for Releasing<'_> {
+impl<'a> Waiting<'a> {
+    fn new(n: &'a AtomicUsize) -> Waiting<'a> {
+        n.fetch_add(1, Ordering::SeqCst);
+        Waiting(n)
+    }
+
+    /// Whether nobody else waits behind this one (checked under `ops`).
+    fn last(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == 1
+    }
+}
+
+impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
@@ -110,7 +124,7 @@ impl NetworkManager {
             }),
             applied: Mutex::new(Applied::default()),
             ops: tokio::sync::Mutex::new(()),
-            releasing: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
             converge_pending: AtomicBool::new(false),
             dns: Dns::new(upstreams),
         })
@@ -131,12 +145,20 @@ impl NetworkManager {
         }
         let me = self.clone();
         tokio::spawn(async move {
+            let queued = Waiting::new(&me.waiting);
             let _g = me.ops.lock().await;
             let (nn, tasks) = {
                 let st = me.state.lock().expect("network state");
                 (st.nn.clone(), st.tasks.clone())
             };
             me.dns.set_records(&nn);
+            // A later update (or release) waits: it converges the newer state.
+            if !queued.last() {
+                me.converge_pending.store(true, Ordering::SeqCst);
+                return;
+            }
+            me.converge_pending.store(false, Ordering::SeqCst);
+            drop(queued);
             let me2 = me.clone();
             let r = tokio::task::spawn_blocking(move || me2.converge(&nn, &tasks)).await;
             if let Ok(Err(e)) = r {
@@ -424,11 +446,10 @@ impl NetworkManager {
     /// gateway address, and overlays nothing needs any more.
     ///
     /// A burst of releases (a `stack rm`, a scale down) converges once: each removes its
-    /// own namespace, and only the last one queued runs the converge (a few nft and
-    /// iptables runs) with the state they all left.
+    /// own namespace, and only the last one queued (release or update) runs the converge
+    /// (nft and iptables runs) with the state they all left.
     pub async fn release(self: &Arc<Self>, task: &str) {
-        self.releasing.fetch_add(1, Ordering::SeqCst);
-        let queued = Releasing(&self.releasing);
+        let queued = Waiting::new(&self.waiting);
         let _g = self.ops.lock().await;
         self.dns.stop(task);
         let (nn, tasks, had_networks) = {
@@ -447,8 +468,7 @@ impl NetworkManager {
             self.converge_pending.store(true, Ordering::SeqCst);
         }
         // Others queued behind this one: the last of them converges.
-        let last = self.releasing.load(Ordering::SeqCst) == 1;
-        let converge = last && self.converge_pending.swap(false, Ordering::SeqCst);
+        let converge = queued.last() && self.converge_pending.swap(false, Ordering::SeqCst);
         drop(queued);
         let me = self.clone();
         let task = task.to_string();

@@ -93,6 +93,17 @@ pub struct RegistryOptions {
     pub auth: Option<RegistryAuth>,
 }
 
+impl RegistryOptions {
+    /// The credentials as the distribution client takes them.
+    pub(crate) fn oci_auth(&self) -> oci_client::secrets::RegistryAuth {
+        use oci_client::secrets::RegistryAuth as OciAuth;
+        match &self.auth {
+            Some(a) => OciAuth::Basic(a.username.clone(), a.password.clone()),
+            None => OciAuth::Anonymous,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RegistryAuth {
     pub username: String,

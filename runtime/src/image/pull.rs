@@ -76,10 +76,7 @@ pub(crate) async fn distribution(
     let parsed = parse_reference(reference)?;
     let name = parsed.whole();
     let client = store.client(opts, &parsed);
-    let auth = match &opts.auth {
-        Some(a) => OciAuth::Basic(a.username.clone(), a.password.clone()),
-        None => OciAuth::Anonymous,
-    };
+    let auth = opts.oci_auth();
     let puller = Puller {
         store,
         client: &client,
@@ -136,10 +133,7 @@ pub(crate) async fn pull(
     let parsed = parse_reference(reference)?;
     let name = parsed.whole();
     let client = store.client(opts, &parsed);
-    let auth = match &opts.auth {
-        Some(a) => OciAuth::Basic(a.username.clone(), a.password.clone()),
-        None => OciAuth::Anonymous,
-    };
+    let auth = opts.oci_auth();
     let puller = Puller {
         store,
         client: &client,

@@ -18,7 +18,6 @@
 use bytes::Bytes;
 use futures::future::join_all;
 use oci_client::errors::OciDistributionError;
-use oci_client::secrets::RegistryAuth as OciAuth;
 use oci_client::{Reference, RegistryOperation};
 use tokio::io::AsyncReadExt;
 
@@ -72,10 +71,7 @@ pub(crate) async fn push(
     let media_type = manifest_media_type(&manifest_bytes);
 
     let client = store.client(opts, &parsed);
-    let auth = match &opts.auth {
-        Some(a) => OciAuth::Basic(a.username.clone(), a.password.clone()),
-        None => OciAuth::Anonymous,
-    };
+    let auth = opts.oci_auth();
     let puller = Puller {
         store,
         client: &client,
