@@ -1,9 +1,10 @@
 //! Push and pull of a ~100 MB, 5-layer image of incompressible data through a real
 //! swarmd (`swarm image push` / `swarm image pull`, the CLI binary, unix socket) vs
 //! `skopeo copy` of the same image to and from the same loopback registry. Goal: within
-//! 1.1x of skopeo. Each run pushes to a fresh repository (no blob exists, and no other
-//! repository of that registry is in swarmd's store to mount from) and pulls into an
-//! empty store (swarm pull also unpacks; skopeo writes a `dir:`).
+//! 1.1x of skopeo. Each run pushes to a fresh registry per contender (no blob exists
+//! anywhere to mount from: skopeo's blob-info cache would otherwise mount what an earlier
+//! run uploaded) and pulls into an empty store (swarm pull also unpacks; skopeo writes a
+//! `dir:`).
 //!
 //! ```text
 //!  layout ──skopeo──▶ registry A (source) ──swarm pull (warm-up)──▶ swarmd store
@@ -22,7 +23,6 @@ pub fn run(runs: usize) -> Result<()> {
     rootfs_tests::require_root();
     let tmp = tempfile::tempdir()?;
     let source = Registry::start()?;
-    let target = Registry::start()?;
     let layout = tmp.path().join("layout");
     let status = Command::new(std::env::current_exe()?)
         .arg("big-layout")
@@ -45,11 +45,15 @@ pub fn run(runs: usize) -> Result<()> {
     let (mut ours_push, mut peer_push, mut ours_pull, mut peer_pull) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..runs {
+        // A fresh registry per contender and run: skopeo remembers where it saw each
+        // blob (its blob-info cache) and would mount it from an earlier run's repository
+        // instead of uploading it.
+        let (target, peer_target) = (Registry::start()?, Registry::start()?);
         let ours = format!("{}/bench/ours-{i}:1", target.host());
         swarm(&swarmd, &["image", "tag", &big, &ours])?;
         ours_push.push(timed(|| swarm(&swarmd, &["image", "push", "-q", &ours]))?);
 
-        let peer = format!("{}/bench/peer-{i}:1", target.host());
+        let peer = format!("{}/bench/peer-{i}:1", peer_target.host());
         peer_push.push(timed(|| {
             skopeo(&[
                 "--dest-tls-verify=false",
