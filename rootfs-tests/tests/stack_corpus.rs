@@ -307,3 +307,81 @@ fn every_corpus_case_deploys_as_the_docker_cli_deploys_it() -> Result<()> {
     }
     Ok(())
 }
+
+/// The other stack commands through both CLIs on one deployed stack: `stack ls`,
+/// `stack services`, `stack ps` print the same, and `docker stack rm` removes what
+/// `swarm stack deploy` made.
+#[test]
+fn stack_ls_services_ps_and_rm_print_what_the_docker_cli_prints() -> Result<()> {
+    let node = Node::start("stack-cmds")?;
+    node.swarm_ok(&["swarm", "init"])?;
+    let dir = tempfile::tempdir()?;
+    let compose = format!(
+        "services:\n  web:\n    image: {img}\n    command: [\"sleep\", \"1d\"]\n    \
+         stop_signal: SIGKILL\n    deploy:\n      replicas: 2\n  \
+         worker:\n    image: {img}\n    command: [\"sleep\", \"1d\"]\n    stop_signal: SIGKILL\n",
+        img = node.image("1")
+    );
+    let file = dir.path().join("docker-compose.yml");
+    std::fs::write(&file, compose)?;
+    let file = file.to_str().context("path")?;
+    node.swarm_ok(&["stack", "deploy", "-c", file, "app"])?;
+    wait_for("the stack running", Duration::from_secs(60), || {
+        let ps = node.swarm_ok(&["stack", "ps", "app", "--format", "{{.CurrentState}}"])?;
+        Ok((ps.lines().filter(|l| l.starts_with("Running")).count() == 3).then_some(()))
+    })?;
+    let both = |args: &[&str]| -> Result<(String, String)> {
+        Ok((node.swarm_ok(args)?, node.docker_ok(args)?))
+    };
+    for args in [
+        &["stack", "ls"][..],
+        &["stack", "services", "app"],
+        &["stack", "services", "app", "-q"],
+        &[
+            "stack",
+            "services",
+            "app",
+            "--format",
+            "{{.Name}} {{.Mode}} {{.Replicas}}",
+        ],
+        &[
+            "stack",
+            "ps",
+            "app",
+            "--format",
+            "{{.Name}} {{.Image}} {{.Node}} {{.DesiredState}}",
+        ],
+        &["stack", "ps", "app", "-q"],
+        &[
+            "stack",
+            "ps",
+            "app",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.Name}}",
+        ],
+    ] {
+        let (ours, theirs) = both(args)?;
+        ensure!(
+            ours == theirs,
+            "{args:?}:\n--- swarm\n{ours}--- docker\n{theirs}"
+        );
+    }
+    let ours = node.swarm(&["stack", "ps", "nosuch"])?;
+    let theirs = node.docker(&["stack", "ps", "nosuch"])?;
+    ensure!(
+        (ours.code, ours.stderr.trim()) == (theirs.code, theirs.stderr.trim()),
+        "{ours:?}\n{theirs:?}"
+    );
+    let out = node.docker_ok(&["stack", "rm", "app"])?;
+    ensure!(out.contains("Removing service app_web"), "{out}");
+    let left = snapshot(&node, "app")?;
+    ensure!(
+        ["services", "networks", "secrets", "configs"]
+            .iter()
+            .all(|k| left[*k].as_array().is_none_or(Vec::is_empty)),
+        "left after docker stack rm: {left}"
+    );
+    Ok(())
+}
