@@ -374,6 +374,45 @@ fn stack_ls_services_ps_and_rm_print_what_the_docker_cli_prints() -> Result<()> 
         (ours.code, ours.stderr.trim()) == (theirs.code, theirs.stderr.trim()),
         "{ours:?}\n{theirs:?}"
     );
+    // `--prune`: a file without `worker` removes it; `web` is updated in place, its
+    // image kept pinned (`--resolve-image changed`: the compose image did not change).
+    let web = node.ok("GET", "/services/app_web", None)?;
+    let only_web = dir.path().join("web-only.yml");
+    let img = node.image("1");
+    std::fs::write(
+        &only_web,
+        format!(
+            "services:\n  web:\n    image: {img}\n    command: [\"sleep\", \"1d\"]\n    \
+             stop_signal: SIGKILL\n    deploy:\n      replicas: 2\n"
+        ),
+    )?;
+    let out = node.swarm_ok(&[
+        "stack",
+        "deploy",
+        "--prune",
+        "--resolve-image",
+        "changed",
+        "-c",
+        only_web.to_str().context("path")?,
+        "app",
+    ])?;
+    ensure!(out.contains("Removing service app_worker"), "{out}");
+    let web_id = web["ID"].as_str().unwrap_or_default();
+    ensure!(
+        out.contains(&format!("Updating service app_web (id: {web_id})")),
+        "{out}"
+    );
+    let after = node.ok("GET", "/services/app_web", None)?;
+    let image = |s: &Value| s["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].clone();
+    ensure!(
+        image(&after) == image(&web),
+        "{} -> {}",
+        image(&web),
+        image(&after)
+    );
+    let services = node.swarm_ok(&["stack", "services", "app", "--format", "{{.Name}}"])?;
+    ensure!(services == "app_web\n", "{services}");
+
     let out = node.docker_ok(&["stack", "rm", "app"])?;
     ensure!(out.contains("Removing service app_web"), "{out}");
     let left = snapshot(&node, "app")?;
