@@ -1,5 +1,6 @@
 //! `swarm swarm init` (or `swarm init`) and `swarm info`: the cluster itself.
 
+pub mod backup;
 pub mod ca;
 pub mod info;
 pub mod init;
@@ -15,6 +16,8 @@ use crate::client::Client;
 /// `swarm swarm ...`, and the same commands at the top level (`swarm init`).
 #[derive(Debug, Subcommand)]
 pub enum SwarmCommand {
+    /// Write a manager's swarm state to a file, while it runs (restore: swarmd --restore)
+    Backup(backup::BackupArgs),
     /// Display and rotate the root CA
     Ca(ca::CaArgs),
     /// Initialize a swarm
@@ -44,6 +47,7 @@ pub enum SystemCommand {
 
 pub async fn run(client: &Client, c: SwarmCommand) -> Result<()> {
     match c {
+        SwarmCommand::Backup(a) => backup::run(client, a).await,
         SwarmCommand::Ca(a) => ca::run(client, a).await,
         SwarmCommand::Init(a) => init::run(client, a).await,
         SwarmCommand::Join(a) => join::join(client, a).await,
