@@ -122,6 +122,11 @@ fn backup_during_an_update_restores_into_a_fresh_swarmd() -> Result<()> {
     ])?;
     let file = tmp.path().join("swarm.tar");
     a.swarm_ok(&["backup", file.to_str().context("path")?])?;
+    let update = a.ok("GET", "/services/web", None)?["UpdateStatus"]["State"].clone();
+    ensure!(
+        update == "updating",
+        "the update is not under way: {update}"
+    );
     let services = objects(&a, "services")?;
     let secrets = objects(&a, "secrets")?;
     let configs = objects(&a, "configs")?;
@@ -144,6 +149,9 @@ fn backup_during_an_update_restores_into_a_fresh_swarmd() -> Result<()> {
     ] {
         ensure!(listing.lines().any(|l| l == f), "{f} not in:\n{listing}");
     }
+    // Without autolock the node key is plain in the archive, as on the node's disk.
+    let bytes = std::fs::read(&file)?;
+    ensure!(bytes.windows(11).any(|w| w == b"PRIVATE KEY"));
     let addr = a.config.addr.clone();
     drop(a);
 
@@ -223,5 +231,83 @@ fn a_node_that_is_not_a_manager_refuses_a_backup() -> Result<()> {
         "{}",
         r.stderr
     );
+    Ok(())
+}
+
+const LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used.";
+
+#[test]
+fn an_autolocked_backup_stays_sealed_and_restores_after_unlock() -> Result<()> {
+    rootfs_tests::require_root();
+    let tmp = tempfile::Builder::new()
+        .prefix("swarm-backup-lock-")
+        .tempdir()?;
+    let registry = Registry::start()?;
+    push_busybox(&registry, tmp.path())?;
+    let a = Swarmd::start(config(&tmp.path().join("a"), "la", &registry, None))?;
+    a.swarm_ok(&["init", "--autolock"])?;
+    let key = a.swarm_ok(&["unlock-key", "-q"])?.trim().to_string();
+    ensure!(key.starts_with("SWMKEY-1-"), "{key}");
+    let secret = "PLAIN-SECRET-BACKUP-42";
+    let r = a.swarm_stdin(&["secret", "create", "db-pass", "-"], secret)?;
+    ensure!(r.ok, "secret create: {r:?}");
+    let img = a.image("1");
+    a.swarm_ok(&[
+        "service", "create", "--name", "web", "--secret", "db-pass", "--detach", &img, "sleep",
+        "1d",
+    ])?;
+    a.wait_running("web", 1)?;
+    let file = tmp.path().join("locked.tar");
+    a.swarm_ok(&["backup", file.to_str().context("path")?])?;
+    let services = objects(&a, "services")?;
+    let secrets = objects(&a, "secrets")?;
+    let addr = a.config.addr.clone();
+    drop(a);
+
+    // Nothing in the archive is plain: no key file, no private key, not the secret.
+    let bytes = std::fs::read(&file)?;
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    ensure!(
+        !has(secret.as_bytes()),
+        "the secret is in the archive in plain text"
+    );
+    ensure!(
+        !has(b"PRIVATE KEY"),
+        "a private key is in the archive in plain text"
+    );
+    let listing = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&file)
+        .output()?;
+    let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+    ensure!(
+        listing
+            .lines()
+            .any(|l| l == "certificates/swarm-node.key.locked")
+            && !listing
+                .lines()
+                .any(|l| l == "certificates/swarm-node.key" || l == "certificates/raft-dek"),
+        "{listing}"
+    );
+
+    let b = Swarmd::start_with(
+        config(&tmp.path().join("b"), "lb", &registry, addr),
+        vec!["--restore".into(), file.display().to_string()],
+    )?;
+    ensure!(b.ok("GET", "/info", None)?["Swarm"]["LocalNodeState"] == "locked");
+    let r = b.swarm(&["init", "--force-new-cluster"])?;
+    ensure!(!r.ok && r.stderr.contains(LOCKED), "{r:?}");
+    let r = b.swarm_stdin(&["unlock"], "SWMKEY-1-wrong\n")?;
+    ensure!(!r.ok, "a wrong key unlocked: {r:?}");
+    let r = b.swarm_stdin(&["unlock"], &format!("{key}\n"))?;
+    ensure!(r.ok, "unlock: {r:?}");
+    b.swarm_ok(&["init", "--force-new-cluster"])?;
+    ensure!(objects(&b, "services")? == services, "services");
+    ensure!(objects(&b, "secrets")? == secrets, "secrets");
+    ensure!(
+        b.swarm_ok(&["unlock-key", "-q"])?.trim() == key,
+        "unlock key"
+    );
+    b.wait_running("web", 1)?;
     Ok(())
 }
