@@ -311,3 +311,93 @@ fn an_autolocked_backup_stays_sealed_and_restores_after_unlock() -> Result<()> {
     b.wait_running("web", 1)?;
     Ok(())
 }
+
+/// A backup of a follower of three managers: restored alone it still names the other two
+/// (no quorum) until `swarm init --force-new-cluster` makes it the only manager.
+#[test]
+fn a_followers_backup_of_three_managers_restores_as_the_only_manager() -> Result<()> {
+    rootfs_tests::require_root();
+    let tmp = tempfile::Builder::new()
+        .prefix("swarm-backup-3m-")
+        .tempdir()?;
+    let registry = Registry::start()?;
+    push_busybox(&registry, tmp.path())?;
+    let m: Vec<Swarmd> = ["m0", "m1", "m2"]
+        .iter()
+        .map(|n| {
+            let mut c = config(&tmp.path().join(n), n, &registry, None);
+            c.hostname = n.to_string();
+            Swarmd::start(c)
+        })
+        .collect::<Result<_>>()?;
+    m[0].swarm_ok(&["init"])?;
+    let token = m[0].swarm_ok(&["join-token", "-q", "manager"])?;
+    let leader = m[0].config.addr.clone().context("addr")?;
+    for s in &m[1..] {
+        s.swarm_ok(&["join", "--token", token.trim(), &leader])?;
+    }
+    let img = m[0].image("1");
+    m[0].swarm_ok(&[
+        "service",
+        "create",
+        "--name",
+        "web",
+        "--replicas",
+        "3",
+        "--detach",
+        &img,
+        "sleep",
+        "1d",
+    ])?;
+    wait_for("3 tasks running", Duration::from_secs(90), || {
+        let n = m[0]
+            .tasks("web")?
+            .iter()
+            .filter(|t| t["Status"]["State"] == "running")
+            .count();
+        Ok((n == 3).then_some(()))
+    })?;
+    // A follower's store has the service once it applied it.
+    let file = tmp.path().join("m1.tar");
+    wait_for("m1 sees web", Duration::from_secs(30), || {
+        Ok((objects(&m[1], "services")?.len() == 1).then_some(()))
+    })?;
+    m[1].swarm_ok(&["backup", file.to_str().context("path")?])?;
+    let services = objects(&m[1], "services")?;
+    let node_id = m[1].ok("GET", "/info", None)?["Swarm"]["NodeID"].clone();
+    let mut restored = m[1].config.clone();
+    drop(m);
+
+    restored.dir = tmp.path().join("restored");
+    restored.cgroup = format!("swarm-backup-r-{}", std::process::id());
+    let r = Swarmd::start_with(
+        restored,
+        vec!["--restore".into(), file.display().to_string()],
+    )?;
+    let w = r.swarm(&["service", "scale", "--detach", "web=2"])?;
+    ensure!(
+        !w.ok && w.stderr.contains("The swarm does not have a leader"),
+        "a write without quorum: {w:?}"
+    );
+    r.swarm_ok(&["init", "--force-new-cluster"])?;
+    let managers = wait_for("one manager, the leader", Duration::from_secs(30), || {
+        let nodes = r.ok("GET", "/nodes", None)?;
+        let leaders: Vec<Value> = nodes
+            .as_array()
+            .context("nodes")?
+            .iter()
+            .filter(|n| n["ManagerStatus"]["Leader"] == true)
+            .cloned()
+            .collect();
+        Ok((leaders.len() == 1).then_some(leaders))
+    })
+    .with_context(|| r.log_tail())?;
+    ensure!(
+        managers[0]["ID"] == node_id,
+        "the leader is not the restored node"
+    );
+    ensure!(objects(&r, "services")? == services, "services");
+    // A write commits: the cluster of one has its quorum.
+    r.swarm_ok(&["service", "scale", "--detach", "web=1"])?;
+    Ok(())
+}
