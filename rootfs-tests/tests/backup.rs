@@ -4,7 +4,8 @@
 //! `swarm init --force-new-cluster` makes it the only manager, and everything is there
 //! (same IDs and specs) and converges. A node outside a swarm and a worker refuse a
 //! backup in Docker's words. With autolock, the archive holds no plain key and the
-//! restored node starts locked until `swarm unlock`.
+//! restored node starts locked until `swarm unlock`. A follower's backup of three
+//! managers restores without quorum until the forced new cluster.
 
 use std::collections::BTreeMap;
 use std::path::Path;
