@@ -55,6 +55,7 @@ pub struct Node {
 pub async fn run(cfg: Config) -> Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(Error::io(format!("create {}", cfg.data_dir.display())))?;
+    manager::backup::remove_stale(&cfg.data_dir);
     let rt_cfg = RuntimeConfig {
         data_dir: cfg.data_dir.clone(),
         cgroup_parent: cfg.cgroup_parent.clone(),

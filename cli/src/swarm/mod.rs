@@ -16,8 +16,6 @@ use crate::client::Client;
 /// `swarm swarm ...`, and the same commands at the top level (`swarm init`).
 #[derive(Debug, Subcommand)]
 pub enum SwarmCommand {
-    /// Write a manager's swarm state to a file, while it runs (restore: swarmd --restore)
-    Backup(backup::BackupArgs),
     /// Display and rotate the root CA
     Ca(ca::CaArgs),
     /// Initialize a swarm
@@ -47,7 +45,6 @@ pub enum SystemCommand {
 
 pub async fn run(client: &Client, c: SwarmCommand) -> Result<()> {
     match c {
-        SwarmCommand::Backup(a) => backup::run(client, a).await,
         SwarmCommand::Ca(a) => ca::run(client, a).await,
         SwarmCommand::Init(a) => init::run(client, a).await,
         SwarmCommand::Join(a) => join::join(client, a).await,

@@ -123,9 +123,27 @@ fn read_certificates(data_dir: &Path) -> Result<(Vec<File>, bool)> {
     ))
 }
 
+/// The work directory of a backup (its Raft copy), under the data dir.
+const WORK_PREFIX: &str = "backup-";
+
+/// Removes the work directories a swarmd killed during a backup left (at startup).
+pub fn remove_stale(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let stale = e.file_name().to_string_lossy().starts_with(WORK_PREFIX)
+            && e.file_type().is_ok_and(|t| t.is_dir());
+        if stale {
+            tracing::info!(dir = %e.path().display(), "removing an unfinished backup");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// `GET /swarm/backup`: the archive of this manager's state, taken while it runs.
 pub async fn backup(m: &Manager, data_dir: &Path, node_id: &str) -> Result<Vec<u8>> {
-    let work = data_dir.join(format!("backup-{}", crate::ids::new_id()));
+    let work = data_dir.join(format!("{WORK_PREFIX}{}", crate::ids::new_id()));
     std::fs::create_dir_all(&work).map_err(Error::io(format!("create {}", work.display())))?;
     let result = async {
         let raft = m.store.backup(&raft_dir(&work)).await?;
@@ -304,6 +322,17 @@ mod tests {
         );
         let e = restore(&file, &data).unwrap_err().to_string();
         assert!(e.contains("already holds swarm state (node-id)"), "{e}");
+    }
+
+    #[test]
+    fn stale_work_dirs_are_removed_and_nothing_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("backup-abc/raft")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("raft")).unwrap();
+        std::fs::write(tmp.path().join("backup-file"), b"x").unwrap();
+        remove_stale(tmp.path());
+        assert!(!tmp.path().join("backup-abc").exists());
+        assert!(tmp.path().join("raft").exists() && tmp.path().join("backup-file").exists());
     }
 
     #[test]
