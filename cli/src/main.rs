@@ -67,6 +67,8 @@ enum Command {
     System(swarm::SystemCommand),
     /// Display the swarm part of system-wide information
     Info(swarm::info::InfoArgs),
+    /// Write a manager's swarm state to a file (ours; restore: swarmd --restore)
+    Backup(swarm::backup::BackupArgs),
     /// Manage Swarm nodes
     #[command(subcommand)]
     Node(node::NodeCommand),
@@ -170,6 +172,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(a) | Command::System(swarm::SystemCommand::Info(a)) => {
             swarm::info::run(&client, a).await
         }
+        Command::Backup(a) => swarm::backup::run(&client, a).await,
         Command::Node(c) => node::run(&client, c).await,
         Command::Service(c) => service::run(&client, c).await,
         Command::Image(c) => image::run(&client, c).await,

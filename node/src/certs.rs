@@ -43,7 +43,7 @@ pub struct Sealing {
     key: RwLock<Option<UnlockKey>>,
 }
 
-const DEK_FILE: &str = "raft-dek";
+pub(crate) const DEK_FILE: &str = "raft-dek";
 const SEALED: &str = "swarm keys";
 
 /// What is sealed: the node's private key and, on a manager, its Raft data key.

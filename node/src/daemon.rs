@@ -55,6 +55,7 @@ pub struct Node {
 pub async fn run(cfg: Config) -> Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(Error::io(format!("create {}", cfg.data_dir.display())))?;
+    manager::backup::remove_stale(&cfg.data_dir);
     let rt_cfg = RuntimeConfig {
         data_dir: cfg.data_dir.clone(),
         cgroup_parent: cfg.cgroup_parent.clone(),
@@ -720,6 +721,21 @@ impl Node {
 }
 
 impl Node {
+    /// `GET /swarm/backup`: this manager's state at one applied index plus its identity
+    /// (see `manager::backup`). A worker answers moby's not-a-manager words.
+    async fn backup(&self) -> Result<Reply, ApiError> {
+        let Some(m) = self.manager() else {
+            if self.identity.read().expect("identity lock").is_some() {
+                return Err(ApiError::Unavailable(NOT_A_SWARM_MANAGER.into()));
+            }
+            return Err(ApiError::NotManager);
+        };
+        let tar = manager::backup::backup(&m, &self.cfg.data_dir, &self.node_id)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(Reply::Tar(tar))
+    }
+
     /// `GET /distribution/{name}/json`: the registry's descriptor and platforms, asked
     /// by this node (as dockerd does; the docker CLI pins the service's image to the
     /// digest, or warns and goes on unpinned when this fails).
@@ -843,6 +859,7 @@ impl api::Backend for Node {
                 registry_auth,
             } => self.image_push(&name, &tag, registry_auth).await,
             Request::Distribution { name } => self.distribution(&name).await,
+            Request::SwarmBackup => self.backup().await,
             other => match self.manager() {
                 Some(m) => manager::control::handle(&m, other).await,
                 None => Err(ApiError::NotManager),

@@ -57,6 +57,11 @@ struct DaemonArgs {
     /// Serve Prometheus metrics on HOST:PORT at /metrics (a bare :PORT is loopback only).
     #[arg(long)]
     metrics_addr: Option<String>,
+    /// Lay the state of a `swarm backup` archive (`-`: stdin) into `--data-dir`, which
+    /// must hold no swarm state yet, then start on it (`swarm init --force-new-cluster`
+    /// next makes this node the only manager).
+    #[arg(long, value_name = "FILE")]
+    restore: Option<PathBuf>,
     /// tracing filter, e.g. `info` or `swarm_node=debug`.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -81,6 +86,17 @@ fn run_daemon(a: DaemonArgs) -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Some(file) = &a.restore {
+        let m = swarm_node::manager::backup::restore(file, &a.data_dir)
+            .with_context(|| format!("restore {}", file.display()))?;
+        tracing::info!(
+            node = %m.node_id,
+            index = m.index,
+            autolock = m.autolock,
+            "restored a swarm backup into {}",
+            a.data_dir.display()
+        );
+    }
     let hostname = match a.hostname {
         Some(h) => h,
         None => nix::unistd::gethostname()

@@ -18,6 +18,7 @@
 //! directory is sealed (XChaCha20-Poly1305); see [`storage::codec`].
 #![forbid(unsafe_code)]
 
+pub mod backup;
 pub mod config;
 pub mod error;
 pub mod force;
@@ -27,6 +28,7 @@ pub mod node;
 pub mod storage;
 pub mod types;
 
+pub use backup::Backup;
 pub use config::{DataKey, RaftConfig};
 pub use error::{ProposeError, RaftError};
 pub use force::{finish_swap, ForcedCluster};

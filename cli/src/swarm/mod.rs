@@ -1,5 +1,6 @@
 //! `swarm swarm init` (or `swarm init`) and `swarm info`: the cluster itself.
 
+pub mod backup;
 pub mod ca;
 pub mod info;
 pub mod init;

@@ -38,6 +38,8 @@ pub enum Reply {
     Stream(BoxStream<'static, std::io::Result<Bytes>>),
     /// A chunked body of JSON objects, one a line (`/events`).
     JsonLines(BoxStream<'static, std::io::Result<Bytes>>),
+    /// A tar archive (`GET /swarm/backup`).
+    Tar(Vec<u8>),
 }
 
 /// The code behind the API: the manager when this node is one, the node alone before.
@@ -109,6 +111,14 @@ async fn handle(
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        Ok(Reply::Tar(bytes)) => {
+            let mut r = with_status(200, Body::from(bytes));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-tar"),
             );
             r
         }

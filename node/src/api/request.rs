@@ -28,6 +28,8 @@ pub enum Request {
     },
     SwarmInspect,
     SwarmUnlockKey,
+    /// `GET /swarm/backup` (ours, not Docker's): the manager's state as a tar archive.
+    SwarmBackup,
     SwarmUnlock(Value),
     SwarmLeave {
         force: bool,
@@ -290,6 +292,7 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
         },
         ("GET", ["swarm"]) => Request::SwarmInspect,
         ("GET", ["swarm", "unlockkey"]) => Request::SwarmUnlockKey,
+        ("GET", ["swarm", "backup"]) => Request::SwarmBackup,
         ("POST", ["swarm", "unlock"]) => Request::SwarmUnlock(json()?),
         ("POST", ["swarm", "leave"]) => Request::SwarmLeave {
             force: flag("force"),

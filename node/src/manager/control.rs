@@ -427,7 +427,8 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
         | Request::ImageTag { .. }
         | Request::ImagePush { .. }
         | Request::ImageRemove { .. }
-        | Request::Distribution { .. } => {
+        | Request::Distribution { .. }
+        | Request::SwarmBackup => {
             Err(ApiError::internal("handled by the node"))
         }
     }

@@ -11,6 +11,7 @@
 //! `<data>/raft` are the manager's only state on disk. The loops run `swarm-core`'s
 //! orchestrator and scheduler and propose what they decide.
 
+pub mod backup;
 pub mod ca;
 pub mod control;
 pub mod dispatcher;
@@ -353,7 +354,7 @@ impl Manager {
     }
 }
 
-fn raft_dir(data_dir: &Path) -> PathBuf {
+pub(crate) fn raft_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("raft")
 }
 

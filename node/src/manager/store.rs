@@ -272,6 +272,12 @@ impl Store {
             .await?)
     }
 
+    /// `swarm backup`: the applied store at one index, written into `dir` as a Raft
+    /// directory sealed with this manager's data key (see `swarm_raft::backup`).
+    pub async fn backup(&self, dir: &Path) -> Result<swarm_raft::Backup> {
+        Ok(self.raft.backup(dir, StoreMachine::default()).await?)
+    }
+
     /// This manager's Raft address.
     pub fn addr(&self) -> String {
         self.raft.addr().to_string()
