@@ -216,3 +216,57 @@ fn global_constraints_pending_and_automatic_rollback() -> Result<()> {
     );
     Ok(())
 }
+
+/// Health for a container's whole life (issue 15): a task that was healthy and running
+/// turns unhealthy later (its check starts failing after a few seconds); the agent
+/// stops it, the task fails with `unhealthy container`, and the service gets a new task.
+#[test]
+fn a_task_that_turns_unhealthy_later_is_replaced() -> Result<()> {
+    let node = rootfs_tests::swarmd::Node::start("unhealthy-later")?;
+    node.swarm_ok(&["swarm", "init"])?;
+    let img = node.image("1");
+    node.swarm_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "flaky",
+        "--health-cmd",
+        "test ! -f /tmp/bad",
+        "--health-interval",
+        "500ms",
+        "--health-retries",
+        "2",
+        "--restart-delay",
+        "1s",
+        "--stop-signal",
+        "SIGKILL",
+        &img,
+        "sh",
+        "-c",
+        "sleep 4; touch /tmp/bad; sleep 1d",
+    ])?;
+    // First healthy and RUNNING...
+    let first = node.wait_running("flaky", 1)?[0].id.clone();
+    // ...then failed as unhealthy, and replaced by a new task that runs.
+    let failed = wait_for(
+        "the task failed as unhealthy",
+        Duration::from_secs(30),
+        || {
+            let tasks = node.tasks("flaky")?;
+            Ok(tasks
+                .into_iter()
+                .find(|t| t["ID"] == first.as_str() && t["Status"]["State"] == "failed"))
+        },
+    )?;
+    ensure!(
+        failed["Status"]["Err"] == "unhealthy container",
+        "{}",
+        failed["Status"]
+    );
+    wait_for("a new task running", Duration::from_secs(30), || {
+        let r = node.running("flaky")?;
+        Ok(r.iter().any(|t| t.id != first).then_some(()))
+    })?;
+    Ok(())
+}

@@ -115,7 +115,9 @@ impl Ctx {
 
 /// Where a task's container stands once the start phase is over.
 enum Phase {
-    Running(Option<i32>),
+    /// Running, with its health monitor when it has a check (probing for the whole life
+    /// of the container, as Docker's).
+    Running(Option<i32>, Option<HealthMonitor>),
     Exited(ExitStatus),
     /// Never got a container that ran (rejected, failed to start, shut down early).
     Done,
@@ -136,7 +138,11 @@ pub async fn run(
                 if let Err(e) = ctx.net.prepare(&a).await {
                     tracing::warn!(task = %id, "networks of an adopted container: {e}");
                 }
-                Phase::Running(st.pid)
+                // Its health check goes on where the previous agent left it.
+                let monitor = health_config(&ctx, &a)
+                    .await
+                    .map(|cfg| HealthMonitor::spawn(ctx.rt.clone(), id.clone(), cfg));
+                Phase::Running(st.pid, monitor)
             }
             (Status::Exited, Some(exit)) => Phase::Exited(exit),
             // Created but never started: the node died between create and start.
@@ -145,9 +151,9 @@ pub async fn run(
         None => start(&ctx, &a, &mut desired, false).await,
     };
     let phase = match phase {
-        Phase::Running(pid) => {
+        Phase::Running(pid, monitor) => {
             ctx.report_full(&id, ReportedState::Running, "started", None, None, pid);
-            supervise(&ctx, &a, &mut desired).await
+            supervise(&ctx, &a, &mut desired, monitor).await
         }
         other => other,
     };
@@ -231,23 +237,15 @@ async fn start(
     let st = ctx.rt.state(id).await.ok();
     let pid = st.as_ref().and_then(|s| s.pid);
     // With a health check, RUNNING waits for the first healthy probe (as Docker).
+    let mut monitor = None;
     if let Some(cfg) = health_config(ctx, a).await {
-        let monitor = HealthMonitor::spawn(ctx.rt.clone(), id.clone(), cfg);
-        let mut health = monitor.watch();
+        let m = monitor.insert(HealthMonitor::spawn(ctx.rt.clone(), id.clone(), cfg));
+        let mut health = m.watch();
         loop {
             let h = health.borrow_and_update().status;
             match h {
                 Health::Healthy => break,
-                Health::Unhealthy => {
-                    let _ = ctx.rt.stop(id, None, grace(a)).await;
-                    ctx.report(
-                        id,
-                        ReportedState::Failed,
-                        "unhealthy",
-                        Some("unhealthy container".into()),
-                    );
-                    return Phase::Done;
-                }
+                Health::Unhealthy => return fail_unhealthy(ctx, a).await,
                 Health::Starting => {}
             }
             tokio::select! {
@@ -265,7 +263,23 @@ async fn start(
             }
         }
     }
-    Phase::Running(pid)
+    Phase::Running(pid, monitor)
+}
+
+/// The health check failed `retries` times in a row: the container is stopped and the
+/// task fails, so the orchestrator replaces it (and the VIP, the mesh and DNS, which
+/// follow running tasks, leave it), as swarmkit does with an unhealthy container.
+async fn fail_unhealthy(ctx: &Ctx, a: &Assignment) -> Phase {
+    let id = &a.who.task_id;
+    tracing::info!(task = %id, "container unhealthy: stopping it");
+    let _ = ctx.rt.stop(id, None, grace(a)).await;
+    ctx.report(
+        id,
+        ReportedState::Failed,
+        "unhealthy",
+        Some("unhealthy container".into()),
+    );
+    Phase::Done
 }
 
 async fn health_config(ctx: &Ctx, a: &Assignment) -> Option<swarm_runtime::image::HealthConfig> {
@@ -277,8 +291,14 @@ async fn health_config(ctx: &Ctx, a: &Assignment) -> Option<swarm_runtime::image
     probe_args(&cfg).map(|_| cfg)
 }
 
-/// RUNNING until the container exits or the task is no longer wanted.
-async fn supervise(ctx: &Ctx, a: &Assignment, desired: &mut watch::Receiver<Desired>) -> Phase {
+/// RUNNING until the container exits, the task is no longer wanted, or its health
+/// check fails (probed for the whole life of the container, not only until healthy).
+async fn supervise(
+    ctx: &Ctx,
+    a: &Assignment,
+    desired: &mut watch::Receiver<Desired>,
+    monitor: Option<HealthMonitor>,
+) -> Phase {
     let id = &a.who.task_id;
     tokio::select! {
         exit = ctx.rt.wait(id) => match exit {
@@ -289,6 +309,24 @@ async fn supervise(ctx: &Ctx, a: &Assignment, desired: &mut watch::Receiver<Desi
             }
         },
         _ = until_not_running(desired) => stop(ctx, a).await,
+        _ = until_unhealthy(monitor.as_ref()) => fail_unhealthy(ctx, a).await,
+    }
+}
+
+/// Resolves once the monitor reports unhealthy; never without a monitor.
+async fn until_unhealthy(monitor: Option<&HealthMonitor>) {
+    let Some(m) = monitor else {
+        return std::future::pending().await;
+    };
+    let mut health = m.watch();
+    loop {
+        if health.borrow_and_update().status == Health::Unhealthy {
+            return;
+        }
+        if health.changed().await.is_err() {
+            // The monitor ended (the container is gone): the exit is seen elsewhere.
+            return std::future::pending().await;
+        }
     }
 }
 
