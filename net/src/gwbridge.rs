@@ -67,6 +67,11 @@ impl Host {
         self.iptables_accepts(true)
     }
 
+    /// Whether the gateway bridge exists (one netlink query).
+    pub fn has_gwbridge(&self) -> Result<bool> {
+        Ok(Netlink::open(self.netns())?.link(GWBRIDGE)?.is_some())
+    }
+
     /// Remove the bridge, our table and our iptables accepts; gone already is fine.
     /// Endpoints still on the bridge lose their outer ends with it.
     pub fn remove_gwbridge(&self) -> Result<()> {

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
@@ -135,10 +136,7 @@ fn backup_during_an_update_restores_into_a_fresh_swarmd() -> Result<()> {
     let node_id = a.ok("GET", "/info", None)?["Swarm"]["NodeID"].clone();
     ensure!(services.len() == 2 && secrets.len() == 1 && configs.len() == 1);
     ensure!(networks.len() == 1, "networks: {networks:?}");
-    let listing = std::process::Command::new("tar")
-        .arg("-tf")
-        .arg(&file)
-        .output()?;
+    let listing = Command::new("tar").arg("-tf").arg(&file).output()?;
     let listing = String::from_utf8_lossy(&listing.stdout).to_string();
     for f in [
         "swarm-backup.json",
@@ -201,6 +199,26 @@ fn backup_during_an_update_restores_into_a_fresh_swarmd() -> Result<()> {
     })
     .with_context(|| b.log_tail())?;
     b.wait_running("web", 2)?;
+
+    // Nothing left in the host: the restored swarmd took over the gateway bridge the
+    // first one left when it was stopped, and removes it with the last overlay task.
+    for s in ["web", "worker"] {
+        b.swarm_ok(&["service", "rm", s])?;
+    }
+    b.swarm_ok(&["network", "rm", "backend"])?;
+    wait_for(
+        "the gateway bridge and our table gone",
+        Duration::from_secs(30),
+        || {
+            let link = Command::new("ip")
+                .args(["link", "show", "sw_gwbridge"])
+                .output()?;
+            let tables = Command::new("nft").args(["list", "tables"]).output()?;
+            let ours = String::from_utf8_lossy(&tables.stdout).contains("inet swarm");
+            Ok((!link.status.success() && !ours).then_some(()))
+        },
+    )
+    .with_context(|| b.log_tail())?;
     Ok(())
 }
 
@@ -276,10 +294,7 @@ fn an_autolocked_backup_stays_sealed_and_restores_after_unlock() -> Result<()> {
         !has(b"PRIVATE KEY"),
         "a private key is in the archive in plain text"
     );
-    let listing = std::process::Command::new("tar")
-        .arg("-tf")
-        .arg(&file)
-        .output()?;
+    let listing = Command::new("tar").arg("-tf").arg(&file).output()?;
     let listing = String::from_utf8_lossy(&listing.stdout).to_string();
     ensure!(
         listing

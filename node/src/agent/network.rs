@@ -202,6 +202,18 @@ impl NetworkManager {
         if !removed.is_empty() {
             tracing::info!(?removed, "overlays no task needs removed");
         }
+        // No overlay and no task that egresses through it (an overlay or a host-mode
+        // port) any more: the gateway bridge goes too. Here and not in a release alone:
+        // the last task often goes before the dispatcher drops its network (`stack rm`),
+        // and then only the update that drops it finds the bridge unused.
+        let gw_used = !nn.networks.is_empty()
+            || tasks.values().any(|nets| !nets.is_empty())
+            || nn.host_ports.iter().any(|h| tasks.contains_key(&h.task_id));
+        if !gw_used && self.host.has_gwbridge().unwrap_or(false) {
+            self.host
+                .remove_gwbridge()
+                .map_err(|e| format!("remove the gateway bridge: {e}"))?;
+        }
         mesh
     }
 
@@ -478,12 +490,6 @@ impl NetworkManager {
             me.free_gw_addr(&task);
             if converge {
                 me.converge(&nn, &tasks)?;
-            }
-            // The last task on overlays gone and none coming: the gateway bridge too.
-            if nn.networks.is_empty() && tasks.values().all(Vec::is_empty) {
-                me.host
-                    .remove_gwbridge()
-                    .map_err(|e| format!("remove the gateway bridge: {e}"))?;
             }
             Ok::<(), String>(())
         })
