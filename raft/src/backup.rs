@@ -15,15 +15,13 @@
 //! the cluster really went through; entries not applied yet are left out (their writers
 //! may not have been answered yet). The node keeps running meanwhile.
 
-use std::io::Cursor;
 use std::path::Path;
 
-use openraft::storage::{RaftLogStorage, RaftStateMachine};
+use openraft::storage::RaftLogStorage;
 
 use crate::error::{RaftError, StorageError};
 use crate::machine::StateMachine;
 use crate::node::RaftNode;
-use crate::storage;
 use crate::types::SnapshotMeta;
 
 /// What [`RaftNode::backup`] copied.
@@ -68,32 +66,13 @@ impl<S: StateMachine> RaftNode<S> {
             .map_err(storage_err)?
             .ok_or_else(|| RaftError::Fatal("backup: no vote on disk".into()))?;
 
-        let key = self.config.data_key.clone();
-        let path = out.to_path_buf();
-        let new = tokio::task::spawn_blocking(move || storage::open(&path, fresh, key.as_ref()))
-            .await
-            .map_err(|e| RaftError::Fatal(format!("open task: {e}")))??;
-        let storage::Storage {
-            mut log,
-            mut state_machine,
-            closed,
-        } = new;
         let meta = SnapshotMeta {
             last_log_id: Some(applied),
             last_membership: membership,
             snapshot_id: format!("backup-{}-{}", applied.leader_id, applied.index),
         };
-        state_machine
-            .install_snapshot(&meta, Box::new(Cursor::new(data)))
-            .await
-            .map_err(storage_err)?;
-        log.save_vote(&vote).await.map_err(storage_err)?;
-        log.purge(applied).await.map_err(storage_err)?;
-        log.save_committed(Some(applied))
-            .await
-            .map_err(storage_err)?;
-        drop((log, state_machine));
-        closed.wait().await;
+        let key = self.config.data_key.clone();
+        crate::force::write_snapshot_dir(out, fresh, key, &meta, data, &vote).await?;
         std::fs::File::open(out)
             .and_then(|f| f.sync_all())
             .map_err(|source| StorageError::Io {

@@ -127,16 +127,6 @@ impl<S: StateMachine> RaftNode<S> {
         if fresh_dir.exists() {
             std::fs::remove_dir_all(&fresh_dir).map_err(io(&fresh_dir))?;
         }
-        let key = self.config.data_key.clone();
-        let path = fresh_dir.clone();
-        let new = tokio::task::spawn_blocking(move || storage::open(&path, sm, key.as_ref()))
-            .await
-            .map_err(|e| RaftError::Fatal(format!("open task: {e}")))??;
-        let storage::Storage {
-            mut log,
-            mut state_machine,
-            closed,
-        } = new;
         let membership = Membership::new(
             vec![BTreeSet::from([self.id()])],
             BTreeMap::from([(self.id(), BasicNode::new(self.addr()))]),
@@ -146,17 +136,16 @@ impl<S: StateMachine> RaftNode<S> {
             last_membership: StoredMembership::new(Some(last), membership),
             snapshot_id: format!("force-new-cluster-{}-{}", last.leader_id, last.index),
         };
-        state_machine
-            .install_snapshot(&meta, Box::new(Cursor::new(data)))
-            .await
-            .map_err(storage_err)?;
-        log.save_vote(&Vote::new(term, self.id()))
-            .await
-            .map_err(storage_err)?;
-        log.purge(last).await.map_err(storage_err)?;
-        log.save_committed(Some(last)).await.map_err(storage_err)?;
-        drop((log, state_machine));
-        closed.wait().await;
+        let key = self.config.data_key.clone();
+        write_snapshot_dir(
+            &fresh_dir,
+            sm,
+            key,
+            &meta,
+            data,
+            &Vote::new(term, self.id()),
+        )
+        .await?;
 
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -182,4 +171,40 @@ impl<S: StateMachine> RaftNode<S> {
             backup,
         })
     }
+}
+
+/// Writes a Raft directory at `dir` that starts at `meta`'s snapshot (`data`, the state
+/// machine's bytes, loaded into the empty `sm`) with `vote`, its log purged up to the
+/// snapshot and committed there: what `force_new_cluster` and `backup` both write. Every
+/// write is on disk when it returns.
+pub(crate) async fn write_snapshot_dir<S: StateMachine>(
+    dir: &Path,
+    sm: S,
+    key: Option<crate::DataKey>,
+    meta: &SnapshotMeta,
+    data: Vec<u8>,
+    vote: &Vote,
+) -> Result<(), RaftError> {
+    let err =
+        |e: openraft::StorageError<u64>| RaftError::Fatal(format!("write {}: {e}", dir.display()));
+    let path = dir.to_path_buf();
+    let new = tokio::task::spawn_blocking(move || storage::open(&path, sm, key.as_ref()))
+        .await
+        .map_err(|e| RaftError::Fatal(format!("open task: {e}")))??;
+    let storage::Storage {
+        mut log,
+        mut state_machine,
+        closed,
+    } = new;
+    state_machine
+        .install_snapshot(meta, Box::new(Cursor::new(data)))
+        .await
+        .map_err(err)?;
+    log.save_vote(vote).await.map_err(err)?;
+    let at = meta.last_log_id.expect("a snapshot at a log id");
+    log.purge(at).await.map_err(err)?;
+    log.save_committed(Some(at)).await.map_err(err)?;
+    drop((log, state_machine));
+    closed.wait().await;
+    Ok(())
 }
