@@ -5,7 +5,6 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::client::{Client, DaemonError};
-use crate::format::template::Template;
 use crate::UserError;
 
 #[derive(Debug, Clone, Args)]
@@ -30,13 +29,6 @@ pub async fn run(client: &Client, a: InspectArgs) -> Result<()> {
             },
         }
     }
-    if let Some(f) = a.format {
-        let tpl = Template::parse(&f)?;
-        for r in &raws {
-            println!("{}", tpl.render_inspect(r)?);
-        }
-    } else {
-        print!("{}", crate::service::inspect::json_array(&raws));
-    }
+    crate::service::inspect::print_found(&raws, a.format.as_deref())?;
     UserError::all(errors)
 }

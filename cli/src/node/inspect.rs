@@ -7,7 +7,6 @@ use serde_json::Value;
 
 use super::{pretty, text};
 use crate::client::Client;
-use crate::format::template::Template;
 use crate::units::size::bytes_size;
 use crate::UserError;
 
@@ -163,13 +162,8 @@ pub async fn run(client: &Client, a: InspectArgs) -> Result<()> {
             .map(|r| Ok(render_pretty(&serde_json::from_str(r)?)))
             .collect::<Result<_>>()?;
         print!("{}", texts.join("\n"));
-    } else if let Some(f) = a.format {
-        let tpl = Template::parse(&f)?;
-        for r in &raws {
-            println!("{}", tpl.render_inspect(r)?);
-        }
     } else {
-        print!("{}", crate::service::inspect::json_array(&raws));
+        crate::service::inspect::print_found(&raws, a.format.as_deref())?;
     }
     UserError::all(errors)
 }

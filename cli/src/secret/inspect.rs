@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use super::Kind;
 use crate::client::{query_escape, Client};
-use crate::format::template::Template;
 use crate::node::inspect::go_time_string;
 use crate::node::text;
 use crate::UserError;
@@ -95,13 +94,8 @@ pub async fn run(client: &Client, kind: Kind, a: InspectArgs) -> Result<()> {
         for r in &raws {
             print!("{}", render_pretty(kind, &serde_json::from_str(r)?));
         }
-    } else if let Some(f) = a.format {
-        let tpl = Template::parse(&f)?;
-        for r in &raws {
-            println!("{}", tpl.render_inspect(r)?);
-        }
     } else {
-        print!("{}", crate::service::inspect::json_array(&raws));
+        crate::service::inspect::print_found(&raws, a.format.as_deref())?;
     }
     UserError::all(errors)
 }

@@ -28,6 +28,21 @@ pub struct InspectArgs {
     pub services: Vec<String>,
 }
 
+/// What `docker inspect` prints for the objects found: each through `--format`, or
+/// the JSON array.
+pub fn print_found(raws: &[String], format: Option<&str>) -> anyhow::Result<()> {
+    match format {
+        Some(f) => {
+            let tpl = Template::parse(f)?;
+            for r in raws {
+                println!("{}", tpl.render_inspect(r)?);
+            }
+        }
+        None => print!("{}", json_array(raws)),
+    }
+    Ok(())
+}
+
 /// `[` + each object indented + `]`, as `docker inspect` prints a list.
 pub fn json_array(raws: &[String]) -> String {
     if raws.is_empty() {
@@ -375,13 +390,8 @@ pub async fn run(client: &Client, a: InspectArgs) -> Result<()> {
         for r in &raws {
             print!("{}", render_pretty(&serde_json::from_str(r)?, Utc::now()));
         }
-    } else if let Some(f) = a.format {
-        let tpl = Template::parse(&f)?;
-        for r in &raws {
-            println!("{}", tpl.render_inspect(r)?);
-        }
     } else {
-        print!("{}", json_array(&raws));
+        crate::service::inspect::print_found(&raws, a.format.as_deref())?;
     }
     UserError::all(errors)
 }
