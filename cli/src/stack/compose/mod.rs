@@ -146,21 +146,23 @@ fn version_of(config: &Value) -> String {
     }
 }
 
+/// Every service (as written) of every file.
+fn services_of(dicts: &[Value]) -> impl Iterator<Item = &Value> {
+    dicts.iter().flat_map(|d| {
+        d.get("services")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|m| m.values())
+    })
+}
+
 /// `getProperties` over the services of every file: `(key, description)` sorted.
 fn service_keys_used(dicts: &[Value], table: &[(&str, &str)]) -> Vec<String> {
     let mut found = std::collections::BTreeSet::new();
-    for d in dicts {
-        for svc in d
-            .get("services")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .map(|(_, s)| s)
-        {
-            for (k, desc) in table {
-                if svc.get(*k).is_some() {
-                    found.insert(format!("{k}: {desc}"));
-                }
+    for svc in services_of(dicts) {
+        for (k, desc) in table {
+            if svc.get(*k).is_some() {
+                found.insert(format!("{k}: {desc}"));
             }
         }
     }
@@ -296,16 +298,8 @@ fn load_with(
     }
 
     let mut unsupported = std::collections::BTreeSet::new();
-    for d in &dicts {
-        for svc in d
-            .get("services")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .map(|(_, s)| s)
-        {
-            unsupported.extend(UNSUPPORTED.iter().filter(|k| svc.get(**k).is_some()));
-        }
+    for svc in services_of(&dicts) {
+        unsupported.extend(UNSUPPORTED.iter().filter(|k| svc.get(**k).is_some()));
     }
     if !unsupported.is_empty() {
         let list: Vec<&str> = unsupported.into_iter().copied().collect();
