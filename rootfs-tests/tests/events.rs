@@ -243,13 +243,15 @@ fn events_stream_as_docker_sends_them() -> Result<()> {
 
     // The pretty form: `TIME TYPE ACTION ID (k=v, ...)`, one line per event.
     eprintln!("swarm events printed:\n{}", pretty.text());
-    // (without the probes: every config event came before t0)
-    let lines: Vec<String> = pretty
-        .text()
-        .lines()
-        .filter(|l| !l.contains(" config create "))
-        .map(str::to_string)
-        .collect();
+    // What came after the last probe (every probe came before t0, and so did the
+    // node's own update at init, which a watcher that subscribed early saw).
+    let text = pretty.text();
+    let all: Vec<&str> = text.lines().collect();
+    let after_probes = all
+        .iter()
+        .rposition(|l| l.contains(" config create "))
+        .map_or(0, |i| i + 1);
+    let lines: Vec<String> = all[after_probes..].iter().map(|l| l.to_string()).collect();
     ensure!(lines.len() == o.len(), "{lines:?}");
     let create = lines
         .iter()

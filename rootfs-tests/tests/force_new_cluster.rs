@@ -2,11 +2,13 @@
 //! managers and a worker; two managers' swarmd are killed (no quorum: a write fails); the
 //! survivor forces a new cluster through the CLI and leads it alone with the whole state
 //! (service, secret, every task), the worker's tasks go on, a write converges, and a
-//! restart of the survivor keeps the cluster of one. Also Docker's refusals: init
-//! without the flag in a swarm, the flag on a worker; and the flag outside a swarm is a
-//! plain init.
+//! restart of the survivor keeps the cluster of one; then two new managers join it and
+//! the three hold a quorum of their own (the survivor killed, the two go on). Also
+//! Docker's refusals: init without the flag in a swarm, the flag on a worker; and the
+//! flag outside a swarm is a plain init.
 //!
-//! Hosts 0-2 are managers (0 inits), 3 a worker, 4 outside the swarm. Heartbeat period:
+//! Hosts 0-2 are managers (0 inits), 3 a worker, 4 outside the swarm, 5 and 6 the new
+//! managers that join the forced cluster. Heartbeat period:
 //! Swarm's default 5 s, so a node is Down about 15 s after its swarmd dies.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -95,7 +97,7 @@ fn failed_with(r: &Run, text: &str) -> bool {
 
 #[test]
 fn the_survivor_of_a_lost_quorum_forces_a_new_cluster_with_the_whole_state() -> Result<()> {
-    let mut c = Cluster::new(5)?;
+    let mut c = Cluster::new(7)?;
     let h0 = c.host(0);
     h0.swarm_ok(&["init", "--advertise-addr", &c.ip(0).to_string()])?;
     let manager = h0.swarm_ok(&["join-token", "-q", "manager"])?;
@@ -160,6 +162,26 @@ fn the_survivor_of_a_lost_quorum_forces_a_new_cluster_with_the_whole_state() -> 
     })?;
     let before = task_ids(&c, 2)?;
     ensure!(before.len() == 8, "tasks on h2: {before:?}");
+    // The processes of the tasks on the survivor and the worker: none may restart.
+    let survivors = |c: &Cluster| -> Result<BTreeMap<String, i64>> {
+        let names = node_ids(c, 2)?;
+        Ok(c.host(2)
+            .all_tasks()?
+            .iter()
+            .filter(|t| t["Status"]["State"] == "running")
+            .filter(|t| {
+                names
+                    .get(t["NodeID"].as_str().unwrap_or_default())
+                    .is_some_and(|h| h == "h2" || h == "h3")
+            })
+            .filter_map(|t| {
+                let pid = t["Status"]["ContainerStatus"]["PID"].as_i64()?;
+                Some((t["ID"].as_str()?.to_string(), pid))
+            })
+            .collect())
+    };
+    let pids = survivors(&c)?;
+    ensure!(!pids.is_empty(), "no task runs on h2 or h3");
     let on_worker: BTreeSet<String> = running(&c, 2, "web")?
         .into_iter()
         .filter(|(_, n)| n == "h3")
@@ -238,6 +260,12 @@ fn the_survivor_of_a_lost_quorum_forces_a_new_cluster_with_the_whole_state() -> 
         .host(2)
         .swarm_ok(&["service", "ls", "--format", "{{.Name}}"])?;
     ensure!(svc == "hist\nweb\n", "services: {svc}");
+    // Every task that ran on the survivor and the worker runs on, in the same process.
+    let still = survivors(&c)?;
+    ensure!(
+        pids.iter().all(|(t, pid)| still.get(t) == Some(pid)),
+        "a container restarted: before {pids:?}, after {still:?}"
+    );
 
     // A write converges: the tasks of the dead managers move to h2 and h3; the worker's
     // tasks never stopped.
@@ -275,5 +303,44 @@ fn the_survivor_of_a_lost_quorum_forces_a_new_cluster_with_the_whole_state() -> 
         backups.len() == 1,
         "the old Raft directory kept: {backups:?}"
     );
+
+    // Two new managers join the forced cluster with its manager token.
+    let manager = c.host(2).swarm_ok(&["join-token", "-q", "manager"])?;
+    for i in [5, 6] {
+        let addr = c.host(i).addr();
+        c.host(i).swarm_ok(&[
+            "join",
+            "--token",
+            manager.trim(),
+            "--listen-addr",
+            &addr,
+            "--advertise-addr",
+            &addr,
+            &c.host(2).addr(),
+        ])?;
+    }
+    wait_nodes(&c, 2, "h5 and h6 Reachable managers beside h2", |n| {
+        n.get("h2") == Some(&("Ready".into(), "Leader".into()))
+            && ["h5", "h6"]
+                .iter()
+                .all(|h| n.get(*h) == Some(&("Ready".into(), "Reachable".into())))
+    })?;
+    // The three hold a quorum of their own: with the survivor gone, h5 and h6 elect a
+    // leader, and a write converges.
+    c.kill9(2)?;
+    wait_nodes(&c, 5, "h5 or h6 leads with h2 down", |n| {
+        ["h5", "h6"]
+            .iter()
+            .any(|h| n.get(*h) == Some(&("Ready".into(), "Leader".into())))
+    })?;
+    let svc = c
+        .host(5)
+        .swarm_ok(&["service", "ls", "--format", "{{.Name}}"])?;
+    ensure!(svc == "hist\nweb\n", "services on h5: {svc}");
+    c.host(6).swarm_ok(&["service", "scale", "-d", "web=4"])?;
+    wait_for("4 tasks of web running", Duration::from_secs(90), || {
+        Ok((running(&c, 5, "web")?.len() == 4).then_some(()))
+    })
+    .with_context(|| format!("h5's log:\n{}", c.host(5).log_tail()))?;
     Ok(())
 }
