@@ -16,10 +16,14 @@
 //! `swarm-bench net`: overlay throughput and new connections/s over a VIP vs direct, the
 //! embedded DNS vs Docker's, and service create until the name answers.
 //!
+//! `swarm-bench events`: a service scaled to 1,000 tasks with 10 clients on `/events`:
+//! every container start seen by every client, and the delay p50/p99, ours vs Docker's.
+//!
 //! `swarm-bench mesh`: throughput and new connections/s to a published port through the
 //! routing mesh vs the direct path, and service create until the port answers everywhere.
 
 mod cluster;
+mod events;
 mod mesh;
 mod net;
 mod pull;
@@ -75,6 +79,13 @@ enum Cmd {
         /// Give swarmd the image by digest (no registry lookup) instead of by tag.
         #[arg(long)]
         pinned: bool,
+    },
+    /// A scale to N tasks with S clients on /events: none lost, delay p99: swarmd vs Docker.
+    Events {
+        #[arg(long, default_value_t = 1000)]
+        tasks: usize,
+        #[arg(long, default_value_t = 10)]
+        subscribers: usize,
     },
     /// Leader failover and worker loss on netns hosts (3 managers, 1 worker).
     Cluster,
@@ -138,6 +149,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Services { replicas, pinned } => services::run(replicas, pinned),
         Cmd::Stack { services, pinned } => stack::run(services, pinned),
         Cmd::Cluster => cluster::run(),
+        Cmd::Events { tasks, subscribers } => events::run(tasks, subscribers),
         Cmd::Net {
             bytes,
             rounds,

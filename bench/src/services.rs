@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 const POLL: Duration = Duration::from_millis(20);
 const DEADLINE: Duration = Duration::from_secs(300);
-const SERVICE: &str = "bench";
+pub(crate) const SERVICE: &str = "bench";
 
 /// Figures of one contender.
 #[derive(Default)]
@@ -172,7 +172,7 @@ impl Api {
     }
 
     /// PIDs of the service's tasks that should run and do (PID known).
-    fn running(&self) -> Result<Vec<i64>> {
+    pub(crate) fn running(&self) -> Result<Vec<i64>> {
         Ok(self
             .list("/tasks", &json!({"service": {SERVICE: true}}))?
             .iter()
@@ -182,7 +182,7 @@ impl Api {
             .collect())
     }
 
-    fn create(&self, image: &str, replicas: usize) -> Result<()> {
+    pub(crate) fn create(&self, image: &str, replicas: usize) -> Result<()> {
         let spec = json!({
             "Name": SERVICE,
             "TaskTemplate": {"ContainerSpec": {
@@ -199,7 +199,7 @@ impl Api {
         Ok(())
     }
 
-    fn scale(&self, replicas: usize) -> Result<()> {
+    pub(crate) fn scale(&self, replicas: usize) -> Result<()> {
         let s = self.ok("GET", &format!("/services/{SERVICE}"), None)?;
         let mut spec = s["Spec"].clone();
         spec["Mode"]["Replicated"]["Replicas"] = json!(replicas);
@@ -213,7 +213,7 @@ impl Api {
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),

@@ -860,6 +860,25 @@ impl api::Backend for Node {
             } => self.image_push(&name, &tag, registry_auth).await,
             Request::Distribution { name } => self.distribution(&name).await,
             Request::SwarmBackup => self.backup().await,
+            Request::Events {
+                since,
+                until,
+                filters,
+            } => {
+                // A manager's own containers' and the cluster's events, as dockerd on a
+                // manager; a worker's containers' only.
+                let manager = self.manager();
+                let mut feeds = vec![self.agent.events().as_ref()];
+                if let Some(m) = &manager {
+                    feeds.push(m.store.feed().as_ref());
+                }
+                let q = crate::events::EventsQuery {
+                    since,
+                    until,
+                    filters,
+                };
+                Ok(Reply::JsonLines(crate::events::stream(&feeds, q)?))
+            }
             other => match self.manager() {
                 Some(m) => manager::control::handle(&m, other).await,
                 None => Err(ApiError::NotManager),

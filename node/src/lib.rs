@@ -21,6 +21,7 @@ pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod manager;
 pub mod metrics;

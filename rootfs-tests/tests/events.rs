@@ -215,16 +215,45 @@ fn events_stream_as_docker_sends_them() -> Result<()> {
                 && e["Actor"]["Attributes"].as_object().map(|a| a.len()) == Some(1)
                 && e["timeNano"].as_i64().unwrap_or_default() >= t0
         })?;
-        // No task makes an event in swarm scope, nor the cluster object.
+        // No task makes an event in swarm scope, nor the cluster object; the node's
+        // containers' events are local (only ours subscribed to them).
         ensure!(
-            w.events()
-                .iter()
-                .all(|e| ["service", "node", "secret", "config", "network"]
-                    .contains(&e["Type"].as_str().unwrap_or_default())),
+            w.events().iter().all(|e| match e["scope"].as_str() {
+                Some("swarm") => ["service", "node", "secret", "config", "network"]
+                    .contains(&e["Type"].as_str().unwrap_or_default()),
+                Some("local") => e["Type"] == "container",
+                _ => false,
+            }),
             "{}",
             w.text()
         );
     }
+    // The task containers' own events, as dockerd sends them on the node: created,
+    // started, stopped (die with its exit code, stop) and destroyed, named and labelled
+    // as Docker names and labels a task's container.
+    let container = |e: &Value, action: &str| {
+        e["Type"] == "container"
+            && e["scope"] == "local"
+            && e["Action"] == action
+            && attr(e, "com.docker.swarm.service.name") == "web"
+            && attr(e, "name").starts_with("web.")
+            && attr(e, "name").ends_with(e["Actor"]["ID"].as_str().unwrap_or("-"))
+            && attr(e, "com.docker.swarm.task.id") == e["Actor"]["ID"]
+            && attr(e, "image").contains("busybox:")
+    };
+    for action in ["create", "start", "stop", "destroy"] {
+        expect(&ours, &format!("a task container's {action}"), |e| {
+            container(e, action)
+        })?;
+    }
+    expect(&ours, "a task container's die", |e| {
+        container(e, "die") && attr(e, "exitCode") == "137"
+    })?;
+    ensure!(
+        docker.events().iter().all(|e| e["scope"] == "swarm"),
+        "{}",
+        docker.text()
+    );
     let t1 = now_nanos();
     // Ours and Docker's CLI saw the same stream after the probes (each watcher saw the
     // probes from the one it subscribed before).
@@ -232,7 +261,12 @@ fn events_stream_as_docker_sends_them() -> Result<()> {
     let after_t0 = |e: &&Value| e["timeNano"].as_i64().unwrap_or_default() >= t0;
     let (d, o): (Vec<String>, Vec<String>) = (
         docker.events().iter().filter(after_t0).map(key).collect(),
-        ours.events().iter().filter(after_t0).map(key).collect(),
+        ours.events()
+            .iter()
+            .filter(after_t0)
+            .filter(|e| e["scope"] == "swarm")
+            .map(key)
+            .collect(),
     );
     ensure!(
         d == o,
@@ -251,7 +285,11 @@ fn events_stream_as_docker_sends_them() -> Result<()> {
         .iter()
         .rposition(|l| l.contains(" config create "))
         .map_or(0, |i| i + 1);
-    let lines: Vec<String> = all[after_probes..].iter().map(|l| l.to_string()).collect();
+    let lines: Vec<String> = all[after_probes..]
+        .iter()
+        .filter(|l| !l.contains(" container "))
+        .map(|l| l.to_string())
+        .collect();
     ensure!(lines.len() == o.len(), "{lines:?}");
     let create = lines
         .iter()
@@ -285,6 +323,8 @@ fn events_stream_as_docker_sends_them() -> Result<()> {
         &since,
         "--until",
         &until,
+        "--filter",
+        "scope=swarm",
         "--format",
         "{{json .}}",
     ])?;
@@ -329,6 +369,26 @@ fn events_stream_as_docker_sends_them() -> Result<()> {
     ensure!(
         by_name.lines().count() == 2 && by_name.lines().all(|l| l.contains(" secret ")),
         "{by_name}"
+    );
+    // The containers' events replay too, to the stock CLI: one start per task (one
+    // created, one by the scale, two by the rolling update).
+    let starts = node.docker_ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "type=container",
+        "--filter",
+        "event=start",
+    ])?;
+    ensure!(
+        starts.lines().count() == 4
+            && starts
+                .lines()
+                .all(|l| l.contains(" container start ") && l.contains("name=web.")),
+        "{starts}"
     );
     // Docker's refusal of an inverted window.
     let r = node.docker(&["events", "--since", &until, "--until", &since])?;

@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::spec::{container_spec, task_files, DEFAULT_GRACE};
 use super::{Assignment, Desired, ReportedState, StatusReport};
+use crate::events::{Actor, Feed, Message};
 
 /// What every controller of a node shares.
 pub struct Ctx {
@@ -38,6 +39,8 @@ pub struct Ctx {
     pub pulls: Mutex<HashMap<String, SharedPull>>,
     /// Task namespaces, overlays, VIPs, DNS.
     pub net: Arc<super::network::NetworkManager>,
+    /// The node's container events (`GET /events`, scope local).
+    pub events: Arc<Feed>,
 }
 
 type SharedPull = Shared<BoxFuture<'static, Result<Image, String>>>;
@@ -72,6 +75,32 @@ impl Ctx {
             pid,
             timestamp: Utc::now(),
         });
+    }
+
+    /// A container event as dockerd sends it for a task's container: its labels (the
+    /// spec's and `com.docker.swarm.*`), `image` and `name`, plus `extra`.
+    fn event(&self, a: &Assignment, action: &str, extra: &[(&str, String)]) {
+        let who = &a.who;
+        let mut attributes = super::spec::task_labels(who, &a.spec);
+        let image = super::spec::container_of(&a.spec).image.clone();
+        for (k, v) in [("image", image), ("name", who.task_name())]
+            .into_iter()
+            .chain(extra.iter().cloned())
+        {
+            attributes.insert(k.to_owned(), v);
+        }
+        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        self.events.publish(vec![Message {
+            kind: "container".into(),
+            action: action.into(),
+            actor: Actor {
+                id: who.task_id.clone(),
+                attributes,
+            },
+            scope: "local".into(),
+            time: nanos.div_euclid(1_000_000_000),
+            time_nano: nanos,
+        }]);
     }
 
     /// Pull the image, or use the local one: an image loaded without a registry, or a
@@ -158,6 +187,7 @@ pub async fn run(
         other => other,
     };
     if let Phase::Exited(exit) = phase {
+        ctx.event(&a, "die", &[("exitCode", exit.code.to_string())]);
         report_exit(&ctx, &id, &exit);
     }
     // Terminal: its addresses go back to the allocator now (a task past RUNNING holds
@@ -171,7 +201,9 @@ pub async fn run(
             break;
         }
     }
-    remove(&ctx, &id).await;
+    if remove(&ctx, &id).await {
+        ctx.event(&a, "destroy", &[]);
+    }
 }
 
 async fn start(
@@ -223,6 +255,7 @@ async fn start(
             let _ = ctx.rt.remove(id).await;
             return Phase::Done;
         }
+        ctx.event(a, "create", &[]);
         ctx.report(id, ReportedState::Ready, "prepared", None);
     }
     if *desired.borrow() != Desired::Running {
@@ -234,6 +267,7 @@ async fn start(
         ctx.report(id, ReportedState::Failed, "starting", Some(e.to_string()));
         return Phase::Done;
     }
+    ctx.event(a, "start", &[]);
     let st = ctx.rt.state(id).await.ok();
     let pid = st.as_ref().and_then(|s| s.pid);
     // With a health check, RUNNING waits for the first healthy probe (as Docker).
@@ -244,7 +278,10 @@ async fn start(
         loop {
             let h = health.borrow_and_update().status;
             match h {
-                Health::Healthy => break,
+                Health::Healthy => {
+                    ctx.event(a, "health_status: healthy", &[]);
+                    break;
+                }
                 Health::Unhealthy => return fail_unhealthy(ctx, a).await,
                 Health::Starting => {}
             }
@@ -272,7 +309,11 @@ async fn start(
 async fn fail_unhealthy(ctx: &Ctx, a: &Assignment) -> Phase {
     let id = &a.who.task_id;
     tracing::info!(task = %id, "container unhealthy: stopping it");
-    let _ = ctx.rt.stop(id, None, grace(a)).await;
+    ctx.event(a, "health_status: unhealthy", &[]);
+    if let Ok(exit) = ctx.rt.stop(id, None, grace(a)).await {
+        ctx.event(a, "die", &[("exitCode", exit.code.to_string())]);
+        ctx.event(a, "stop", &[]);
+    }
     ctx.report(
         id,
         ReportedState::Failed,
@@ -333,14 +374,18 @@ async fn until_unhealthy(monitor: Option<&HealthMonitor>) {
 async fn stop(ctx: &Ctx, a: &Assignment) -> Phase {
     let id = &a.who.task_id;
     match ctx.rt.stop(id, None, grace(a)).await {
-        Ok(exit) => ctx.report_full(
-            id,
-            ReportedState::Shutdown,
-            "shutdown",
-            None,
-            Some(exit.code),
-            None,
-        ),
+        Ok(exit) => {
+            ctx.event(a, "die", &[("exitCode", exit.code.to_string())]);
+            ctx.event(a, "stop", &[]);
+            ctx.report_full(
+                id,
+                ReportedState::Shutdown,
+                "shutdown",
+                None,
+                Some(exit.code),
+                None,
+            )
+        }
         Err(e) => ctx.report(id, ReportedState::Shutdown, "shutdown", Some(e.to_string())),
     }
     Phase::Done
@@ -382,19 +427,28 @@ fn report_exit(ctx: &Ctx, id: &str, exit: &ExitStatus) {
     }
 }
 
-async fn remove(ctx: &Ctx, id: &str) {
+/// Stop and remove a container and release its networking; true when a container was
+/// there and is gone.
+async fn remove(ctx: &Ctx, id: &str) -> bool {
     // Stop first: remove refuses (or must kill) a running container.
     if let Ok(st) = ctx.rt.state(id).await {
         if st.status == Status::Running {
             let _ = ctx.rt.stop(id, None, DEFAULT_GRACE).await;
         }
     }
-    match ctx.rt.remove(id).await {
-        Ok(()) => tracing::debug!(task = id, "container removed"),
-        Err(swarm_runtime::Error::NoSuchContainer(_)) => {}
-        Err(e) => tracing::warn!(task = id, "remove container: {e}"),
-    }
+    let removed = match ctx.rt.remove(id).await {
+        Ok(()) => {
+            tracing::debug!(task = id, "container removed");
+            true
+        }
+        Err(swarm_runtime::Error::NoSuchContainer(_)) => false,
+        Err(e) => {
+            tracing::warn!(task = id, "remove container: {e}");
+            false
+        }
+    };
     ctx.net.release(id).await;
+    removed
 }
 
 /// Remove a container no task claims any more (found at adoption).

@@ -155,10 +155,16 @@ impl Agent {
                 reports,
                 pulls: Mutex::default(),
                 net,
+                events: Arc::default(),
             }),
             tasks: Mutex::new(HashMap::new()),
             found: Mutex::new(Some(found)),
         })
+    }
+
+    /// This node's container events.
+    pub fn events(&self) -> &Arc<crate::events::Feed> {
+        &self.ctx.events
     }
 
     /// The whole set of tasks assigned to this node now.

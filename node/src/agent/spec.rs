@@ -2,6 +2,7 @@
 //! runtime's [`ContainerSpec`]. Fields the runtime has no use for yet (networks) are
 //! ignored here; the manager keeps them all.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -101,20 +102,27 @@ fn ns(n: i64) -> Duration {
     Duration::from_nanos(n.max(0) as u64)
 }
 
+/// A task container's labels: the spec's, and the `com.docker.swarm.*` ones Docker sets.
+pub fn task_labels(who: &TaskIdentity, spec: &TaskSpec) -> BTreeMap<String, String> {
+    let mut labels = container_of(spec).labels.clone();
+    for (k, v) in [
+        (LABEL_TASK_ID, who.task_id.clone()),
+        (LABEL_SERVICE_ID, who.service_id.clone()),
+        (LABEL_NODE_ID, who.node_id.clone()),
+        ("com.docker.swarm.service.name", who.service_name.clone()),
+        ("com.docker.swarm.task.name", who.task_name()),
+        ("com.docker.swarm.task", String::new()),
+    ] {
+        labels.insert(k.into(), v);
+    }
+    labels
+}
+
 /// The runtime's container for a task: container ID = task ID.
 pub fn container_spec(who: &TaskIdentity, spec: &TaskSpec, image: Image) -> ContainerSpec {
     let c = container_of(spec);
     let image_health = image.config.healthcheck.clone();
-    let mut labels = c.labels.clone();
-    labels.insert(LABEL_TASK_ID.into(), who.task_id.clone());
-    labels.insert(LABEL_SERVICE_ID.into(), who.service_id.clone());
-    labels.insert(LABEL_NODE_ID.into(), who.node_id.clone());
-    labels.insert(
-        "com.docker.swarm.service.name".into(),
-        who.service_name.clone(),
-    );
-    labels.insert("com.docker.swarm.task.name".into(), who.task_name());
-    labels.insert("com.docker.swarm.task".into(), String::new());
+    let mut labels = task_labels(who, spec);
     labels.insert(LABEL_IMAGE_ID.into(), image.config_digest.clone());
     let limits = spec
         .resources

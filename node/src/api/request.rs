@@ -382,7 +382,7 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
         ("GET", ["events"]) => {
             let time = |k: &str| -> Result<Option<i64>, ApiError> {
                 match q.get(k).filter(|v| !v.is_empty()) {
-                    Some(v) => crate::manager::events::parse_time(v)
+                    Some(v) => crate::events::parse_time(v)
                         .map(Some)
                         .map_err(|e| ApiError::invalid(format!("invalid value for '{k}': {e}"))),
                     None => Ok(None),

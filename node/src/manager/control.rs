@@ -405,19 +405,8 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
             Ok(Reply::Empty(204))
         }
         Request::Network(req) => super::network::handle(m, req).await,
-        Request::Events {
-            since,
-            until,
-            filters,
-        } => Ok(Reply::JsonLines(super::events::stream(
-            m.store.feed(),
-            super::events::EventsQuery {
-                since,
-                until,
-                filters,
-            },
-        )?)),
         Request::Ping
+        | Request::Events { .. }
         | Request::Version
         | Request::Info
         | Request::ImageLoad { .. }

@@ -24,9 +24,10 @@ use swarm_raft::network::Connect;
 use swarm_raft::{ProposeError, RaftConfig, RaftNode, StateMachine};
 use tokio::sync::watch;
 
-use super::events::{self, Feed};
+use super::events;
 use crate::api::ApiError;
 use crate::error::Result;
+use crate::events::Feed;
 
 /// One Raft entry: what the proposer decided, and when by its clock (every replica applies
 /// the same timestamps; `apply` never reads a clock).
