@@ -1,5 +1,8 @@
-//! `swarm service logs [-f] [--tail N] SERVICE`: the multiplexed log stream of every
-//! task, each line prefixed `web.1.0qvfv6reshj0@node    | ` as the docker CLI does.
+//! `swarm service logs [-f] [--tail N] [--since T] SERVICE|TASK`: the multiplexed log
+//! stream of every task on every node, each line prefixed `web.1.0qvfv6reshj0@node    | `
+//! as the docker CLI does. What the manager could not read (a node down) ends the stream
+//! with a system-error frame, printed as the docker CLI prints it (`error from daemon in
+//! stream: Error grabbing logs: warning: incomplete log stream. ...`), exit status 1.
 //!
 //! ```text
 //!   GET /services/{id}/logs?details=1&follow=1&stderr=1&stdout=1&tail=all
@@ -40,6 +43,16 @@ pub struct LogsArgs {
     /// Do not neatly format logs
     #[arg(long)]
     pub raw: bool,
+    /// Show extra details provided to logs
+    #[arg(long)]
+    pub details: bool,
+    /// Do not map IDs to Names in output
+    #[arg(long = "no-resolve")]
+    pub no_resolve: bool,
+    /// Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for
+    /// 42 minutes)
+    #[arg(long, value_name = "string")]
+    pub since: Option<String>,
     /// SERVICE
     #[arg(value_name = "SERVICE")]
     pub service: String,
@@ -142,6 +155,10 @@ pub async fn run(client: &Client, a: LogsArgs) -> Result<()> {
     if a.timestamps {
         q += "&timestamps=1";
     }
+    if let Some(since) = &a.since {
+        q += "&since=";
+        q += &query_escape(&crate::events::timestamp(since, chrono::Utc::now())?);
+    }
     let resp = client
         .call(Method::GET, &format!("{path}?{q}"), None, None)
         .await?;
@@ -162,6 +179,14 @@ pub async fn run(client: &Client, a: LogsArgs) -> Result<()> {
             frames
         };
         for (stream, payload) in frames {
+            if stream == 3 {
+                // The daemon's error in the stream (stdcopy's Systemerr), as the docker
+                // CLI reports it.
+                let text = String::from_utf8_lossy(&payload);
+                return Err(
+                    UserError(format!("error from daemon in stream: {}", text.trim_end())).into(),
+                );
+            }
             let text = String::from_utf8_lossy(&payload).to_string();
             for line in text.split_inclusive('\n') {
                 let out = match parse_line(line, a.timestamps) {
@@ -189,6 +214,13 @@ pub async fn run(client: &Client, a: LogsArgs) -> Result<()> {
 }
 
 async fn resolve(client: &Client, ids: &[String; 3], max_digits: usize, a: &LogsArgs) -> String {
+    let slot = match client.get_json(&format!("/tasks/{}", ids[2])).await {
+        Ok(t) => t["Slot"].as_u64().unwrap_or(0),
+        Err(_) => 0,
+    };
+    if a.no_resolve {
+        return prefix(&ids[1], slot, &ids[2], &ids[0], max_digits, a);
+    }
     let node = match client.get_json(&format!("/nodes/{}", ids[0])).await {
         Ok(n) => n["Description"]["Hostname"]
             .as_str()
@@ -199,10 +231,6 @@ async fn resolve(client: &Client, ids: &[String; 3], max_digits: usize, a: &Logs
     let service = match client.get_json(&format!("/services/{}", ids[1])).await {
         Ok(s) => s["Spec"]["Name"].as_str().unwrap_or(&ids[1]).to_string(),
         Err(_) => ids[1].clone(),
-    };
-    let slot = match client.get_json(&format!("/tasks/{}", ids[2])).await {
-        Ok(t) => t["Slot"].as_u64().unwrap_or(0),
-        Err(_) => 0,
     };
     prefix(&service, slot, &ids[2], &node, max_digits, a)
 }

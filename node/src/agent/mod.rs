@@ -14,6 +14,7 @@
 
 pub mod controller;
 pub mod dns;
+pub mod logs;
 pub mod netmap;
 pub mod network;
 pub mod session;

@@ -5,6 +5,7 @@
 //!  loop: dial a manager (the leader it named, else the next known one)
 //!        Session ─▶ first message: the full set ─▶ Agent::assign
 //!                   increments ─▶ merged into the set ─▶ Agent::assign
+//!                   log subscriptions ─▶ agent::logs::publish (PublishLogs)
 //!        every period: Heartbeat
 //!        reports (batched) ─▶ UpdateTaskStatus; kept and re-sent after a reconnect
 //! ```
@@ -193,7 +194,15 @@ impl Session {
             }
             tokio::select! {
                 msg = stream.message() => match msg {
-                    Ok(Some(m)) => {
+                    Ok(Some(mut m)) => {
+                        for sub in std::mem::take(&mut m.log_subscriptions) {
+                            super::logs::publish(
+                                self.agent.runtime().clone(),
+                                client.clone(),
+                                session_id.clone(),
+                                sub,
+                            );
+                        }
                         let p = Duration::from_millis(m.heartbeat_period_ms.max(100));
                         if p != period {
                             period = p;
@@ -309,6 +318,10 @@ impl Session {
             "worker" => Some(Role::Worker),
             _ => None,
         };
+        // A message with log subscriptions only (taken already) assigns nothing.
+        if m.assignments.is_empty() && !m.full {
+            return Todo::Nothing;
+        }
         // A message that does not decode changes nothing: an empty list in its place
         // would remove every container of this node.
         let list: Vec<Assignment> = match serde_json::from_slice(&m.assignments) {

@@ -246,6 +246,8 @@ pub struct LogsOptions {
     pub timestamps: bool,
     /// None: all lines.
     pub tail: Option<usize>,
+    /// Unix nanoseconds: only lines from then on.
+    pub since: Option<i64>,
 }
 
 /// The API version this server speaks (`Api-Version` on `/_ping`): the docker CLI 28
@@ -456,6 +458,10 @@ fn logs_options(q: &HashMap<String, String>) -> Result<LogsOptions, ApiError> {
                 .map_err(|_| ApiError::invalid(format!("invalid tail: {n}")))?,
         ),
     };
+    let since = match q.get("since").map(String::as_str) {
+        None | Some("") | Some("0") => None,
+        Some(v) => Some(crate::events::parse_time(v).map_err(ApiError::invalid)?),
+    };
     let mut opts = LogsOptions {
         stdout: flag("stdout"),
         stderr: flag("stderr"),
@@ -463,6 +469,7 @@ fn logs_options(q: &HashMap<String, String>) -> Result<LogsOptions, ApiError> {
         details: flag("details"),
         timestamps: flag("timestamps"),
         tail,
+        since,
     };
     if !opts.stdout && !opts.stderr {
         // Docker refuses this; be lenient with hand-written curl calls and send both.
@@ -475,6 +482,22 @@ fn logs_options(q: &HashMap<String, String>) -> Result<LogsOptions, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logs_since_as_the_cli_sends_it() {
+        let since = |q: &str| match parse("GET", "/services/web/logs", q, b"") {
+            Ok(Request::ServiceLogs { opts, .. }) => Ok(opts.since),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(
+            since("since=1733580000.5").unwrap(),
+            Some(1_733_580_000_500_000_000)
+        );
+        assert_eq!(since("since=0").unwrap(), None);
+        assert_eq!(since("").unwrap(), None);
+        assert!(since("since=yesterday").is_err());
+    }
 
     #[test]
     fn versioned_and_unversioned_paths() {
@@ -709,7 +732,8 @@ mod tests {
                     follow: true,
                     details: true,
                     timestamps: false,
-                    tail: None
+                    tail: None,
+                    since: None,
                 }
             }
         );

@@ -5,6 +5,7 @@
 //! checks) are `swarm-core`'s; a refused write comes back from Raft as the core's error
 //! and becomes Docker's status (400/404/409).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -26,11 +27,12 @@ use swarm_core::validate::{
     validate_service_update,
 };
 use swarm_core::TaskState;
-use swarm_runtime::container::logs;
 
 use super::Manager;
 use crate::api::filters::{label_matches, Filters};
 use crate::api::{mux_frame, ApiError, BlobKind, LogsOptions, Reply, Request};
+use crate::cluster::proto::dispatcher_client::DispatcherClient;
+use crate::cluster::proto::{LogBatch, LogSubscription};
 
 type R = Result<Reply, ApiError>;
 
@@ -335,18 +337,20 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
         }
         Request::TaskInspect { id } => m.store.read(|s| ok(s.find_task(&id)?)).await,
         Request::ServiceLogs { id, opts } => {
-            let tasks = m
+            let service = m
                 .store
-                .read(|s| {
-                    let svc = s.find_service(&id)?;
-                    Ok::<_, ApiError>(s.tasks_of_service(svc.id()).cloned().collect::<Vec<_>>())
-                })
+                .read(|s| s.find_service(&id).map(|svc| svc.id().to_string()))
                 .await?;
-            Ok(Reply::Stream(log_stream(m, tasks, opts)))
+            let sub = log_subscription(&opts, service, Vec::new());
+            Ok(Reply::Stream(log_stream(m, sub, opts)))
         }
         Request::TaskLogs { id, opts } => {
-            let task = m.store.read(|s| s.find_task(&id).cloned()).await?;
-            Ok(Reply::Stream(log_stream(m, vec![task], opts)))
+            let task = m
+                .store
+                .read(|s| s.find_task(&id).map(|t| t.id().to_string()))
+                .await?;
+            let sub = log_subscription(&opts, String::new(), vec![task]);
+            Ok(Reply::Stream(log_stream(m, sub, opts)))
         }
         Request::SecretList { kind, filters } => {
             filters.validate(&["id", "label", "name", "names"])?;
@@ -753,65 +757,131 @@ async fn update_service(
     Ok(Reply::Json(200, json!({ "Warnings": null })))
 }
 
-/// Docker's service log stream: each task's json-file log, multiplexed, with the
-/// `details` prefix the CLI turns into `web.1.xyz@node |`.
+fn log_subscription(
+    opts: &LogsOptions,
+    service_id: String,
+    task_ids: Vec<String>,
+) -> LogSubscription {
+    LogSubscription {
+        id: String::new(),
+        task_ids,
+        follow: opts.follow,
+        tail: opts
+            .tail
+            .map_or(-1, |t| i64::try_from(t).unwrap_or(i64::MAX)),
+        since_nanos: opts.since.unwrap_or(0),
+        service_id,
+    }
+}
+
+/// The leader's log batches for `sub`: its own broker's, or through `SubscribeLogs`.
+async fn open_logs(
+    m: &Arc<Manager>,
+    sub: LogSubscription,
+) -> Result<futures::stream::BoxStream<'static, LogBatch>, String> {
+    if m.store.is_leader() {
+        let rx = super::logs::subscribe(m, sub).await;
+        return Ok(tokio_stream::wrappers::ReceiverStream::new(rx).boxed());
+    }
+    let leader = m.store.leader_addr().ok_or_else(|| {
+        ApiError::from(swarm_raft::ProposeError::NoLeader).body()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    })?;
+    let channel = swarm_identity::connect(&leader, m.tls.client())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut client = DispatcherClient::new(channel);
+    let stream = client
+        .subscribe_logs(sub)
+        .await
+        .map_err(|st| st.message().to_string())?
+        .into_inner();
+    // The client (and its connection) lives as long as the stream is read: dropped
+    // early, the connection could go with the stream's last frames.
+    Ok(stream
+        .take_while(move |b| {
+            let _connection = &client;
+            futures::future::ready(b.is_ok())
+        })
+        .filter_map(|b| futures::future::ready(b.ok()))
+        .boxed())
+}
+
+/// Docker's service log stream, from every node that ran the tasks (`manager::logs`):
+/// each line multiplexed, with the `details` prefix the CLI turns into
+/// `web.1.xyz@node |`. What could not be read ends the stream as Docker's daemon ends it:
+/// a system-error frame (`error from daemon in stream: Error grabbing logs: ...`).
 fn log_stream(
     m: &Arc<Manager>,
-    tasks: Vec<Task>,
+    sub: LogSubscription,
     opts: LogsOptions,
 ) -> futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(64);
-    let rt = m.runtime.clone();
+    let m = m.clone();
     tokio::spawn(async move {
-        let mut streams = Vec::new();
-        for t in tasks {
-            let path = rt.log_path(t.id());
-            if !path.exists() {
-                continue;
+        let mut batches = match open_logs(&m, sub).await {
+            Ok(b) => b,
+            Err(e) => {
+                let frame = mux_frame(3, format!("Error grabbing logs: {e}\n").as_bytes());
+                let _ = tx.send(Ok(frame)).await;
+                return;
             }
-            let prefix = format!(
-                "com.docker.swarm.node.id={},com.docker.swarm.service.id={},com.docker.swarm.task.id={}",
-                t.node_id,
-                t.service_id,
-                t.id()
-            );
-            let read = logs::read(
-                path,
-                logs::ReadOptions {
-                    tail: opts.tail,
-                    follow: opts.follow,
-                    until: None,
-                },
-            );
-            streams.push(read.map(move |e| (prefix.clone(), e)).boxed());
+        };
+        // Each task's details prefix, looked up once.
+        let mut prefixes: HashMap<String, String> = HashMap::new();
+        let mut warnings = Vec::new();
+        while let Some(batch) = batches.next().await {
+            if !batch.warning.is_empty() {
+                warnings.push(batch.warning);
+            }
+            for l in batch.lines {
+                let wanted = match l.stream {
+                    2 => opts.stderr,
+                    _ => opts.stdout,
+                };
+                if !wanted {
+                    continue;
+                }
+                if !prefixes.contains_key(&l.task_id) {
+                    let id = l.task_id.clone();
+                    let prefix = m
+                        .store
+                        .read(|s| {
+                            s.task(&id).map(|t| {
+                                format!(
+                                    "com.docker.swarm.node.id={},com.docker.swarm.service.id={},com.docker.swarm.task.id={}",
+                                    t.node_id, t.service_id, id
+                                )
+                            })
+                        })
+                        .await
+                        .unwrap_or_else(|| format!("com.docker.swarm.task.id={id}"));
+                    prefixes.insert(l.task_id.clone(), prefix);
+                }
+                let mut line = Vec::new();
+                if opts.timestamps {
+                    let time = chrono::DateTime::from_timestamp_nanos(l.time_nanos);
+                    line.extend_from_slice(
+                        time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+                            .as_bytes(),
+                    );
+                    line.push(b' ');
+                }
+                if opts.details {
+                    line.extend_from_slice(prefixes[&l.task_id].as_bytes());
+                    line.push(b' ');
+                }
+                line.extend_from_slice(&l.line);
+                if tx.send(Ok(mux_frame(l.stream as u8, &line))).await.is_err() {
+                    return;
+                }
+            }
         }
-        let mut all = futures::stream::select_all(streams);
-        while let Some((prefix, entry)) = all.next().await {
-            let Ok(e) = entry else { continue };
-            let (stream, wanted) = match e.stream {
-                logs::LogStream::Stdout => (1u8, opts.stdout),
-                logs::LogStream::Stderr => (2u8, opts.stderr),
-            };
-            if !wanted {
-                continue;
-            }
-            let mut line = Vec::new();
-            if opts.timestamps {
-                line.extend_from_slice(
-                    e.time
-                        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-                        .as_bytes(),
-                );
-                line.push(b' ');
-            }
-            if opts.details {
-                line.extend_from_slice(prefix.as_bytes());
-                line.push(b' ');
-            }
-            line.extend_from_slice(&e.line);
-            if tx.send(Ok(mux_frame(stream, &line))).await.is_err() {
-                break;
-            }
+        if !warnings.is_empty() {
+            let text = format!("Error grabbing logs: {}\n", warnings.join(", "));
+            let _ = tx.send(Ok(mux_frame(3, text.as_bytes()))).await;
         }
     });
     tokio_stream_from(rx)

@@ -5,6 +5,7 @@
 //!        ── Heartbeat (every period) ──▶ last seen
 //!        ── UpdateTaskStatus (batched reports) ──▶ SetTaskStatus ─▶ propose
 //!  node status loop (leader): no heartbeat within 3 periods ─▶ node Down "heartbeat failure"
+//!  log subscriptions (manager::logs) ─▶ the session's stream; PublishLogs ─▶ the broker
 //! ```
 //!
 //! Node status is published by level: a node with a live session is made Ready whatever
@@ -28,7 +29,8 @@ use super::Manager;
 use crate::agent::{Assignment, StatusReport};
 use crate::cluster::proto::dispatcher_server::Dispatcher as DispatcherApi;
 use crate::cluster::proto::{
-    Empty, HeartbeatRequest, HeartbeatResponse, SessionMessage, SessionRequest, StatusRequest,
+    Empty, HeartbeatRequest, HeartbeatResponse, LogBatch, LogSubscription, SessionMessage,
+    SessionRequest, StatusRequest,
 };
 use crate::cluster::{caller, LEADER_KEY};
 
@@ -40,6 +42,8 @@ pub const GRACE_PERIODS: u32 = 3;
 struct Session {
     id: String,
     last_beat: Instant,
+    /// Log subscriptions for this node, sent in its stream.
+    logs: mpsc::UnboundedSender<LogSubscription>,
 }
 
 /// The sessions this manager holds, by node ID.
@@ -50,17 +54,27 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    fn register(&self, node_id: &str) -> String {
+    fn register(&self, node_id: &str) -> (String, mpsc::UnboundedReceiver<LogSubscription>) {
         let id = crate::ids::new_id();
+        let (logs, rx) = mpsc::unbounded_channel();
         let mut s = self.sessions.lock().expect("sessions lock");
         s.insert(
             node_id.to_string(),
             Session {
                 id: id.clone(),
                 last_beat: Instant::now(),
+                logs,
             },
         );
-        id
+        (id, rx)
+    }
+
+    /// Sends `sub` to the node in its session; false when it has no live one.
+    pub fn send_logs(&self, node_id: &str, sub: LogSubscription) -> bool {
+        let grace = DEFAULT_HEARTBEAT * GRACE_PERIODS;
+        let s = self.sessions.lock().expect("sessions lock");
+        s.get(node_id)
+            .is_some_and(|x| x.last_beat.elapsed() <= grace && x.logs.send(sub).is_ok())
     }
 
     /// The node of a live session, after recording its heartbeat.
@@ -157,7 +171,7 @@ impl DispatcherApi for DispatcherService {
                 "node is not a member of this swarm (it was removed)",
             ));
         };
-        let session_id = m.dispatcher.register(&node_id);
+        let (session_id, logs) = m.dispatcher.register(&node_id);
         tracing::info!(node = %node_id, session = %session_id, "agent session");
         let addr = if remote_ip.is_empty() {
             node.status.addr.clone()
@@ -166,7 +180,7 @@ impl DispatcherApi for DispatcherService {
         };
         set_status(&m, &node_id, NodeState::Ready, "", &addr).await;
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(stream_assignments(m, node_id, session_id, tx));
+        tokio::spawn(stream_assignments(m, node_id, session_id, logs, tx));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -214,6 +228,74 @@ impl DispatcherApi for DispatcherService {
             .map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(Response::new(Empty {}))
     }
+
+    async fn publish_logs(
+        &self,
+        req: Request<tonic::Streaming<LogBatch>>,
+    ) -> Result<Response<Empty>, Status> {
+        self.leading()?;
+        let mut stream = req.into_inner();
+        let Some(first) = stream.message().await? else {
+            return Ok(Response::new(Empty {}));
+        };
+        let Some(node) = self.m.dispatcher.node_of(&first.session_id) else {
+            return Err(Status::not_found("session invalid"));
+        };
+        let id = first.subscription_id;
+        // The client is gone: the agent's call ends, and its readers with it.
+        let Some(tx) = self.m.log_broker.sender(&id) else {
+            tracing::debug!(%node, subscription = %id, "logs published after the client went");
+            return Ok(Response::new(Empty {}));
+        };
+        let mut lines = 0;
+        loop {
+            let batch = tokio::select! {
+                b = stream.message() => b,
+                () = tx.closed() => break,
+            };
+            match batch {
+                Ok(Some(b)) => {
+                    lines += b.lines.len();
+                    if tx.send(b).await.is_err() {
+                        tracing::debug!(%node, subscription = %id, "logs: the client's channel closed");
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(st) => {
+                    tracing::debug!(%node, subscription = %id, "publish logs: {st}");
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        tracing::debug!(%node, subscription = %id, lines, "logs published");
+        self.m.log_broker.done(&id, &node);
+        Ok(Response::new(Empty {}))
+    }
+
+    type SubscribeLogsStream = ReceiverStream<Result<LogBatch, Status>>;
+
+    async fn subscribe_logs(
+        &self,
+        req: Request<LogSubscription>,
+    ) -> Result<Response<Self::SubscribeLogsStream>, Status> {
+        let who = caller(&req, &self.m.cluster_id)?;
+        if who.role != swarm_identity::Role::Manager {
+            return Err(Status::permission_denied("only managers read logs"));
+        }
+        self.leading()?;
+        let mut logs = super::logs::subscribe(&self.m, req.into_inner()).await;
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some(b) = logs.recv().await {
+                if tx.send(Ok(b)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
 }
 
 /// The session's stream: the full set first, then what changed, on every applied entry.
@@ -221,6 +303,7 @@ async fn stream_assignments(
     m: Arc<Manager>,
     node_id: String,
     session_id: String,
+    mut logs: mpsc::UnboundedReceiver<LogSubscription>,
     tx: mpsc::Sender<Result<SessionMessage, Status>>,
 ) {
     let mut applied = m.store.subscribe();
@@ -334,6 +417,7 @@ async fn stream_assignments(
                 renew_certificate: renew,
                 trust_root,
                 networks: networks_json,
+                log_subscriptions: Vec::new(),
             };
             if tx.send(Ok(msg)).await.is_err() {
                 return;
@@ -346,6 +430,22 @@ async fn stream_assignments(
         tokio::select! {
             r = applied.changed() => if r.is_err() { return },
             () = tx.closed() => return,
+            Some(sub) = logs.recv() => {
+                // Log subscriptions only: no assignments, the rest as last sent.
+                let mut subs = vec![sub];
+                while let Ok(more) = logs.try_recv() {
+                    subs.push(more);
+                }
+                let msg = SessionMessage {
+                    session_id: session_id.clone(),
+                    heartbeat_period_ms: last_meta.0,
+                    log_subscriptions: subs,
+                    ..SessionMessage::default()
+                };
+                if tx.send(Ok(msg)).await.is_err() {
+                    return;
+                }
+            }
             // Leadership and session checks even when nothing is written.
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }

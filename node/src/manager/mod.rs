@@ -16,6 +16,7 @@ pub mod ca;
 pub mod control;
 pub mod dispatcher;
 pub mod events;
+pub mod logs;
 pub mod loops;
 pub mod network;
 pub mod node_networks;
@@ -53,6 +54,8 @@ pub struct Manager {
     pub tls: Arc<ClusterTls>,
     /// The agents' sessions with this manager (served while it leads).
     pub dispatcher: dispatcher::Dispatcher,
+    /// Log subscriptions served through the agents' sessions (while it leads).
+    pub log_broker: logs::LogBroker,
     /// Set once this manager half stops (demotion, leave): its loops end.
     stopped: tokio::sync::watch::Sender<bool>,
     /// This node's keys on disk, sealed under the swarm's unlock key while autolock is on.
@@ -131,6 +134,7 @@ impl Manager {
             runtime,
             tls,
             dispatcher: dispatcher::Dispatcher::default(),
+            log_broker: logs::LogBroker::default(),
             stopped: tokio::sync::watch::channel(false).0,
         }
     }
