@@ -24,3 +24,4 @@ pub mod error;
 pub mod ids;
 pub mod manager;
 pub mod metrics;
+pub mod web;
