@@ -24,4 +24,6 @@ pub struct Config {
     pub shim_exe: PathBuf,
     /// `--metrics-addr`: where `/metrics` is served (none: not served).
     pub metrics_addr: Option<String>,
+    /// `--web-addr`: where the live web view is served (none: not served).
+    pub web_addr: Option<String>,
 }

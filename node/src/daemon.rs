@@ -111,6 +111,17 @@ pub async fn run(cfg: Config) -> Result<()> {
             }
         });
     }
+    if let Some(addr) = &cfg.web_addr {
+        let addr = crate::web::listen_addr(addr)?;
+        let weak = Arc::downgrade(&node);
+        let source: crate::metrics::ManagerSource =
+            Arc::new(move || weak.upgrade().and_then(|n| n.manager()));
+        tokio::spawn(async move {
+            if let Err(e) = crate::web::serve(addr, source).await {
+                tracing::error!("web view: {e}");
+            }
+        });
+    }
     tracing::info!(socket = %cfg.socket.display(), node = %node_id, "swarmd serving");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(Error::io("signal handler"))?;

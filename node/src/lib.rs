@@ -25,3 +25,4 @@ pub mod events;
 pub mod ids;
 pub mod manager;
 pub mod metrics;
+pub mod web;

@@ -57,6 +57,9 @@ struct DaemonArgs {
     /// Serve Prometheus metrics on HOST:PORT at /metrics (a bare :PORT is loopback only).
     #[arg(long)]
     metrics_addr: Option<String>,
+    /// Serve the live web view on HOST:PORT, on managers (a bare :PORT is loopback only).
+    #[arg(long)]
+    web_addr: Option<String>,
     /// Lay the state of a `swarm backup` archive (`-`: stdin) into `--data-dir`, which
     /// must hold no swarm state yet, then start on it (`swarm init --force-new-cluster`
     /// next makes this node the only manager).
@@ -116,6 +119,7 @@ fn run_daemon(a: DaemonArgs) -> Result<()> {
         containerd_socket: a.containerd_socket,
         shim_exe: std::env::current_exe().context("own executable")?,
         metrics_addr: a.metrics_addr,
+        web_addr: a.web_addr,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
