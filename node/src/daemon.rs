@@ -441,18 +441,20 @@ impl Node {
             "ContainersRunning": running,
             "ContainersPaused": 0,
             "ContainersStopped": containers.len() - running,
-            "Images": 0,
+            "Images": self.images.images().map_or(0, |i| i.len()),
             "Driver": "overlay",
             "Name": self.cfg.hostname,
             "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
             "MemTotal": manager::mem_total(),
-            "OperatingSystem": "linux",
+            "OperatingSystem": operating_system(),
             "OSType": "linux",
             "Architecture": std::env::consts::ARCH,
             "KernelVersion": kernel_version(),
             "ServerVersion": env!("CARGO_PKG_VERSION"),
             "DockerRootDir": self.cfg.data_dir,
             "CgroupDriver": "cgroupfs",
+            "CgroupVersion": if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" },
+            "SystemTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             "Swarm": swarm,
         })
     }
@@ -817,6 +819,30 @@ impl Node {
     }
 }
 
+/// The host's distribution as dockerd names it: `PRETTY_NAME` of `/etc/os-release`.
+fn operating_system() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_else(|| "linux".into())
+}
+
+/// The architecture in Go's words (`GOARCH`), as dockerd's `/version` says it.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        "loongarch64" => "loong64",
+        other => other,
+    }
+}
+
 fn kernel_version() -> String {
     nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
@@ -836,7 +862,7 @@ impl api::Backend for Node {
                     "ApiVersion": API_VERSION,
                     "MinAPIVersion": MIN_API_VERSION,
                     "Os": "linux",
-                    "Arch": std::env::consts::ARCH,
+                    "Arch": go_arch(),
                     "KernelVersion": kernel_version(),
                     "GitCommit": "",
                     "GoVersion": "",

@@ -267,7 +267,9 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Object(Default::default()));
         }
-        serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))
+        serde_json::from_slice(body)
+            .map(without_nulls)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))
     };
     let version = || -> Result<u64, ApiError> {
         let v = q
@@ -449,6 +451,23 @@ fn is_true(v: &str) -> bool {
     matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes")
 }
 
+/// A request body as Go's decoder reads it: a member that is `null` leaves the field as
+/// it was (its zero value), the same as a member that is not there. Clients send `null`
+/// for every unset field (`"Labels": null`, `"Replicas": null`), which our typed decode
+/// would refuse (`invalid type: null, expected i64`). Nulls inside arrays stay.
+pub fn without_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
+
 fn logs_options(q: &HashMap<String, String>) -> Result<LogsOptions, ApiError> {
     let flag = |k: &str| q.get(k).is_some_and(|v| is_true(v));
     let tail = match q.get("tail").map(String::as_str) {
@@ -482,6 +501,24 @@ fn logs_options(q: &HashMap<String, String>) -> Result<LogsOptions, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nulls_are_absent_members_as_in_go() {
+        let r = parse(
+            "POST",
+            "/swarm/init",
+            "",
+            br#"{"ListenAddr": null, "Spec": {"Labels": null, "Orchestration": {"TaskHistoryRetentionLimit": null}}, "Hosts": [null, {"A": null}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            Request::SwarmInit(serde_json::json!({
+                "Spec": {"Orchestration": {}},
+                "Hosts": [null, {}]
+            }))
+        );
+    }
 
     #[test]
     fn logs_since_as_the_cli_sends_it() {
