@@ -19,6 +19,9 @@
 //! `swarm-bench events`: a service scaled to 1,000 tasks with 10 clients on `/events`:
 //! every container start seen by every client, and the delay p50/p99, ours vs Docker's.
 //!
+//! `swarm-bench web`: the web view's redraws while a service scales, and its draw
+//! function on 100 nodes x 5,000 tasks, in headless Chromium.
+//!
 //! `swarm-bench mesh`: throughput and new connections/s to a published port through the
 //! routing mesh vs the direct path, and service create until the port answers everywhere.
 
@@ -33,6 +36,7 @@ mod scale;
 mod services;
 mod stack;
 mod util;
+mod web;
 
 use clap::{Parser, Subcommand};
 
@@ -86,6 +90,11 @@ enum Cmd {
         tasks: usize,
         #[arg(long, default_value_t = 10)]
         subscribers: usize,
+    },
+    /// The web view: redraws during a scale to N, and 100 nodes x 5,000 tasks drawn.
+    Web {
+        #[arg(long, default_value_t = 200)]
+        tasks: usize,
     },
     /// Leader failover and worker loss on netns hosts (3 managers, 1 worker).
     Cluster,
@@ -150,6 +159,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Stack { services, pinned } => stack::run(services, pinned),
         Cmd::Cluster => cluster::run(),
         Cmd::Events { tasks, subscribers } => events::run(tasks, subscribers),
+        Cmd::Web { tasks } => web::run(tasks),
         Cmd::Net {
             bytes,
             rounds,

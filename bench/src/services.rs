@@ -370,6 +370,11 @@ pub(crate) struct Ours {
 }
 
 pub(crate) fn start_ours(tmp: &Path, pinned: bool) -> Result<Ours> {
+    start_ours_with(tmp, pinned, &[])
+}
+
+/// [`start_ours`] with more flags for swarmd (`--web-addr`).
+pub(crate) fn start_ours_with(tmp: &Path, pinned: bool, extra: &[&str]) -> Result<Ours> {
     let data = tmp.join("swarmd");
     let socket = tmp.join("swarm.sock");
     std::fs::create_dir_all(&data)?;
@@ -408,6 +413,7 @@ pub(crate) fn start_ours(tmp: &Path, pinned: bool) -> Result<Ours> {
             "--listen-addr",
             &format!("127.0.0.1:{}", rootfs_tests::registry::free_port()?),
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()?;

@@ -2,6 +2,7 @@
 //! loopback port, a real swarmd (`swarmd`), several hosts in network namespaces each with
 //! its swarmd (`cluster`), helpers to find the built binaries. The suites live in `tests/`.
 
+pub mod browser;
 pub mod busybox;
 pub mod cluster;
 pub mod conformance;
