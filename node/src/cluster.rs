@@ -43,7 +43,19 @@ pub fn caller<T>(req: &Request<T>, cluster_id: &str) -> Result<PeerIdentity, Sta
 pub async fn bind(listen_addr: &str) -> Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(listen_addr)
         .await
-        .map_err(Error::io(format!("listen tcp {listen_addr}")))
+        .map_err(|e| {
+            // Go's words, as dockerd says them (`listen tcp 0.0.0.0:2377: bind: address
+            // already in use`).
+            let why = match e.kind() {
+                std::io::ErrorKind::AddrInUse => "bind: address already in use".to_string(),
+                std::io::ErrorKind::AddrNotAvailable => {
+                    "bind: cannot assign requested address".to_string()
+                }
+                std::io::ErrorKind::PermissionDenied => "bind: permission denied".to_string(),
+                _ => e.to_string(),
+            };
+            Error::Other(format!("listen tcp {listen_addr}: {why}"))
+        })
 }
 
 /// Serves the cluster port on `listener` until the returned task is aborted (demotion)

@@ -230,5 +230,6 @@ mod serde_bytes_b64 {
 pub mod bundle;
 pub mod containerd;
 pub mod health;
+pub mod host;
 pub mod libcontainer;
 pub mod logs;

@@ -41,6 +41,7 @@ pub struct LibcontainerRuntime {
 
 impl LibcontainerRuntime {
     pub fn new(cfg: RuntimeConfig) -> Result<Self> {
+        super::host::check()?;
         for d in [cfg.data_dir.join("containers"), lc_root(&cfg)] {
             std::fs::create_dir_all(&d).map_err(Error::path(&d))?;
         }
