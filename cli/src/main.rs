@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod container;
 mod events;
 mod format;
 mod image;
@@ -75,6 +76,13 @@ enum Command {
     /// Manage Swarm services
     #[command(subcommand)]
     Service(service::ServiceCommand),
+    /// Manage this node's containers
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
+    /// List containers
+    Ps(container::ls::LsArgs),
+    /// Fetch the logs of a container
+    Logs(container::logs::LogsArgs),
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -175,6 +183,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(a) => swarm::backup::run(&client, a).await,
         Command::Node(c) => node::run(&client, c).await,
         Command::Service(c) => service::run(&client, c).await,
+        Command::Container(c) => container::run(&client, c).await,
+        Command::Ps(a) => container::run(&client, container::ContainerCommand::Ls(a)).await,
+        Command::Logs(a) => container::run(&client, container::ContainerCommand::Logs(a)).await,
         Command::Image(c) => image::run(&client, c).await,
         Command::Images(a) => image::run(&client, image::ImageCommand::Ls(a)).await,
         Command::Pull(a) => image::run(&client, image::ImageCommand::Pull(a)).await,

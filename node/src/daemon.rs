@@ -24,6 +24,7 @@ use crate::config::{Config, RuntimeKind};
 use crate::error::{Error, Result};
 use crate::manager::{self, Manager};
 
+mod containers;
 mod images;
 
 const LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.";
@@ -897,6 +898,9 @@ impl api::Backend for Node {
             } => self.image_push(&name, &tag, registry_auth).await,
             Request::Distribution { name } => self.distribution(&name).await,
             Request::SwarmBackup => self.backup().await,
+            Request::ContainerList { filters, all } => self.container_list(&filters, all).await,
+            Request::ContainerInspect { id } => self.container_inspect(&id).await,
+            Request::ContainerLogs { id, opts } => self.container_logs(&id, opts).await,
             Request::Events {
                 since,
                 until,

@@ -122,6 +122,8 @@ pub struct StatusReport {
 struct Handle {
     desired: watch::Sender<Desired>,
     join: tokio::task::JoinHandle<()>,
+    /// What the task runs (`docker ps` on the node shows its image and command).
+    assignment: Assignment,
 }
 
 pub struct Agent {
@@ -198,7 +200,14 @@ impl Agent {
             }
             let (tx, rx) = watch::channel(a.desired);
             let join = tokio::spawn(controller::run(self.ctx.clone(), a.clone(), rx, adopted));
-            tasks.insert(id.clone(), Handle { desired: tx, join });
+            tasks.insert(
+                id.clone(),
+                Handle {
+                    desired: tx,
+                    join,
+                    assignment: a.clone(),
+                },
+            );
         }
         // The first set: task namespaces that no assigned task or found container
         // claims are leftovers of a crash.
@@ -228,6 +237,12 @@ impl Agent {
     pub fn running_controllers(&self) -> usize {
         let tasks = self.tasks.lock().expect("agent lock");
         tasks.values().filter(|h| !h.join.is_finished()).count()
+    }
+
+    /// The assignment of a task this agent runs or ran (until its container goes).
+    pub fn assignment(&self, task_id: &str) -> Option<Assignment> {
+        let tasks = self.tasks.lock().expect("agent lock");
+        tasks.get(task_id).map(|h| h.assignment.clone())
     }
 
     pub fn runtime(&self) -> &Arc<dyn ContainerRuntime> {

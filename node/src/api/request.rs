@@ -117,6 +117,20 @@ pub enum Request {
     ImageLoad {
         archive: Vec<u8>,
     },
+    /// `GET /containers/json`: this node's containers (`docker ps`).
+    ContainerList {
+        filters: Filters,
+        all: bool,
+    },
+    /// `GET /containers/{id}/json`.
+    ContainerInspect {
+        id: String,
+    },
+    /// `GET /containers/{id}/logs`: one container's log, multiplexed.
+    ContainerLogs {
+        id: String,
+        opts: LogsOptions,
+    },
     /// `GET /images/json`: this node's images.
     ImageList {
         filters: Filters,
@@ -400,6 +414,15 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
         }
         ("POST", ["images", "load"]) => Request::ImageLoad {
             archive: body.to_vec(),
+        },
+        ("GET", ["containers", "json"]) => Request::ContainerList {
+            filters: filters()?,
+            all: flag("all"),
+        },
+        ("GET", ["containers", id, "json"]) => Request::ContainerInspect { id: id.to_string() },
+        ("GET", ["containers", id, "logs"]) => Request::ContainerLogs {
+            id: id.to_string(),
+            opts: logs_options(&q)?,
         },
         ("GET", ["images", "json"]) => Request::ImageList {
             filters: filters()?,

@@ -421,7 +421,10 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
         | Request::ImagePush { .. }
         | Request::ImageRemove { .. }
         | Request::Distribution { .. }
-        | Request::SwarmBackup => {
+        | Request::SwarmBackup
+        | Request::ContainerList { .. }
+        | Request::ContainerInspect { .. }
+        | Request::ContainerLogs { .. } => {
             Err(ApiError::internal("handled by the node"))
         }
     }
