@@ -34,7 +34,8 @@ const NOT_A_SWARM_MANAGER: &str = "This node is not a swarm manager. Worker node
 
 pub struct Node {
     cfg: Config,
-    node_id: String,
+    /// This node's ID (`<data>/node-id`); a new one after `swarm leave`, as Docker gives.
+    node_id: RwLock<String>,
     rt: Arc<dyn ContainerRuntime>,
     agent: Arc<Agent>,
     images: Arc<ImageStore>,
@@ -81,7 +82,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     let agent = Arc::new(Agent::start(rt.clone(), images.clone(), registry, tx, net).await?);
     let node_id = node_id(&cfg)?;
     let node = Arc::new(Node {
-        node_id: node_id.clone(),
+        node_id: RwLock::new(node_id.clone()),
         rt: rt.clone(),
         agent,
         images,
@@ -151,17 +152,21 @@ async fn bind_again(listen_addr: &str) -> Result<tokio::net::TcpListener> {
     }
 }
 
-/// The node's ID, made once and kept in `<data>/node-id`.
+/// The node's ID, made once and kept in `<data>/node-id` (until it leaves its swarm).
 fn node_id(cfg: &Config) -> Result<String> {
     let path = cfg.data_dir.join("node-id");
     match std::fs::read_to_string(&path) {
         Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-        _ => {
-            let id = crate::ids::new_id();
-            std::fs::write(&path, &id).map_err(Error::io(format!("write {}", path.display())))?;
-            Ok(id)
-        }
+        _ => fresh_node_id(cfg),
     }
+}
+
+/// A new ID for this node, kept in `<data>/node-id`.
+fn fresh_node_id(cfg: &Config) -> Result<String> {
+    let path = cfg.data_dir.join("node-id");
+    let id = crate::ids::new_id();
+    std::fs::write(&path, &id).map_err(Error::io(format!("write {}", path.display())))?;
+    Ok(id)
 }
 
 /// Where this node's cluster port listens and what it tells others, as given at init or
@@ -199,6 +204,11 @@ impl ClusterAddrs {
 }
 
 impl Node {
+    /// This node's ID now.
+    fn node_id(&self) -> String {
+        self.node_id.read().expect("node id lock").clone()
+    }
+
     /// A node that was in a swarm before this start (or was locked until now): its
     /// manager half reopens its Raft log, its agent's session starts again.
     async fn resume(&self) -> Result<()> {
@@ -210,7 +220,7 @@ impl Node {
         if identity.role == Role::Manager {
             if let Some(m) = Manager::open(
                 &self.cfg,
-                &self.node_id,
+                &self.node_id(),
                 self.rt.clone(),
                 &identity,
                 tls.clone(),
@@ -218,7 +228,7 @@ impl Node {
             )
             .await?
             {
-                tracing::info!(node = %self.node_id, "manager reopened its raft log");
+                tracing::info!(node = %self.node_id(), "manager reopened its raft log");
                 let listener = cluster::bind(&addrs.listen).await?;
                 self.start_manager(m, listener);
             }
@@ -308,7 +318,7 @@ impl Node {
                 let listener = cluster::bind(&addrs.listen).await?;
                 let m = Manager::open_joining(
                     &self.cfg,
-                    &self.node_id,
+                    &self.node_id(),
                     self.rt.clone(),
                     &identity,
                     tls,
@@ -335,7 +345,7 @@ impl Node {
                 // This store catches up with the leader's log first: until it has this
                 // node, or while a status update races ours, try again.
                 for _ in 0..100 {
-                    let node = m.store.read(|s| s.node(&self.node_id).cloned()).await;
+                    let node = m.store.read(|s| s.node(&self.node_id()).cloned()).await;
                     let Some(mut node) = node else {
                         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                         continue;
@@ -388,7 +398,7 @@ impl Node {
         let worker = self.identity.read().expect("identity lock").is_some();
         let swarm = match self.manager() {
             None if self.sealing.locked() => json!({
-                "NodeID": self.node_id, "NodeAddr": "", "LocalNodeState": "locked",
+                "NodeID": self.node_id(), "NodeAddr": "", "LocalNodeState": "locked",
                 "ControlAvailable": false, "Error": "", "RemoteManagers": null
             }),
             None if worker => {
@@ -404,7 +414,7 @@ impl Node {
                     })
                     .unwrap_or_default();
                 json!({
-                    "NodeID": self.node_id, "NodeAddr": addr, "LocalNodeState": "active",
+                    "NodeID": self.node_id(), "NodeAddr": addr, "LocalNodeState": "active",
                     "ControlAvailable": false, "Error": "",
                     "RemoteManagers": managers.iter().map(|a| json!({"NodeID": "", "Addr": a})).collect::<Vec<_>>(),
                 })
@@ -416,18 +426,18 @@ impl Node {
             Some(m) => {
                 m.store
                     .read(|t| {
-                        let me = t.node(&self.node_id);
+                        let me = t.node(&self.node_id());
                         let addr = me.map_or("", |n| n.status.addr.as_str());
                         let mgr_addr = me
                             .and_then(|n| n.manager_status.as_ref())
                             .map_or("", |s| s.addr.as_str());
                         json!({
-                            "NodeID": self.node_id,
+                            "NodeID": self.node_id(),
                             "NodeAddr": addr,
                             "LocalNodeState": "active",
                             "ControlAvailable": true,
                             "Error": "",
-                            "RemoteManagers": [{"NodeID": self.node_id, "Addr": mgr_addr}],
+                            "RemoteManagers": [{"NodeID": self.node_id(), "Addr": mgr_addr}],
                             "Nodes": t.nodes().count(),
                             "Managers": t.nodes().filter(|n| n.manager_status.is_some()).count(),
                             "Cluster": t.cluster().map(|c| &c.cluster),
@@ -437,7 +447,7 @@ impl Node {
             }
         };
         json!({
-            "ID": self.node_id,
+            "ID": self.node_id(),
             "Containers": containers.len(),
             "ContainersRunning": running,
             "ContainersPaused": 0,
@@ -485,7 +495,7 @@ impl Node {
         let mut req = req;
         req["AdvertiseAddr"] = json!(addrs.advertise);
         let rt = self.rt.clone();
-        let m = Manager::init(&self.cfg, &self.node_id, rt, &req, self.sealing.clone()).await?;
+        let m = Manager::init(&self.cfg, &self.node_id(), rt, &req, self.sealing.clone()).await?;
         addrs.save(&self.cfg.data_dir).map_err(ApiError::internal)?;
         let identity = self
             .sealing
@@ -495,7 +505,7 @@ impl Node {
         let tls = m.tls.clone();
         self.start_manager(m, listener);
         self.start_session(identity, tls, &addrs.advertise, &[]);
-        Ok(Reply::Json(200, json!(self.node_id)))
+        Ok(Reply::Json(200, json!(self.node_id())))
     }
 
     /// `swarm init --force-new-cluster` on this manager: its manager half stops and starts
@@ -527,8 +537,8 @@ impl Node {
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?;
         self.start_manager(new, listener);
-        tracing::info!(node = %self.node_id, "forced a new cluster: this node is its only manager");
-        Ok(Reply::Json(200, json!(self.node_id)))
+        tracing::info!(node = %self.node_id(), "forced a new cluster: this node is its only manager");
+        Ok(Reply::Json(200, json!(self.node_id())))
     }
 
     async fn reopen_manager(&self, addrs: &ClusterAddrs) -> Result<()> {
@@ -541,7 +551,7 @@ impl Node {
         let tls = ClusterTls::new(&identity)?;
         let opened = Manager::open(
             &self.cfg,
-            &self.node_id,
+            &self.node_id(),
             self.rt.clone(),
             &identity,
             tls,
@@ -601,19 +611,19 @@ impl Node {
             .store
             .read(|s| {
                 s.nodes()
-                    .filter(|n| n.manager_status.is_some() && n.meta.id != self.node_id)
+                    .filter(|n| n.manager_status.is_some() && n.meta.id != self.node_id())
                     .count()
             })
             .await;
         if others > 0 {
-            let raft_id = manager::store::raft_id(&self.node_id);
+            let raft_id = manager::store::raft_id(&self.node_id());
             if let Err(e) = m.store.remove_member(raft_id, true).await {
                 tracing::warn!("leave the Raft membership: {e}");
             }
             let _ = m
                 .propose(vec![swarm_core::store::StoreAction::Remove(
                     swarm_core::store::ObjectKind::Node,
-                    self.node_id.clone(),
+                    self.node_id(),
                 )])
                 .await;
         }
@@ -648,6 +658,11 @@ impl Node {
             let _ = std::fs::remove_file(data.join(f));
         }
         let _ = std::fs::remove_dir_all(certs::dir(data));
+        // The next init or join makes a new node, with a new ID, as Docker's does.
+        match fresh_node_id(&self.cfg) {
+            Ok(id) => *self.node_id.write().expect("node id lock") = id,
+            Err(e) => tracing::warn!("a new node ID after leaving: {e}"),
+        }
         tracing::info!("left the swarm");
         Ok(Reply::Empty(200))
     }
@@ -690,7 +705,7 @@ impl Node {
             .issue_node_certificate(cluster::proto::IssueRequest {
                 csr_pem: key.csr_pem().map_err(ApiError::internal)?,
                 token,
-                node_id: self.node_id.clone(),
+                node_id: self.node_id(),
                 addr: addrs.advertise.clone(),
                 description: serde_json::to_vec(&manager::node_description(&self.cfg.hostname))
                     .unwrap_or_default(),
@@ -712,7 +727,7 @@ impl Node {
                 .map_err(|e| ApiError::invalid(e.to_string()))?;
             let m = Manager::open_joining(
                 &self.cfg,
-                &self.node_id,
+                &self.node_id(),
                 self.rt.clone(),
                 &identity,
                 tls.clone(),
@@ -744,7 +759,7 @@ impl Node {
             }
             return Err(ApiError::NotManager);
         };
-        let tar = manager::backup::backup(&m, &self.cfg.data_dir, &self.node_id)
+        let tar = manager::backup::backup(&m, &self.cfg.data_dir, &self.node_id())
             .await
             .map_err(ApiError::internal)?;
         Ok(Reply::Tar(tar))

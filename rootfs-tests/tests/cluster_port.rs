@@ -57,3 +57,30 @@ fn the_cluster_port_opens_at_init_and_a_clash_is_named() -> Result<()> {
     b.swarm_ok(&["init", "--advertise-addr", "127.0.0.1"])?;
     Ok(())
 }
+
+/// A node that left its swarm is a new node the next time (issue 15, item 5): Docker
+/// gives it a new ID at the next init or join.
+#[test]
+fn a_node_that_left_inits_with_a_new_id() -> Result<()> {
+    let node = Node::start("new-id")?;
+    let id = |n: &Node| -> Result<String> {
+        Ok(n.ok("GET", "/info", None)?["Swarm"]["NodeID"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
+    };
+    node.swarm_ok(&["init", "--advertise-addr", "127.0.0.1"])?;
+    let first = id(&node)?;
+    ensure!(first.len() == 25, "node ID {first:?}");
+    node.swarm_ok(&["swarm", "leave", "--force"])?;
+    ensure!(id(&node)?.is_empty(), "a NodeID after leaving");
+    node.swarm_ok(&["init", "--advertise-addr", "127.0.0.1"])?;
+    let second = id(&node)?;
+    ensure!(
+        second.len() == 25 && second != first,
+        "after leave and init: {first} then {second}"
+    );
+    let ls = node.swarm_ok(&["node", "ls", "-q"])?;
+    ensure!(ls.trim() == second, "node ls -q: {ls}");
+    Ok(())
+}
