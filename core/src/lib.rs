@@ -4,6 +4,7 @@
 
 pub mod allocator;
 pub mod error;
+pub mod human;
 pub mod id;
 pub mod model;
 pub mod names;

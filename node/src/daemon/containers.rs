@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::{json, Value};
+use swarm_core::human::{human_duration, since};
 use swarm_runtime::container::logs::{self, LogStream, ReadOptions};
 use swarm_runtime::container::{ContainerState, Status};
 
@@ -27,21 +28,16 @@ struct Shown {
 }
 
 impl Node {
-    async fn containers(&self) -> Result<Vec<Shown>, ApiError> {
-        let list = self
-            .rt
+    async fn containers(&self) -> Result<Vec<ContainerState>, ApiError> {
+        self.rt
             .list()
             .await
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        Ok(list.into_iter().map(|st| self.shown(st)).collect())
+            .map_err(|e| ApiError::internal(e.to_string()))
     }
 
+    /// What it runs and when it was made: only for the containers an answer shows.
     fn shown(&self, st: ContainerState) -> Shown {
-        let name = st
-            .labels
-            .get("com.docker.swarm.task.name")
-            .cloned()
-            .unwrap_or_else(|| st.id.clone());
+        let name = name_of(&st).to_string();
         let (image, mut command) = match self.agent.assignment(&st.id) {
             Some(a) => {
                 let c = container_of(&a.spec);
@@ -83,15 +79,13 @@ impl Node {
         if key.is_empty() {
             return Err(no_such());
         }
-        if let Some(i) = all.iter().position(|c| c.st.id == key || c.name == key) {
-            return Ok(all.into_iter().nth(i).expect("found"));
+        if let Some(i) = all.iter().position(|c| c.id == key || name_of(c) == key) {
+            return Ok(self.shown(all.into_iter().nth(i).expect("found")));
         }
-        let mut by_prefix: Vec<Shown> = all
-            .into_iter()
-            .filter(|c| c.st.id.starts_with(key))
-            .collect();
+        let mut by_prefix: Vec<ContainerState> =
+            all.into_iter().filter(|c| c.id.starts_with(key)).collect();
         match by_prefix.len() {
-            1 => Ok(by_prefix.remove(0)),
+            1 => Ok(self.shown(by_prefix.remove(0))),
             0 => Err(no_such()),
             _ => Err(ApiError::invalid(format!(
                 "multiple IDs found with provided prefix: {key}"
@@ -112,16 +106,17 @@ impl Node {
             .containers()
             .await?
             .into_iter()
-            .filter(|c| all || filters.get("status").is_some() || c.st.status == Status::Running)
-            .filter(|c| filters.matches("id", |x| c.st.id.starts_with(x)))
-            .filter(|c| filters.matches("name", |x| c.name.contains(x.trim_start_matches('/'))))
-            .filter(|c| filters.matches("status", |x| x == state_word(c.st.status)))
+            .filter(|c| all || filters.get("status").is_some() || c.status == Status::Running)
+            .filter(|c| filters.matches("id", |x| c.id.starts_with(x)))
+            .filter(|c| filters.matches("name", |x| name_of(c).contains(x.trim_start_matches('/'))))
+            .filter(|c| filters.matches("status", |x| x == state_word(c.status)))
             .filter(|c| {
                 filters
                     .get("label")
-                    .is_none_or(|ls| ls.iter().all(|l| label_matches(&c.st.labels, l)))
+                    .is_none_or(|ls| ls.iter().all(|l| label_matches(&c.labels, l)))
             })
-            .map(|c| {
+            .map(|st| {
+                let c = self.shown(st);
                 let mut labels = c.st.labels.clone();
                 let image_id = labels.remove(LABEL_IMAGE_ID).unwrap_or_default();
                 // moby's `daemon/list.go`: an argument with a space in single quotes.
@@ -267,6 +262,13 @@ impl Node {
     }
 }
 
+/// Docker's name of a task's container (`web.1.<task id>`), else its ID.
+fn name_of(st: &ContainerState) -> &str {
+    st.labels
+        .get("com.docker.swarm.task.name")
+        .map_or(st.id.as_str(), String::as_str)
+}
+
 fn state_word(s: Status) -> &'static str {
     match s {
         Status::Created => "created",
@@ -278,56 +280,18 @@ fn state_word(s: Status) -> &'static str {
 /// `docker ps`'s STATUS: `Up 5 minutes`, `Exited (137) 2 seconds ago`, `Created`.
 fn status_line(st: &ContainerState, now: DateTime<Utc>) -> String {
     match st.status {
-        Status::Running => format!("Up {}", human_duration(now - st.started_at.unwrap_or(now))),
+        Status::Running => format!(
+            "Up {}",
+            human_duration(since(now, st.started_at.unwrap_or(now)))
+        ),
         Status::Exited => match &st.exit {
             Some(e) => format!(
                 "Exited ({}) {} ago",
                 e.code,
-                human_duration(now - e.finished_at)
+                human_duration(since(now, e.finished_at))
             ),
             None => "Exited".into(),
         },
         Status::Created => "Created".into(),
-    }
-}
-
-/// go-units' `HumanDuration`, which the docker CLI and dockerd use for these lines.
-fn human_duration(d: chrono::TimeDelta) -> String {
-    let secs = d.num_seconds();
-    let minutes = d.num_minutes();
-    let hours = (d.num_seconds() as f64 / 3600.0).round() as i64;
-    match () {
-        _ if secs < 1 => "Less than a second".into(),
-        _ if secs == 1 => "1 second".into(),
-        _ if secs < 60 => format!("{secs} seconds"),
-        _ if minutes == 1 => "About a minute".into(),
-        _ if minutes < 60 => format!("{minutes} minutes"),
-        _ if hours == 1 => "About an hour".into(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
-        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
-        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", hours / 24 / 365),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_as_go_units_says_them() {
-        let s = chrono::TimeDelta::seconds;
-        assert_eq!(
-            human_duration(chrono::TimeDelta::milliseconds(300)),
-            "Less than a second"
-        );
-        assert_eq!(human_duration(s(1)), "1 second");
-        assert_eq!(human_duration(s(45)), "45 seconds");
-        assert_eq!(human_duration(s(90)), "About a minute");
-        assert_eq!(human_duration(s(300)), "5 minutes");
-        assert_eq!(human_duration(s(3600)), "About an hour");
-        assert_eq!(human_duration(s(5 * 3600)), "5 hours");
-        assert_eq!(human_duration(s(3 * 86400)), "3 days");
     }
 }
