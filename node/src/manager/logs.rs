@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use swarm_core::model::Task;
 use tokio::sync::mpsc;
 
+use super::dispatcher::{heartbeat_period, GRACE_PERIODS};
 use super::Manager;
 use crate::cluster::proto::{LogBatch, LogLine, LogSubscription};
 
@@ -56,6 +57,14 @@ impl LogBroker {
         }
     }
 
+    /// `nodes` are asked for `id` and have not answered yet.
+    fn pend<'a>(&self, id: &str, nodes: impl Iterator<Item = &'a String>) {
+        let mut subs = self.subs.lock().expect("log broker lock");
+        if let Some(s) = subs.get_mut(id) {
+            s.pending.extend(nodes.cloned());
+        }
+    }
+
     fn forget(&self, id: &str) {
         self.subs.lock().expect("log broker lock").remove(id);
     }
@@ -84,26 +93,20 @@ pub async fn subscribe(m: &Arc<Manager>, mut req: LogSubscription) -> mpsc::Rece
             pending: BTreeSet::new(),
         },
     );
-    let service = req.service_id.clone();
-    let wanted: BTreeSet<String> = req.task_ids.iter().cloned().collect();
-    let tasks = m
-        .store
-        .read(|s| select(s.tasks().filter(|t| wants(&service, &wanted, t))))
-        .await;
-    let mut seen: BTreeSet<String> = tasks.values().flatten().cloned().collect();
-    tracing::debug!(subscription = %id, nodes = ?tasks.keys().collect::<Vec<_>>(), "logs subscribed");
-    let unavailable = ask(m, &req, tasks);
-    if let Some(w) = warning(&req, unavailable) {
+    // A node is asked while its session lives: a heartbeat within the dispatcher's grace.
+    let grace = m.store.read(heartbeat_period).await * GRACE_PERIODS;
+    let mut seen = BTreeSet::new();
+    let first = new_tasks(m, &req, &mut seen).await;
+    tracing::debug!(subscription = %id, nodes = ?first.keys().collect::<Vec<_>>(), "logs subscribed");
+    if first.is_empty() && !req.follow {
+        // Nobody to ask: the stream ends here.
+        m.log_broker.forget(&id);
+        return rx;
+    }
+    if let Some(w) = ask(m, &req, first, grace) {
         let _ = tx.send(w).await;
     }
     if !req.follow {
-        // Nobody asked, or every node is already done: the stream ends here.
-        let subs = m.log_broker.subs.lock().expect("log broker lock");
-        let empty = subs.get(&id).is_some_and(|s| s.pending.is_empty());
-        drop(subs);
-        if empty {
-            m.log_broker.forget(&id);
-        }
         return rx;
     }
     // Follow: new tasks of the service are asked for as they are assigned; the
@@ -111,6 +114,11 @@ pub async fn subscribe(m: &Arc<Manager>, mut req: LogSubscription) -> mpsc::Rece
     let m = m.clone();
     tokio::spawn(async move {
         let mut applied = m.store.subscribe();
+        // A new task's log is read from its beginning.
+        let new = LogSubscription {
+            tail: -1,
+            ..req.clone()
+        };
         loop {
             tokio::select! {
                 r = applied.changed() => if r.is_err() { break },
@@ -119,26 +127,11 @@ pub async fn subscribe(m: &Arc<Manager>, mut req: LogSubscription) -> mpsc::Rece
             if !m.store.is_leader() {
                 break;
             }
-            let fresh = m
-                .store
-                .read(|s| {
-                    select(
-                        s.tasks()
-                            .filter(|t| wants(&service, &wanted, t) && !seen.contains(t.id())),
-                    )
-                })
-                .await;
+            let fresh = new_tasks(&m, &req, &mut seen).await;
             if fresh.is_empty() {
                 continue;
             }
-            seen.extend(fresh.values().flatten().cloned());
-            // A new task's log is read from its beginning.
-            let new = LogSubscription {
-                tail: -1,
-                ..req.clone()
-            };
-            let unavailable = ask(&m, &new, fresh);
-            if let Some(w) = warning(&new, unavailable) {
+            if let Some(w) = ask(&m, &new, fresh, grace) {
                 if tx.send(w).await.is_err() {
                     break;
                 }
@@ -149,42 +142,49 @@ pub async fn subscribe(m: &Arc<Manager>, mut req: LogSubscription) -> mpsc::Rece
     rx
 }
 
-fn wants(service: &str, tasks: &BTreeSet<String>, t: &Task) -> bool {
-    !t.node_id.is_empty()
-        && if service.is_empty() {
-            tasks.contains(t.id())
-        } else {
-            t.service_id == service
-        }
-}
-
-/// Task IDs by the node they were assigned to.
-fn select<'a>(tasks: impl Iterator<Item = &'a Task>) -> BTreeMap<String, Vec<String>> {
-    let mut by_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for t in tasks {
-        by_node
-            .entry(t.node_id.clone())
-            .or_default()
-            .push(t.id().to_string());
-    }
+/// The subscription's tasks assigned to a node and not in `seen` yet (added to it), by
+/// node.
+async fn new_tasks(
+    m: &Manager,
+    req: &LogSubscription,
+    seen: &mut BTreeSet<String>,
+) -> BTreeMap<String, Vec<String>> {
+    let by_node = m
+        .store
+        .read(|s| {
+            let mut by_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            let wanted = |t: &Task| {
+                !t.node_id.is_empty()
+                    && !seen.contains(t.id())
+                    && if req.service_id.is_empty() {
+                        req.task_ids.iter().any(|id| id == t.id())
+                    } else {
+                        t.service_id == req.service_id
+                    }
+            };
+            for t in s.tasks().filter(|t| wanted(t)) {
+                by_node
+                    .entry(t.node_id.clone())
+                    .or_default()
+                    .push(t.id().to_string());
+            }
+            by_node
+        })
+        .await;
+    seen.extend(by_node.values().flatten().cloned());
     by_node
 }
 
-/// Sends each node its part of `req` in its session; returns the nodes without one, with
-/// their tasks.
+/// Sends each node its part of `req` in its session; what the client is told of the
+/// nodes without a live one.
 fn ask(
     m: &Manager,
     req: &LogSubscription,
     by_node: BTreeMap<String, Vec<String>>,
-) -> Vec<(String, Vec<String>)> {
+    grace: std::time::Duration,
+) -> Option<LogBatch> {
     // Every node pending before any can answer, so no early end cuts the others off.
-    let pend = |f: &dyn Fn(&mut BTreeSet<String>)| {
-        let mut subs = m.log_broker.subs.lock().expect("log broker lock");
-        if let Some(s) = subs.get_mut(&req.id) {
-            f(&mut s.pending);
-        }
-    };
-    pend(&|p| p.extend(by_node.keys().cloned()));
+    m.log_broker.pend(&req.id, by_node.keys());
     let mut unavailable = Vec::new();
     for (node, task_ids) in by_node {
         let sub = LogSubscription {
@@ -192,14 +192,12 @@ fn ask(
             service_id: String::new(),
             ..req.clone()
         };
-        if !m.dispatcher.send_logs(&node, sub) {
-            pend(&|p| {
-                p.remove(&node);
-            });
+        if !(m.dispatcher.alive(&node, grace) && m.dispatcher.send_logs(&node, sub)) {
+            m.log_broker.done(&req.id, &node);
             unavailable.push((node, task_ids));
         }
     }
-    unavailable
+    warning(req, unavailable)
 }
 
 /// What the client is told of the nodes that could not be asked: without follow, one
