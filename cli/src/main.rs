@@ -13,6 +13,7 @@ mod container;
 mod events;
 mod format;
 mod image;
+mod logs;
 mod natural;
 mod network;
 mod node;

@@ -11,29 +11,21 @@
 //! ```
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use anyhow::Result;
 use clap::Args;
 use http::Method;
-use http_body_util::BodyExt;
 use serde_json::Value;
 
 use super::{get_service, truncate_id};
 use crate::client::{query_escape, Client};
+use crate::logs::{write, Frames, LogFlags};
 use crate::UserError;
 
 #[derive(Debug, Clone, Args)]
 pub struct LogsArgs {
-    /// Follow log output
-    #[arg(short, long)]
-    pub follow: bool,
-    /// Number of lines to show from the end of the logs
-    #[arg(short = 'n', long, default_value = "all", value_name = "string")]
-    pub tail: String,
-    /// Show timestamps
-    #[arg(short, long)]
-    pub timestamps: bool,
+    #[command(flatten)]
+    pub log: LogFlags,
     /// Do not truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
@@ -49,28 +41,9 @@ pub struct LogsArgs {
     /// Do not map IDs to Names in output
     #[arg(long = "no-resolve")]
     pub no_resolve: bool,
-    /// Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for
-    /// 42 minutes)
-    #[arg(long, value_name = "string")]
-    pub since: Option<String>,
     /// SERVICE
     #[arg(value_name = "SERVICE")]
     pub service: String,
-}
-
-/// Splits a multiplexed stream into (stream, payload) frames; returns the bytes left over.
-pub fn demux(buf: &[u8]) -> (Vec<(u8, Vec<u8>)>, usize) {
-    let mut frames = Vec::new();
-    let mut at = 0;
-    while buf.len() - at >= 8 {
-        let len = u32::from_be_bytes([buf[at + 4], buf[at + 5], buf[at + 6], buf[at + 7]]) as usize;
-        if buf.len() - at - 8 < len {
-            break;
-        }
-        frames.push((buf[at], buf[at + 8..at + 8 + len].to_vec()));
-        at += 8 + len;
-    }
-    (frames, at)
 }
 
 /// The log context of one line: (node, service, task) IDs, the message after them.
@@ -148,48 +121,17 @@ pub async fn run(client: &Client, a: LogsArgs) -> Result<()> {
         .as_u64()
         .unwrap_or(1);
     let max_digits = replicas.to_string().len();
-    let mut q = format!("details=1&stderr=1&stdout=1&tail={}", query_escape(&a.tail));
-    if a.follow {
-        q += "&follow=1";
-    }
-    if a.timestamps {
-        q += "&timestamps=1";
-    }
-    if let Some(since) = &a.since {
-        q += "&since=";
-        q += &query_escape(&crate::events::timestamp(since, chrono::Utc::now())?);
-    }
+    let q = format!("details=1&{}", a.log.query()?);
     let resp = client
         .call(Method::GET, &format!("{path}?{q}"), None, None)
         .await?;
-    let mut body = resp.into_body();
-    let mut buf: Vec<u8> = Vec::new();
+    let mut frames = Frames::new(resp.into_body(), tty);
     let mut names: HashMap<[String; 3], String> = HashMap::new();
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame?.into_data() else {
-            continue;
-        };
-        buf.extend_from_slice(&data);
-        let frames = if tty {
-            let all = std::mem::take(&mut buf);
-            vec![(1u8, all)]
-        } else {
-            let (frames, used) = demux(&buf);
-            buf.drain(..used);
-            frames
-        };
-        for (stream, payload) in frames {
-            if stream == 3 {
-                // The daemon's error in the stream (stdcopy's Systemerr), as the docker
-                // CLI reports it.
-                let text = String::from_utf8_lossy(&payload);
-                return Err(
-                    UserError(format!("error from daemon in stream: {}", text.trim_end())).into(),
-                );
-            }
+    while let Some(batch) = frames.next().await? {
+        for (stream, payload) in batch {
             let text = String::from_utf8_lossy(&payload).to_string();
             for line in text.split_inclusive('\n') {
-                let out = match parse_line(line, a.timestamps) {
+                let out = match parse_line(line, a.log.timestamps) {
                     Some((ts, ids, msg)) if !a.raw => {
                         if !names.contains_key(&ids) {
                             let p = resolve(client, &ids, max_digits, &a).await;
@@ -200,13 +142,7 @@ pub async fn run(client: &Client, a: LogsArgs) -> Result<()> {
                     Some((ts, _, msg)) => format!("{ts}{msg}"),
                     None => line.to_string(),
                 };
-                if stream == 2 {
-                    let _ = std::io::stderr().write_all(out.as_bytes());
-                } else {
-                    let mut o = std::io::stdout();
-                    let _ = o.write_all(out.as_bytes());
-                    let _ = o.flush();
-                }
+                write(stream, out.as_bytes());
             }
         }
     }
@@ -238,6 +174,7 @@ async fn resolve(client: &Client, ids: &[String; 3], max_digits: usize, a: &Logs
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::demux;
     use clap::Parser;
 
     #[derive(Parser)]
