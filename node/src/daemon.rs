@@ -102,24 +102,23 @@ pub async fn run(cfg: Config) -> Result<()> {
     } else {
         node.resume().await?;
     }
-    if let Some(addr) = &cfg.metrics_addr {
-        let addr = crate::metrics::listen_addr(addr)?;
+    // `/metrics` and the web view read this node's manager half while it has one.
+    let source = || -> crate::metrics::ManagerSource {
         let weak = Arc::downgrade(&node);
-        let source: crate::metrics::ManagerSource =
-            Arc::new(move || weak.upgrade().and_then(|n| n.manager()));
+        Arc::new(move || weak.upgrade().and_then(|n| n.manager()))
+    };
+    if let Some(addr) = &cfg.metrics_addr {
+        let serving = crate::metrics::serve(crate::metrics::listen_addr(addr)?, source());
         tokio::spawn(async move {
-            if let Err(e) = crate::metrics::serve(addr, source).await {
+            if let Err(e) = serving.await {
                 tracing::error!("metrics: {e}");
             }
         });
     }
     if let Some(addr) = &cfg.web_addr {
-        let addr = crate::web::listen_addr(addr)?;
-        let weak = Arc::downgrade(&node);
-        let source: crate::metrics::ManagerSource =
-            Arc::new(move || weak.upgrade().and_then(|n| n.manager()));
+        let serving = crate::web::serve(crate::web::listen_addr(addr)?, source());
         tokio::spawn(async move {
-            if let Err(e) = crate::web::serve(addr, source).await {
+            if let Err(e) = serving.await {
                 tracing::error!("web view: {e}");
             }
         });

@@ -4,9 +4,10 @@
 //! harness must not start swarmd); it used to start, join and reject every task.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use rootfs_tests::swarmd::wait_for;
 
 /// A network namespace of this test, deleted when dropped.
 struct Netns(String);
@@ -28,7 +29,6 @@ fn swarmd_without_cgroups_refuses_to_start_with_one_line() -> Result<()> {
         .success();
     ensure!(ok, "ip netns add {}", ns.0);
     let tmp = tempfile::tempdir()?;
-    let started = Instant::now();
     let mut child = Command::new("ip")
         .args(["netns", "exec", &ns.0])
         .arg(rootfs_tests::workspace_bin("swarmd"))
@@ -41,16 +41,15 @@ fn swarmd_without_cgroups_refuses_to_start_with_one_line() -> Result<()> {
         .stderr(std::process::Stdio::piped())
         .spawn()?;
     // It must end by itself, quickly.
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
+    let status = match wait_for("swarmd to exit", Duration::from_secs(20), || {
+        Ok(child.try_wait()?)
+    }) {
+        Ok(s) => s,
+        Err(e) => {
             let _ = child.kill();
             let _ = child.wait();
-            anyhow::bail!("swarmd kept running without cgroups");
+            return Err(e.context("swarmd kept running without cgroups"));
         }
-        std::thread::sleep(Duration::from_millis(50));
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().context("stderr")?, &mut stderr)?;

@@ -103,6 +103,12 @@ impl Ctx {
         }]);
     }
 
+    /// A container stopped on purpose: Docker's `die` (with the exit code), then `stop`.
+    fn stopped(&self, a: &Assignment, exit: &ExitStatus) {
+        self.event(a, "die", &[("exitCode", exit.code.to_string())]);
+        self.event(a, "stop", &[]);
+    }
+
     /// Pull the image, or use the local one: an image loaded without a registry, or a
     /// registry that is down while the image is already here.
     async fn image(&self, reference: &str) -> Result<Image, String> {
@@ -311,8 +317,7 @@ async fn fail_unhealthy(ctx: &Ctx, a: &Assignment) -> Phase {
     tracing::info!(task = %id, "container unhealthy: stopping it");
     ctx.event(a, "health_status: unhealthy", &[]);
     if let Ok(exit) = ctx.rt.stop(id, None, grace(a)).await {
-        ctx.event(a, "die", &[("exitCode", exit.code.to_string())]);
-        ctx.event(a, "stop", &[]);
+        ctx.stopped(a, &exit);
     }
     ctx.report(
         id,
@@ -375,8 +380,7 @@ async fn stop(ctx: &Ctx, a: &Assignment) -> Phase {
     let id = &a.who.task_id;
     match ctx.rt.stop(id, None, grace(a)).await {
         Ok(exit) => {
-            ctx.event(a, "die", &[("exitCode", exit.code.to_string())]);
-            ctx.event(a, "stop", &[]);
+            ctx.stopped(a, &exit);
             ctx.report_full(
                 id,
                 ReportedState::Shutdown,

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use swarm_core::model::{Node, Service};
 use swarm_core::store::{Event, Object, ObjectKind, Store as CoreStore, StoreAction};
 
-pub use crate::events::{Actor, Message};
+use crate::events::{Actor, Message};
 
 /// The objects a batch is about to change, as they were: what `old` attributes come from.
 /// Only services and nodes have any.
