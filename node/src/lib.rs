@@ -26,3 +26,4 @@ pub mod ids;
 pub mod manager;
 pub mod metrics;
 pub mod web;
+pub mod wire;

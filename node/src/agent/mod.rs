@@ -55,16 +55,16 @@ pub struct Assignment {
     pub networks: Vec<netmap::TaskAttachment>,
 }
 
-/// The data of the secrets and configs a task references, by ID (base64, as stored).
+/// The data of the secrets and configs a task references, by ID.
 /// The dispatcher sends it with that task's assignment only, so a node gets only what
 /// its tasks were granted; the agent keeps it in memory and hands it to the runtime,
 /// which puts it on a tmpfs. `Debug` shows the IDs, never the data.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskData {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub secrets: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, Vec<u8>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub configs: BTreeMap<String, String>,
+    pub configs: BTreeMap<String, Vec<u8>>,
 }
 
 impl std::fmt::Debug for TaskData {

@@ -162,6 +162,7 @@ impl Session {
         let req = SessionRequest {
             description: self.description.clone(),
             addr: self.addr.clone(),
+            protocol: crate::wire::PROTOCOL,
         };
         let mut stream = match client.session(req).await {
             Ok(r) => r.into_inner(),
@@ -177,7 +178,10 @@ impl Session {
         tracing::info!(manager = addr, session = %session_id, "dispatcher session");
         let mut renew = tokio::time::interval(RENEWAL_CHECK);
         let mut period = Duration::from_millis(first.heartbeat_period_ms.max(100));
-        let todo = self.apply(&mut set, first);
+        let todo = match self.apply(&mut set, first) {
+            Ok(todo) => todo,
+            Err(e) => return unusable(addr, e),
+        };
         self.follow(todo, &ca_channel).await;
         let mut beat = tokio::time::interval(period);
         beat.tick().await;
@@ -185,7 +189,7 @@ impl Session {
             if !pending.is_empty() {
                 let req = StatusRequest {
                     session_id: session_id.clone(),
-                    reports: serde_json::to_vec(&pending).unwrap_or_default(),
+                    statuses: pending.iter().map(crate::wire::encode_status).collect(),
                 };
                 match client.update_task_status(req).await {
                     Ok(_) => pending.clear(),
@@ -195,13 +199,20 @@ impl Session {
             tokio::select! {
                 msg = stream.message() => match msg {
                     Ok(Some(mut m)) => {
-                        for sub in std::mem::take(&mut m.log_subscriptions) {
-                            super::logs::publish(
-                                self.agent.runtime().clone(),
-                                client.clone(),
-                                session_id.clone(),
-                                sub,
-                            );
+                        if let Err(e) = crate::wire::check_protocol(m.protocol) {
+                            return unusable(addr, e);
+                        }
+                        if !m.log_subscriptions.is_empty() {
+                            // A message with log subscriptions carries nothing else.
+                            for sub in std::mem::take(&mut m.log_subscriptions) {
+                                super::logs::publish(
+                                    self.agent.runtime().clone(),
+                                    client.clone(),
+                                    session_id.clone(),
+                                    sub,
+                                );
+                            }
+                            continue;
                         }
                         let p = Duration::from_millis(m.heartbeat_period_ms.max(100));
                         if p != period {
@@ -209,7 +220,10 @@ impl Session {
                             beat = tokio::time::interval(period);
                             beat.tick().await;
                         }
-                        let todo = self.apply(&mut set, m);
+                        let todo = match self.apply(&mut set, m) {
+                            Ok(todo) => todo,
+                            Err(e) => return unusable(addr, e),
+                        };
                         self.follow(todo, &ca_channel).await;
                     }
                     Ok(None) => return End::Failed("session closed".into()),
@@ -304,12 +318,21 @@ impl Session {
     }
 
     /// Applies a session message; returns what the node's certificate needs: a renewal
-    /// for another role (promotion, demotion) or for a root rotation.
+    /// for another role (promotion, demotion) or for a root rotation. A message that
+    /// does not decode whole changes nothing (the session ends with the error and the
+    /// node's containers go on as they were).
     fn apply(
         &mut self,
         set: &mut BTreeMap<String, Assignment>,
         m: crate::cluster::proto::SessionMessage,
-    ) -> Todo {
+    ) -> Result<Todo, crate::wire::WireError> {
+        crate::wire::check_protocol(m.protocol)?;
+        // Everything decoded before anything is used.
+        let list = crate::wire::decode_assignments(m.tasks)?;
+        let networks = m
+            .node_networks
+            .map(crate::wire::decode_networks)
+            .transpose()?;
         if !m.trust_root.is_empty() && m.trust_root != self.identity.ca_pem {
             self.adopt_trust_root(&m.trust_root);
         }
@@ -318,27 +341,8 @@ impl Session {
             "worker" => Some(Role::Worker),
             _ => None,
         };
-        // A message with log subscriptions only (taken already) assigns nothing.
-        if m.assignments.is_empty() && !m.full {
-            return Todo::Nothing;
-        }
-        // A message that does not decode changes nothing: an empty list in its place
-        // would remove every container of this node.
-        let list: Vec<Assignment> = match serde_json::from_slice(&m.assignments) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("undecodable assignments from the dispatcher, ignored: {e}");
-                return Todo::Nothing;
-            }
-        };
-        if !m.networks.is_empty() {
-            match serde_json::from_slice::<super::netmap::NodeNetworks>(&m.networks) {
-                Ok(n) => self.agent.set_networks(n),
-                Err(e) => {
-                    tracing::error!("undecodable networks from the dispatcher, ignored: {e}");
-                    return Todo::Nothing;
-                }
-            }
+        if let Some(n) = networks {
+            self.agent.set_networks(n);
         }
         if m.full {
             set.clear();
@@ -351,7 +355,7 @@ impl Session {
         }
         self.managers.set(m.managers);
         self.agent.assign(set.values().cloned().collect());
-        if wanted.is_some_and(|r| r != self.identity.role) {
+        Ok(if wanted.is_some_and(|r| r != self.identity.role) {
             Todo::ChangeRole
         } else if m.renew_certificate
             && self
@@ -361,7 +365,7 @@ impl Session {
             Todo::RenewForRotation
         } else {
             Todo::Nothing
-        }
+        })
     }
 
     /// The role changed: a certificate for the new role, then the daemon switches the
@@ -374,6 +378,15 @@ impl Session {
             let _ = self.role_changes.send(self.identity.clone());
         }
     }
+}
+
+/// A message this node cannot use: the session ends, and what runs goes on.
+fn unusable(addr: &str, e: crate::wire::WireError) -> End {
+    tracing::error!(
+        manager = addr,
+        "unusable message from the dispatcher, session ended, containers kept: {e}"
+    );
+    End::Failed(e.to_string())
 }
 
 fn end_of(st: tonic::Status) -> End {

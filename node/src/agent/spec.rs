@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use base64::Engine;
 use swarm_core::model::{self as core, Healthcheck, MountType, TaskSpec};
 use swarm_runtime::container::{self, ContainerSpec, FileMount, MountKind, Resources};
 use swarm_runtime::image::{HealthConfig, Image};
@@ -210,21 +209,18 @@ pub const SECRETS_DIR: &str = "/run/secrets";
 pub fn task_files(spec: &TaskSpec, data: &TaskData) -> Result<Vec<FileMount>, String> {
     let c = container_of(spec);
     let mut out = Vec::new();
-    let file = |target: String, b64: &str, f: &core::FileTarget| -> Result<FileMount, String> {
-        let data = base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|e| format!("decoding the data for {target}: {e}"))?;
-        Ok(FileMount {
+    let file = |target: String, data: &[u8], f: &core::FileTarget| -> FileMount {
+        FileMount {
             target,
-            data,
+            data: data.to_vec(),
             uid: f.uid.parse().unwrap_or(0),
             gid: f.gid.parse().unwrap_or(0),
             mode: f.mode & 0o7777,
-        })
+        }
     };
     for r in &c.secrets {
         let Some(f) = &r.file else { continue };
-        let b64 = data
+        let bytes = data
             .secrets
             .get(&r.secret_id)
             .ok_or_else(|| format!("secret {} not found", r.secret_name))?;
@@ -233,12 +229,12 @@ pub fn task_files(spec: &TaskSpec, data: &TaskData) -> Result<Vec<FileMount>, St
         } else {
             format!("{SECRETS_DIR}/{}", f.name)
         };
-        out.push(file(target, b64, f)?);
+        out.push(file(target, bytes, f));
     }
     for r in &c.configs {
         // A `Runtime` target (credential specs) is no file.
         let Some(f) = &r.file else { continue };
-        let b64 = data
+        let bytes = data
             .configs
             .get(&r.config_id)
             .ok_or_else(|| format!("config {} not found", r.config_name))?;
@@ -247,7 +243,7 @@ pub fn task_files(spec: &TaskSpec, data: &TaskData) -> Result<Vec<FileMount>, St
         } else {
             format!("/{}", f.name)
         };
-        out.push(file(target, b64, f)?);
+        out.push(file(target, bytes, f));
     }
     Ok(out)
 }
@@ -478,10 +474,10 @@ mod tests {
             ]
         }));
         let mut data = TaskData::default();
-        data.secrets.insert("s1".into(), "cHc=".into());
+        data.secrets.insert("s1".into(), b"pw".to_vec());
         let err = task_files(&spec, &data).unwrap_err();
         assert_eq!(err, "config app not found");
-        data.configs.insert("c1".into(), "YQ==".into());
+        data.configs.insert("c1".into(), b"a".to_vec());
         let files = task_files(&spec, &data).unwrap();
         let got: Vec<(&str, &[u8], u32, u32, u32)> = files
             .iter()
@@ -496,6 +492,6 @@ mod tests {
             ]
         );
         // Debug never shows the data.
-        assert!(!format!("{data:?}").contains("cHc="));
+        assert!(!format!("{data:?}").contains("112, 119"));
     }
 }

@@ -157,6 +157,14 @@ impl DispatcherApi for DispatcherService {
     ) -> Result<Response<Self::SessionStream>, Status> {
         let who = caller(&req, &self.m.cluster_id)?;
         self.leading()?;
+        let protocol = req.get_ref().protocol;
+        if protocol != crate::wire::PROTOCOL {
+            tracing::warn!(node = %who.node_id, protocol, "refused the session of an agent that speaks another dispatcher protocol");
+            return Err(Status::failed_precondition(format!(
+                "this manager speaks dispatcher protocol {}, the agent speaks {protocol}: upgrade the node",
+                crate::wire::PROTOCOL
+            )));
+        }
         let remote_ip = swarm_identity::peer_info(&req)
             .map(|p| p.remote_addr.ip().to_string())
             .unwrap_or_default();
@@ -206,8 +214,12 @@ impl DispatcherApi for DispatcherService {
         let Some(node_id) = self.m.dispatcher.node_of(&r.session_id) else {
             return Err(Status::not_found("session invalid"));
         };
-        let reports: Vec<StatusReport> = serde_json::from_slice(&r.reports)
-            .map_err(|e| Status::invalid_argument(format!("reports: {e}")))?;
+        let reports: Vec<StatusReport> = r
+            .statuses
+            .into_iter()
+            .map(crate::wire::decode_status)
+            .collect::<Result<_, _>>()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let actions = self
             .m
             .store
@@ -381,40 +393,35 @@ async fn stream_assignments(
             || meta != last_meta
             || networks_changed
         {
-            let networks_json = if networks_changed {
-                match serde_json::to_vec(&networks) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::error!("encode the node's networks: {e}");
-                        return;
-                    }
-                }
-            } else {
-                Vec::new()
-            };
-            let assignments_json = match serde_json::to_vec(&if first {
+            let tasks = if first {
                 now.values().collect::<Vec<_>>()
             } else {
                 changed
-            }) {
-                Ok(b) => b,
+            };
+            let tasks = match tasks
+                .into_iter()
+                .map(crate::wire::encode_assignment)
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(t) => t,
                 Err(e) => {
-                    // Never an empty list in its place: the agent would remove everything.
+                    // The session ends rather than send less than the set.
                     tracing::error!("encode the assignments: {e}");
                     return;
                 }
             };
             let msg = SessionMessage {
                 session_id: session_id.clone(),
+                protocol: crate::wire::PROTOCOL,
                 full: first,
-                assignments: assignments_json,
+                tasks,
                 removed: if first { Vec::new() } else { removed },
                 heartbeat_period_ms: period,
                 managers,
                 role,
                 renew_certificate: renew,
                 trust_root,
-                networks: networks_json,
+                node_networks: networks_changed.then(|| crate::wire::encode_networks(&networks)),
                 log_subscriptions: Vec::new(),
             };
             if tx.send(Ok(msg)).await.is_err() {
@@ -436,6 +443,7 @@ async fn stream_assignments(
                 }
                 let msg = SessionMessage {
                     session_id: session_id.clone(),
+                    protocol: crate::wire::PROTOCOL,
                     heartbeat_period_ms: last_meta.0,
                     log_subscriptions: subs,
                     ..SessionMessage::default()

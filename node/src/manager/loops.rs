@@ -308,16 +308,23 @@ fn task_data(s: &CoreStore, t: &swarm_core::model::Task) -> TaskData {
         return out;
     }
     for r in &c.secrets {
-        if let Some(x) = s.secret(&r.secret_id) {
-            out.secrets.insert(r.secret_id.clone(), x.spec.data.clone());
+        if let Some(data) = s.secret(&r.secret_id).and_then(|x| decoded(&x.spec.data)) {
+            out.secrets.insert(r.secret_id.clone(), data);
         }
     }
     for r in &c.configs {
-        if let Some(x) = s.config(&r.config_id) {
-            out.configs.insert(r.config_id.clone(), x.spec.data.clone());
+        if let Some(data) = s.config(&r.config_id).and_then(|x| decoded(&x.spec.data)) {
+            out.configs.insert(r.config_id.clone(), data);
         }
     }
     out
+}
+
+/// A secret's or config's data as stored (base64; checked when it was created). Data
+/// that does not decode is left out, and the task's node refuses the task for it.
+fn decoded(b64: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
 
 fn task_state(r: ReportedState) -> TaskState {
@@ -511,12 +518,12 @@ mod tests {
         .unwrap();
         let a = assignments(&s, "n1");
         assert_eq!(
-            a[0].data.secrets.get("x1").map(String::as_str),
-            Some("cHc=")
+            a[0].data.secrets.get("x1").map(Vec::as_slice),
+            Some(&b"pw"[..])
         );
         assert_eq!(
-            a[0].data.configs.get("c1").map(String::as_str),
-            Some("YQ==")
+            a[0].data.configs.get("c1").map(Vec::as_slice),
+            Some(&b"a"[..])
         );
         // n2's task references nothing: n2 gets no data.
         assert_eq!(assignments(&s, "n2")[0].data, TaskData::default());
