@@ -385,6 +385,16 @@ pub fn encode_status(r: &StatusReport) -> proto::TaskStatus {
         exit_code: r.exit_code,
         pid: r.pid,
         timestamp_nanos: r.timestamp.timestamp_nanos_opt().unwrap_or_default(),
+        log_tail: r
+            .log_tail
+            .iter()
+            .map(|l| proto::LogLine {
+                task_id: String::new(),
+                time_nanos: l.time.timestamp_nanos_opt().unwrap_or_default(),
+                stream: l.stream,
+                line: l.line.clone().into_bytes(),
+            })
+            .collect(),
     }
 }
 
@@ -410,6 +420,25 @@ pub fn decode_status(r: proto::TaskStatus) -> Result<StatusReport, WireError> {
     if r.task_id.is_empty() {
         return Err(bad("no task ID".into()));
     }
+    use swarm_core::model::{TailLine, LOG_TAIL_LINES, LOG_TAIL_LINE_BYTES};
+    if r.log_tail.len() > LOG_TAIL_LINES
+        || r.log_tail
+            .iter()
+            .any(|l| l.line.len() > LOG_TAIL_LINE_BYTES + 1)
+    {
+        return Err(bad(format!(
+            "a log tail over {LOG_TAIL_LINES} lines or {LOG_TAIL_LINE_BYTES} bytes a line"
+        )));
+    }
+    let log_tail = r
+        .log_tail
+        .iter()
+        .map(|l| TailLine {
+            time: DateTime::<Utc>::from_timestamp_nanos(l.time_nanos),
+            stream: if l.stream == 2 { 2 } else { 1 },
+            line: String::from_utf8_lossy(&l.line).into_owned(),
+        })
+        .collect();
     Ok(StatusReport {
         state,
         timestamp: DateTime::<Utc>::from_timestamp_nanos(r.timestamp_nanos),
@@ -418,6 +447,7 @@ pub fn decode_status(r: proto::TaskStatus) -> Result<StatusReport, WireError> {
         err: r.err,
         exit_code: r.exit_code,
         pid: r.pid,
+        log_tail,
     })
 }
 

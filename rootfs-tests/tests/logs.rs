@@ -5,7 +5,8 @@
 //! every task's lines with Docker's `name.slot.id@node |` prefix; `--tail`, `--since`,
 //! `--timestamps`, `--raw`, `--no-task-ids`, `--no-resolve`; `--follow` picks up the
 //! tasks a scale adds on any node; with h2's swarmd killed, the answer names the node
-//! that is not available in Docker's words and still gives the others' lines.
+//! that is not available in Docker's words and still gives the others' lines, and the
+//! last lines of a task that ended on h2 (kept by the managers, moby#37336).
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
@@ -213,6 +214,30 @@ fn service_logs_come_from_every_node() -> Result<()> {
     .with_context(|| format!("followed:\n{}", follow.text()))?;
     drop(follow);
 
+    // A task on h2 that ended: its node sent its last lines with its final status.
+    c.host(0).swarm_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "last",
+        "--restart-condition",
+        "none",
+        "--constraint",
+        "node.hostname==h2",
+        &c.image("1"),
+        "sh",
+        "-c",
+        "echo first words; echo last words; sleep 0.3; echo dying >&2; exit 3",
+    ])?;
+    wait_for("last's task failed", Duration::from_secs(60), || {
+        let tasks = c.host(0).tasks("last")?;
+        Ok(tasks
+            .iter()
+            .any(|t| t["Status"]["State"] == "failed" && t["Status"]["SwarmLogTail"].is_array())
+            .then_some(()))
+    })?;
+
     // h2's swarmd dies: its tasks' logs cannot be read, and the answer says so.
     let h2 = c
         .host(0)
@@ -233,6 +258,28 @@ fn service_logs_come_from_every_node() -> Result<()> {
     ensure!(
         !d.ok && d.stderr.contains(&warning),
         "docker service logs without h2: {d:?}"
+    );
+    // Beyond Docker (moby#37336): the ended task's last lines, kept by the managers,
+    // still read with h2 gone, with the warning; `--tail 1` cuts them as on a node.
+    let r = c.host(1).swarm(&["service", "logs", "last"])?;
+    let out: Vec<&str> = r.stdout.lines().collect();
+    ensure!(
+        !r.ok
+            && out.len() == 2
+            && out[0].starts_with("last.1.")
+            && out[0].contains(&"@h2".to_string())
+            && out[0].ends_with("| first words")
+            && out[1].ends_with("| last words")
+            && r.stderr.lines().any(|l| l.ends_with("| dying"))
+            && r.stderr.contains(&warning),
+        "the ended task's kept lines without h2: {r:?}"
+    );
+    let d = c
+        .host(0)
+        .docker(&["service", "logs", "--tail", "1", "--raw", "last"])?;
+    ensure!(
+        d.stdout.is_empty() && d.stderr.starts_with("dying\n") && d.stderr.contains(&warning),
+        "docker service logs --tail 1 --raw without h2: {d:?}"
     );
     Ok(())
 }

@@ -63,7 +63,10 @@ pub use swarm::{
     RaftConfig, RootRotation, Swarm, SwarmSpec, TaskDefaults, DEFAULT_ADDR_POOL,
     DEFAULT_DATA_PATH_PORT, DEFAULT_SUBNET_SIZE,
 };
-pub use task::{ContainerStatus, NetworkAttachment, PortStatus, Task, TaskStatus};
+pub use task::{
+    ContainerStatus, NetworkAttachment, PortStatus, TailLine, Task, TaskStatus, LOG_TAIL_LINES,
+    LOG_TAIL_LINE_BYTES,
+};
 pub use task_spec::{
     Limit, NetworkAttachmentConfig, Placement, PlacementPreference, ResourceRequirements,
     Resources, RestartCondition, RestartPolicy, SpreadOver, TaskSpec,

@@ -96,6 +96,34 @@ pub struct TaskStatus {
     pub container_status: Option<ContainerStatus>,
     #[serde(default)]
     pub port_status: PortStatus,
+    /// The last lines the task's container wrote, sent by its node when the task ended
+    /// (not in Docker's schema): `service logs` reads them once the node is gone
+    /// (moby#37336). Bounded by the agent ([`LOG_TAIL_LINES`] lines of at most
+    /// [`LOG_TAIL_LINE_BYTES`]).
+    #[serde(
+        rename = "SwarmLogTail",
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub log_tail: Vec<TailLine>,
+}
+
+/// How many of a task's last log lines its status keeps.
+pub const LOG_TAIL_LINES: usize = 20;
+/// A longer kept line is cut there.
+pub const LOG_TAIL_LINE_BYTES: usize = 1024;
+
+/// One kept log line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TailLine {
+    #[serde(with = "rfc3339_nano", default)]
+    pub time: DateTime<Utc>,
+    /// 1: stdout, 2: stderr.
+    pub stream: u32,
+    /// The line as written (lossy UTF-8), with its newline.
+    pub line: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

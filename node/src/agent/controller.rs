@@ -74,7 +74,60 @@ impl Ctx {
             exit_code,
             pid,
             timestamp: Utc::now(),
+            log_tail: Vec::new(),
         });
+    }
+
+    /// A task that ended: its status with the container's last lines, which the
+    /// managers keep for when this node is gone.
+    async fn report_ended(
+        &self,
+        task: &str,
+        state: ReportedState,
+        message: &str,
+        err: Option<String>,
+        exit_code: Option<i32>,
+    ) {
+        tracing::debug!(task, ?state, message, ?err, "task status");
+        let log_tail = self.log_tail(task).await;
+        let _ = self.reports.send(StatusReport {
+            task_id: task.to_string(),
+            state,
+            message: message.to_string(),
+            err,
+            exit_code,
+            pid: None,
+            timestamp: Utc::now(),
+            log_tail,
+        });
+    }
+
+    /// The container's last lines, each cut to the kept length.
+    async fn log_tail(&self, task: &str) -> Vec<swarm_core::model::TailLine> {
+        use futures::StreamExt;
+        use swarm_core::model::{TailLine, LOG_TAIL_LINES, LOG_TAIL_LINE_BYTES};
+        use swarm_runtime::container::logs::{read, LogStream, ReadOptions};
+        let opts = ReadOptions {
+            tail: Some(LOG_TAIL_LINES),
+            ..ReadOptions::default()
+        };
+        read(self.rt.log_path(task), opts)
+            .filter_map(|e| async move { e.ok() })
+            .map(|e| {
+                let mut line = e.line;
+                if line.len() > LOG_TAIL_LINE_BYTES {
+                    line.truncate(LOG_TAIL_LINE_BYTES);
+                    line.push(b'\n');
+                }
+                TailLine {
+                    time: e.time,
+                    stream: if e.stream == LogStream::Stderr { 2 } else { 1 },
+                    line: String::from_utf8_lossy(&line).into_owned(),
+                }
+            })
+            .take(LOG_TAIL_LINES)
+            .collect()
+            .await
     }
 
     /// A container event as dockerd sends it for a task's container: its labels (the
@@ -194,7 +247,7 @@ pub async fn run(
     };
     if let Phase::Exited(exit) = phase {
         ctx.event(&a, "die", &[("exitCode", exit.code.to_string())]);
-        report_exit(&ctx, &id, &exit);
+        report_exit(&ctx, &id, &exit).await;
     }
     // Terminal: its addresses go back to the allocator now (a task past RUNNING holds
     // none), so its interfaces must go now too, as Docker releases a stopped container's
@@ -381,14 +434,14 @@ async fn stop(ctx: &Ctx, a: &Assignment) -> Phase {
     match ctx.rt.stop(id, None, grace(a)).await {
         Ok(exit) => {
             ctx.stopped(a, &exit);
-            ctx.report_full(
+            ctx.report_ended(
                 id,
                 ReportedState::Shutdown,
                 "shutdown",
                 None,
                 Some(exit.code),
-                None,
             )
+            .await
         }
         Err(e) => ctx.report(id, ReportedState::Shutdown, "shutdown", Some(e.to_string())),
     }
@@ -412,22 +465,23 @@ async fn until_not_running(desired: &mut watch::Receiver<Desired>) {
     }
 }
 
-fn report_exit(ctx: &Ctx, id: &str, exit: &ExitStatus) {
+async fn report_exit(ctx: &Ctx, id: &str, exit: &ExitStatus) {
     if exit.code == 0 {
-        ctx.report_full(id, ReportedState::Complete, "finished", None, Some(0), None);
+        ctx.report_ended(id, ReportedState::Complete, "finished", None, Some(0))
+            .await;
     } else {
         let mut err = format!("task: non-zero exit ({})", exit.code);
         if exit.oom_killed {
             err.push_str(": OOM killed");
         }
-        ctx.report_full(
+        ctx.report_ended(
             id,
             ReportedState::Failed,
             "failed",
             Some(err),
             Some(exit.code),
-            None,
-        );
+        )
+        .await;
     }
 }
 

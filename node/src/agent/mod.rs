@@ -117,6 +117,9 @@ pub struct StatusReport {
     /// The container's first process on the host (RUNNING).
     pub pid: Option<i32>,
     pub timestamp: DateTime<Utc>,
+    /// A task that ended: its container's last lines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_tail: Vec<swarm_core::model::TailLine>,
 }
 
 struct Handle {

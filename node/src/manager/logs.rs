@@ -11,13 +11,15 @@
 //!
 //! A node without a session (down, gone) is named in a warning, in Docker's words:
 //! `warning: incomplete log stream. some logs could not be retrieved for the following
-//! reasons: node X is not available`. Without follow, the stream ends once every node
-//! asked has sent all it had.
+//! reasons: node X is not available`. Beyond Docker (moby#37336), the last lines of its
+//! tasks that ended (the tail their node sent with the final status, kept in the store)
+//! come before the warning. Without follow, the stream ends once every node asked has
+//! sent all it had.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use swarm_core::model::Task;
+use swarm_core::model::{TailLine, Task};
 use tokio::sync::mpsc;
 
 use super::dispatcher::{heartbeat_period, GRACE_PERIODS};
@@ -96,14 +98,14 @@ pub async fn subscribe(m: &Arc<Manager>, mut req: LogSubscription) -> mpsc::Rece
     // A node is asked while its session lives: a heartbeat within the dispatcher's grace.
     let grace = m.store.read(heartbeat_period).await * GRACE_PERIODS;
     let mut seen = BTreeSet::new();
-    let first = new_tasks(m, &req, &mut seen).await;
+    let (first, tails) = new_tasks(m, &req, &mut seen).await;
     tracing::debug!(subscription = %id, nodes = ?first.keys().collect::<Vec<_>>(), "logs subscribed");
     if first.is_empty() && !req.follow {
         // Nobody to ask: the stream ends here.
         m.log_broker.forget(&id);
         return rx;
     }
-    if let Some(w) = ask(m, &req, first, grace) {
+    if let Some(w) = ask(m, &req, first, &tails, grace) {
         let _ = tx.send(w).await;
     }
     if !req.follow {
@@ -127,11 +129,11 @@ pub async fn subscribe(m: &Arc<Manager>, mut req: LogSubscription) -> mpsc::Rece
             if !m.store.is_leader() {
                 break;
             }
-            let fresh = new_tasks(&m, &req, &mut seen).await;
+            let (fresh, tails) = new_tasks(&m, &req, &mut seen).await;
             if fresh.is_empty() {
                 continue;
             }
-            if let Some(w) = ask(&m, &new, fresh, grace) {
+            if let Some(w) = ask(&m, &new, fresh, &tails, grace) {
                 if tx.send(w).await.is_err() {
                     break;
                 }
@@ -143,16 +145,17 @@ pub async fn subscribe(m: &Arc<Manager>, mut req: LogSubscription) -> mpsc::Rece
 }
 
 /// The subscription's tasks assigned to a node and not in `seen` yet (added to it), by
-/// node.
+/// node; and the kept last lines of those that ended.
 async fn new_tasks(
     m: &Manager,
     req: &LogSubscription,
     seen: &mut BTreeSet<String>,
-) -> BTreeMap<String, Vec<String>> {
-    let by_node = m
+) -> (BTreeMap<String, Vec<String>>, Tails) {
+    let (by_node, tails) = m
         .store
         .read(|s| {
             let mut by_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            let mut tails = Tails::new();
             let wanted = |t: &Task| {
                 !t.node_id.is_empty()
                     && !seen.contains(t.id())
@@ -167,12 +170,34 @@ async fn new_tasks(
                     .entry(t.node_id.clone())
                     .or_default()
                     .push(t.id().to_string());
+                if !t.status.log_tail.is_empty() {
+                    tails.insert(t.id().to_string(), t.status.log_tail.clone());
+                }
             }
-            by_node
+            (by_node, tails)
         })
         .await;
     seen.extend(by_node.values().flatten().cloned());
-    by_node
+    (by_node, tails)
+}
+
+/// Tasks' kept last lines, by task ID.
+type Tails = HashMap<String, Vec<TailLine>>;
+
+/// What `req` asks of a task's kept lines: those since `since_nanos`, the last `tail`.
+fn kept_lines(req: &LogSubscription, task_id: &str, kept: &[TailLine]) -> Vec<LogLine> {
+    let lines: Vec<LogLine> = kept
+        .iter()
+        .map(|l| LogLine {
+            task_id: task_id.to_string(),
+            time_nanos: l.time.timestamp_nanos_opt().unwrap_or_default(),
+            stream: l.stream,
+            line: l.line.clone().into_bytes(),
+        })
+        .filter(|l| l.time_nanos >= req.since_nanos)
+        .collect();
+    let skip = usize::try_from(req.tail).map_or(0, |tail| lines.len().saturating_sub(tail));
+    lines.into_iter().skip(skip).collect()
 }
 
 /// Sends each node its part of `req` in its session; what the client is told of the
@@ -181,6 +206,7 @@ fn ask(
     m: &Manager,
     req: &LogSubscription,
     by_node: BTreeMap<String, Vec<String>>,
+    tails: &Tails,
     grace: std::time::Duration,
 ) -> Option<LogBatch> {
     // Every node pending before any can answer, so no early end cuts the others off.
@@ -197,13 +223,18 @@ fn ask(
             unavailable.push((node, task_ids));
         }
     }
-    warning(req, unavailable)
+    warning(req, unavailable, tails)
 }
 
-/// What the client is told of the nodes that could not be asked: without follow, one
-/// warning that ends its stream (Docker's); with follow, which never ends, a stderr line
-/// in each of their tasks' logs, so the docker CLI shows it under the task's prefix.
-fn warning(req: &LogSubscription, unavailable: Vec<(String, Vec<String>)>) -> Option<LogBatch> {
+/// What the client is told of the nodes that could not be asked: their tasks' kept last
+/// lines, then, without follow, one warning that ends its stream (Docker's); with
+/// follow, which never ends, a stderr line in each of their tasks' logs, so the docker
+/// CLI shows it under the task's prefix.
+fn warning(
+    req: &LogSubscription,
+    unavailable: Vec<(String, Vec<String>)>,
+    tails: &Tails,
+) -> Option<LogBatch> {
     if unavailable.is_empty() {
         return None;
     }
@@ -214,22 +245,95 @@ fn warning(req: &LogSubscription, unavailable: Vec<(String, Vec<String>)>) -> Op
     let text = incomplete(&reasons);
     let mut batch = LogBatch {
         subscription_id: req.id.clone(),
+        lines: unavailable
+            .iter()
+            .flat_map(|(_, tasks)| tasks)
+            .filter_map(|t| tails.get(t).map(|kept| kept_lines(req, t, kept)))
+            .flatten()
+            .collect(),
         ..LogBatch::default()
     };
     if req.follow {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        batch.lines = unavailable
-            .into_iter()
-            .flat_map(|(_, tasks)| tasks)
-            .map(|task_id| LogLine {
-                task_id,
-                time_nanos: now,
-                stream: 2,
-                line: format!("{text}\n").into_bytes(),
-            })
-            .collect();
+        batch.lines.extend(
+            unavailable
+                .into_iter()
+                .flat_map(|(_, tasks)| tasks)
+                .map(|task_id| LogLine {
+                    task_id,
+                    time_nanos: now,
+                    stream: 2,
+                    line: format!("{text}\n").into_bytes(),
+                }),
+        );
     } else {
         batch.warning = text;
     }
     Some(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+
+    fn kept() -> Vec<TailLine> {
+        (1..=5)
+            .map(|i| TailLine {
+                time: DateTime::<Utc>::from_timestamp_nanos(i * 1000),
+                stream: if i == 3 { 2 } else { 1 },
+                line: format!("line {i}\n"),
+            })
+            .collect()
+    }
+
+    fn texts(lines: &[LogLine]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(&l.line).trim().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn an_unavailable_nodes_ended_tasks_give_their_kept_lines_then_the_warning() {
+        let req = LogSubscription {
+            id: "sub".into(),
+            tail: -1,
+            ..LogSubscription::default()
+        };
+        let tails: Tails = [("t1".to_string(), kept())].into_iter().collect();
+        let unavailable = vec![("n2".to_string(), vec!["t1".to_string(), "t2".to_string()])];
+        let b = warning(&req, unavailable.clone(), &tails).unwrap();
+        assert_eq!(
+            texts(&b.lines),
+            ["line 1", "line 2", "line 3", "line 4", "line 5"]
+        );
+        assert_eq!(b.lines[2].stream, 2);
+        assert!(b.lines.iter().all(|l| l.task_id == "t1"));
+        assert_eq!(
+            b.warning,
+            "warning: incomplete log stream. some logs could not be retrieved for the following reasons: node n2 is not available"
+        );
+        // --tail 2 --since (after line 1): the last two of those since.
+        let req = LogSubscription {
+            tail: 2,
+            since_nanos: 2000,
+            ..req
+        };
+        assert_eq!(
+            texts(&warning(&req, unavailable.clone(), &tails).unwrap().lines),
+            ["line 4", "line 5"]
+        );
+        // Follow: the kept lines, then the warning line in each task's log.
+        let req = LogSubscription {
+            follow: true,
+            tail: 1,
+            ..req
+        };
+        let b = warning(&req, unavailable, &tails).unwrap();
+        assert_eq!(texts(&b.lines)[0], "line 5");
+        assert_eq!(b.lines.len(), 3);
+        assert!(b.warning.is_empty());
+    }
 }

@@ -378,6 +378,12 @@ pub(crate) fn status_actions(s: &CoreStore, reports: Vec<StatusReport>) -> Vec<S
                 err: r.err.unwrap_or_default(),
                 container_status: cs,
                 port_status: task.status.port_status.clone(),
+                // A later status without lines (a shutdown after the exit) keeps them.
+                log_tail: if r.log_tail.is_empty() {
+                    task.status.log_tail.clone()
+                } else {
+                    r.log_tail
+                },
             },
         });
     }
@@ -401,7 +407,34 @@ mod tests {
             exit_code: exit,
             pid,
             timestamp: DateTime::<Utc>::default(),
+            log_tail: Vec::new(),
         }
+    }
+
+    #[test]
+    fn an_ended_tasks_last_lines_are_kept_through_later_statuses() {
+        let mut s = store_with_task();
+        let line = swarm_core::model::TailLine {
+            time: DateTime::<Utc>::default(),
+            stream: 1,
+            line: "bye\n".into(),
+        };
+        let failed = StatusReport {
+            log_tail: vec![line.clone()],
+            ..report(ReportedState::Failed, None, Some(3))
+        };
+        let actions = status_actions(&s, vec![failed]);
+        s.apply(&actions, 2, Utc::now()).unwrap();
+        assert_eq!(
+            s.task("t1").unwrap().status.log_tail,
+            std::slice::from_ref(&line)
+        );
+        // A later status without lines keeps them.
+        let actions = status_actions(&s, vec![report(ReportedState::Rejected, None, None)]);
+        let StoreAction::SetTaskStatus { status, .. } = &actions[0] else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(status.log_tail, [line]);
     }
 
     fn store_with_task() -> CoreStore {

@@ -110,6 +110,11 @@ fn status_reports_come_back_as_they_went() {
         exit_code: Some(3),
         pid: None,
         timestamp: DateTime::<Utc>::from_timestamp_nanos(1_700_000_000_123_456_789),
+        log_tail: vec![swarm_core::model::TailLine {
+            time: DateTime::<Utc>::from_timestamp_nanos(1_700_000_000_000_000_001),
+            stream: 2,
+            line: "boom\n".into(),
+        }],
     };
     assert_eq!(decode_status(through_bytes(&encode_status(&r))).unwrap(), r);
 }
