@@ -155,6 +155,9 @@ impl LibcontainerRuntime {
             started_at: started.map(|s| s.started_at),
             exit,
             labels: meta.labels,
+            mounts: meta
+                .mounts
+                .unwrap_or_else(|| bundle::volume_mounts_in_config(&self.cfg, id)),
         })
     }
 
@@ -188,6 +191,7 @@ impl LibcontainerRuntime {
             }),
             log: spec.log.clone(),
             created_at: chrono::Utc::now(),
+            mounts: Some(spec.mounts.clone()),
         };
         let shim_log = dir.join(records::SHIM_LOG);
         let log = std::fs::File::create(&shim_log).map_err(Error::path(&shim_log))?;
