@@ -68,7 +68,14 @@ pub async fn run(cfg: Config) -> Result<()> {
         shim_exe: cfg.shim_exe.clone(),
     };
     let rt: Arc<dyn ContainerRuntime> = match cfg.runtime {
-        RuntimeKind::Libcontainer => Arc::new(LibcontainerRuntime::new(rt_cfg.clone())?),
+        RuntimeKind::Libcontainer => {
+            let lc = LibcontainerRuntime::new(rt_cfg.clone())?;
+            let cleaned = lc.remove_strays();
+            if !cleaned.is_empty() {
+                tracing::info!(?cleaned, "removed what a crash left of containers");
+            }
+            Arc::new(lc)
+        }
         RuntimeKind::Containerd => Arc::new(
             ContainerdRuntime::connect(rt_cfg.clone(), &cfg.containerd_socket, "swarm").await?,
         ),
@@ -144,6 +151,8 @@ pub async fn run(cfg: Config) -> Result<()> {
     if let Some(m) = node.manager() {
         m.stop().await;
     }
+    // A node with no container left leaves no cgroup parent behind either.
+    swarm_runtime::container::cgroups::remove_parent_if_empty(&rt_cfg);
     r
 }
 

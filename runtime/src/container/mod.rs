@@ -230,6 +230,7 @@ mod serde_bytes_b64 {
 }
 
 pub mod bundle;
+pub mod cgroups;
 pub mod containerd;
 pub mod health;
 pub mod host;
