@@ -25,6 +25,7 @@ mod stack;
 mod swarm;
 mod units;
 mod usage;
+mod volume;
 
 use std::process::ExitCode;
 
@@ -106,6 +107,9 @@ enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Manage Swarm stacks
     #[command(subcommand)]
     Stack(stack::StackCommand),
@@ -196,6 +200,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Secret(c) => secret::run_secret(&client, c).await,
         Command::Config(c) => secret::run_config(&client, c).await,
         Command::Network(c) => network::run(&client, c).await,
+        Command::Volume(c) => volume::run(&client, c).await,
         Command::Stack(c) => stack::run(&client, c).await,
         Command::Events(a) => events::run(&client, a).await,
     }

@@ -11,6 +11,7 @@ use swarm_runtime::container::containerd::ContainerdRuntime;
 use swarm_runtime::container::libcontainer::LibcontainerRuntime;
 use swarm_runtime::container::{ContainerRuntime, RuntimeConfig, Status};
 use swarm_runtime::image::{ImageStore, RegistryOptions};
+use swarm_runtime::volume::Volumes;
 use tokio::sync::mpsc;
 
 use swarm_identity::{ClientTls, ClusterTls, JoinToken, NodeIdentity, NodeKey, Role};
@@ -26,6 +27,7 @@ use crate::manager::{self, Manager};
 
 mod containers;
 mod images;
+mod volumes;
 
 const LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.";
 const ALREADY_IN_SWARM: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
@@ -39,6 +41,8 @@ pub struct Node {
     rt: Arc<dyn ContainerRuntime>,
     agent: Arc<Agent>,
     images: Arc<ImageStore>,
+    /// Named volumes (`<data>/volumes`); its lock orders container creates and removals.
+    volumes: Arc<Volumes>,
     manager: RwLock<Option<Arc<Manager>>>,
     /// This node's certificate once it initialized or joined a swarm.
     identity: RwLock<Option<NodeIdentity>>,
@@ -64,11 +68,22 @@ pub async fn run(cfg: Config) -> Result<()> {
         shim_exe: cfg.shim_exe.clone(),
     };
     let rt: Arc<dyn ContainerRuntime> = match cfg.runtime {
-        RuntimeKind::Libcontainer => Arc::new(LibcontainerRuntime::new(rt_cfg)?),
-        RuntimeKind::Containerd => {
-            Arc::new(ContainerdRuntime::connect(rt_cfg, &cfg.containerd_socket, "swarm").await?)
+        RuntimeKind::Libcontainer => {
+            let lc = LibcontainerRuntime::new(rt_cfg.clone())?;
+            let cleaned = lc.remove_strays();
+            if !cleaned.is_empty() {
+                tracing::info!(?cleaned, "removed what a crash left of containers");
+            }
+            Arc::new(lc)
         }
+        RuntimeKind::Containerd => Arc::new(
+            ContainerdRuntime::connect(rt_cfg.clone(), &cfg.containerd_socket, "swarm").await?,
+        ),
     };
+    // Every create that mounts a volume goes through the volumes' lock (volumes.rs).
+    let volumes = Arc::new(Volumes::new(&cfg.data_dir));
+    volumes.clean_interrupted();
+    let rt = volumes.guard(rt);
     let images = Arc::new(ImageStore::open(cfg.data_dir.join("image"))?);
     let registry = RegistryOptions {
         insecure: cfg.insecure_registries.clone(),
@@ -86,6 +101,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         rt: rt.clone(),
         agent,
         images,
+        volumes,
         manager: RwLock::new(None),
         identity: RwLock::new(None),
         sealing: certs::Sealing::new(&cfg.data_dir),
@@ -135,6 +151,8 @@ pub async fn run(cfg: Config) -> Result<()> {
     if let Some(m) = node.manager() {
         m.stop().await;
     }
+    // A node with no container left leaves no cgroup parent behind either.
+    swarm_runtime::container::cgroups::remove_parent_if_empty(&rt_cfg);
     r
 }
 
@@ -915,6 +933,7 @@ impl api::Backend for Node {
             Request::ContainerList { filters, all } => self.container_list(&filters, all).await,
             Request::ContainerInspect { id } => self.container_inspect(&id).await,
             Request::ContainerLogs { id, opts } => self.container_logs(&id, opts).await,
+            Request::Volume(v) => self.volume(v).await,
             Request::Events {
                 since,
                 until,

@@ -85,7 +85,7 @@ pub fn leader_changed() {
 /// route, whatever the IDs, so the label set stays small.
 pub fn route(method: &str, path: &str) -> String {
     const RESOURCES: &[&str] = &[
-        "nodes", "services", "tasks", "secrets", "configs", "networks",
+        "nodes", "services", "tasks", "secrets", "configs", "networks", "volumes",
     ];
     const TOP: &[&str] = &[
         "_ping",
@@ -107,6 +107,7 @@ pub fn route(method: &str, path: &str) -> String {
         "unlockkey",
         "load",
         "json",
+        "prune",
     ];
     let path = match path.strip_prefix("/v").and_then(|r| r.split_once('/')) {
         Some((v, rest)) if v.split('.').all(|p| p.parse::<u32>().is_ok()) => rest,
@@ -453,6 +454,8 @@ mod tests {
             "GET /distribution/{name}/json"
         );
         assert_eq!(route("GET", "/v1.47/nope/x"), "GET other");
+        assert_eq!(route("DELETE", "/v1.47/volumes/v1"), "DELETE /volumes/{id}");
+        assert_eq!(route("POST", "/volumes/prune"), "POST /volumes/prune");
     }
 
     #[test]

@@ -328,6 +328,26 @@ impl Swarmd {
         Ok(())
     }
 
+    /// Stop swarmd as systemd does (SIGTERM) and wait for it to exit; its containers
+    /// live on, as after a kill.
+    pub fn stop(&mut self) -> Result<()> {
+        if let Some(mut c) = self.child.take() {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            )?;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while c.try_wait()?.is_none() {
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    bail!("swarmd still running 30 s after SIGTERM");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
+    }
+
     /// The tail of swarmd's log, for failure messages.
     pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.config.dir.join("swarmd.log")).unwrap_or_default();

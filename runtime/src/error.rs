@@ -53,6 +53,21 @@ pub enum Error {
     #[error("container {0} already exists")]
     ContainerExists(String),
 
+    /// Docker's words for a volume that is not there.
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
+
+    /// Removing a volume that containers (running or not) mount, in Docker's words.
+    #[error("remove {name}: volume is in use - [{}]", containers.join(", "))]
+    VolumeInUse {
+        name: String,
+        containers: Vec<String>,
+    },
+
+    /// A volume create refused (`create NAME: ...`, the local driver's words).
+    #[error("{0}")]
+    InvalidVolume(String),
+
     /// Starting the container's process failed, e.g.
     /// `exec: "foo": executable file not found in $PATH`.
     #[error("{0}")]

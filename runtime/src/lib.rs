@@ -19,5 +19,6 @@
 pub mod container;
 pub mod error;
 pub mod image;
+pub mod volume;
 
 pub use error::{Error, Result};

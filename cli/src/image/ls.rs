@@ -40,6 +40,12 @@ pub struct LsArgs {
 
 /// go-units `HumanSizeWithPrecision(size, 3)`: decimal units, 3 significant digits.
 pub fn human_size(n: f64) -> String {
+    human_size_precision(n, 3)
+}
+
+/// go-units `HumanSizeWithPrecision`: decimal units, `precision` significant digits
+/// (`HumanSize` is 4).
+pub fn human_size_precision(n: f64, precision: i32) -> String {
     const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
     let mut size = n;
     let mut i = 0;
@@ -47,13 +53,13 @@ pub fn human_size(n: f64) -> String {
         size /= 1000.0;
         i += 1;
     }
-    // Go's %.3g: 3 significant digits, trailing zeros dropped.
+    // Go's %.<precision>g: significant digits, trailing zeros dropped.
     let digits = if size > 0.0 {
         size.log10().floor() as i32 + 1
     } else {
         1
     };
-    let decimals = (3 - digits).max(0) as usize;
+    let decimals = (precision - digits).max(0) as usize;
     let mut s = format!("{size:.decimals$}");
     if s.contains('.') {
         s = s.trim_end_matches('0').trim_end_matches('.').to_string();

@@ -23,8 +23,8 @@ use serde_json::Value;
 
 pub use self::error::ApiError;
 pub use self::request::{
-    BlobKind, LogsOptions, NetworkRequest, RegistryCredentials, Request, API_VERSION,
-    MIN_API_VERSION,
+    BlobKind, LogsOptions, NetworkRequest, RegistryCredentials, Request, VolumeRequest,
+    API_VERSION, MIN_API_VERSION,
 };
 use crate::error::{Error, Result};
 

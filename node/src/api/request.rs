@@ -163,6 +163,8 @@ pub enum Request {
         name: String,
         force: bool,
     },
+    /// `/volumes*`: this node's named volumes (`daemon/volumes.rs`).
+    Volume(VolumeRequest),
     /// `GET /events`: times in Unix nanoseconds (`manager/events.rs`).
     Events {
         since: Option<i64>,
@@ -226,6 +228,30 @@ pub enum NetworkRequest {
     Prune { filters: Filters },
 }
 
+/// The `/volumes` calls.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VolumeRequest {
+    List {
+        filters: Filters,
+    },
+    Inspect {
+        name: String,
+    },
+    Create {
+        body: Value,
+    },
+    Remove {
+        name: String,
+        force: bool,
+    },
+    /// `anonymous_only`: what a prune without `all` removes from API 1.42 on (older
+    /// clients prune every unused volume, as their daemons did).
+    Prune {
+        filters: Filters,
+        anonymous_only: bool,
+    },
+}
+
 /// Which of the two named-blob tables a `/secrets` or `/configs` call is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobKind {
@@ -274,6 +300,7 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
     let q: HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
+    let api_version = path_version(path);
     let path = strip_version(path);
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let filters = || Filters::parse(q.get("filters").map(String::as_str).unwrap_or(""));
@@ -397,6 +424,21 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
         ("DELETE", ["networks", id]) => {
             Request::Network(NetworkRequest::Remove { id: id.to_string() })
         }
+        ("GET", ["volumes"]) => Request::Volume(VolumeRequest::List {
+            filters: filters()?,
+        }),
+        ("POST", ["volumes", "create"]) => Request::Volume(VolumeRequest::Create { body: json()? }),
+        ("POST", ["volumes", "prune"]) => Request::Volume(VolumeRequest::Prune {
+            filters: filters()?,
+            anonymous_only: api_version.is_none_or(|v| v >= (1, 42)),
+        }),
+        ("GET", ["volumes", name]) => Request::Volume(VolumeRequest::Inspect {
+            name: name.to_string(),
+        }),
+        ("DELETE", ["volumes", name]) => Request::Volume(VolumeRequest::Remove {
+            name: name.to_string(),
+            force: flag("force"),
+        }),
         ("GET", ["events"]) => {
             let time = |k: &str| -> Result<Option<i64>, ApiError> {
                 match q.get(k).filter(|v| !v.is_empty()) {
@@ -468,6 +510,13 @@ fn strip_version(path: &str) -> &str {
         }
     }
     path
+}
+
+/// `/v1.41/volumes/prune` -> (1, 41); None for an unversioned path.
+fn path_version(path: &str) -> Option<(u32, u32)> {
+    let rest = path.strip_prefix("/v")?;
+    let (major, minor) = rest[..rest.find('/')?].split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 fn is_true(v: &str) -> bool {
@@ -765,6 +814,29 @@ mod tests {
                 force: true
             }
         );
+    }
+
+    #[test]
+    fn volume_routes_and_prune_by_api_version() {
+        assert_eq!(
+            parse("DELETE", "/v1.47/volumes/v1", "force=1", b"").unwrap(),
+            Request::Volume(VolumeRequest::Remove {
+                name: "v1".into(),
+                force: true
+            })
+        );
+        assert_eq!(
+            parse("GET", "/volumes/v1", "", b"").unwrap(),
+            Request::Volume(VolumeRequest::Inspect { name: "v1".into() })
+        );
+        let prune = |path: &str| match parse("POST", path, "", b"").unwrap() {
+            Request::Volume(VolumeRequest::Prune { anonymous_only, .. }) => anonymous_only,
+            other => panic!("{other:?}"),
+        };
+        assert!(prune("/v1.47/volumes/prune"));
+        assert!(prune("/v1.42/volumes/prune"));
+        assert!(!prune("/v1.41/volumes/prune"));
+        assert!(prune("/volumes/prune"));
     }
 
     #[test]

@@ -424,9 +424,8 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
         | Request::SwarmBackup
         | Request::ContainerList { .. }
         | Request::ContainerInspect { .. }
-        | Request::ContainerLogs { .. } => {
-            Err(ApiError::internal("handled by the node"))
-        }
+        | Request::ContainerLogs { .. }
+        | Request::Volume(_) => Err(ApiError::internal("handled by the node")),
     }
 }
 

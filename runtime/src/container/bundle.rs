@@ -412,6 +412,44 @@ fn init_mounts(shim_exe: &Path) -> Result<(Vec<Value>, Vec<String>)> {
     Ok((mounts, prefix))
 }
 
+/// `rm -rf --one-file-system` of `dir` (a volume being removed): never reaches into a
+/// mount below it.
+pub fn remove_tree(dir: &Path) -> Result<()> {
+    rootfs::remove_tree_one_fs(dir)
+}
+
+/// The volume mounts of a bundle made before containers' records kept their mounts:
+/// from its `config.json`, the binds whose source is a volume's `_data`.
+pub fn volume_mounts_in_config(cfg: &RuntimeConfig, id: &str) -> Vec<super::Mount> {
+    let Ok(bytes) = std::fs::read(container_dir(cfg, id).join("config.json")) else {
+        return Vec::new();
+    };
+    let Ok(spec) = serde_json::from_slice::<Value>(&bytes) else {
+        return Vec::new();
+    };
+    let volumes = cfg.data_dir.join("volumes");
+    spec["mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let source = Path::new(m["source"].as_str()?);
+            let rest = source.strip_prefix(&volumes).ok()?;
+            let mut parts = rest.components();
+            let name = parts.next()?.as_os_str().to_str()?.to_string();
+            (parts.as_path() == Path::new("_data")).then(|| super::Mount {
+                kind: MountKind::Volume,
+                source: name,
+                target: m["destination"].as_str().unwrap_or_default().to_string(),
+                read_only: m["options"]
+                    .as_array()
+                    .is_some_and(|o| o.iter().any(|x| x == "ro")),
+                tmpfs_size: 0,
+            })
+        })
+        .collect()
+}
+
 /// Unmount everything under the container dir and remove it. Idempotent. Never removes
 /// a dir that still has a mount below it (that would reach into image layers or volumes).
 pub fn cleanup(cfg: &RuntimeConfig, id: &str) -> Result<()> {

@@ -412,6 +412,10 @@ impl Inner {
         labels.remove(OWNER_LABEL);
         let rec = self.load_record(id)?;
         let started_at = rec.as_ref().and_then(|r| r.started_at);
+        let mounts = match rec.as_ref().and_then(|r| r.mounts.clone()) {
+            Some(m) => m,
+            None => bundle::volume_mounts_in_config(&self.cfg, id),
+        };
         let mut state = ContainerState {
             id: id.to_string(),
             status: Status::Created,
@@ -419,6 +423,7 @@ impl Inner {
             started_at,
             exit: None,
             labels,
+            mounts,
         };
         if let Some(exit) = rec.and_then(|r| r.exit) {
             state.status = Status::Exited;
@@ -511,6 +516,7 @@ impl Inner {
                     .as_ref()
                     .and_then(|i| i.config.stop_signal.clone())
             }),
+            mounts: Some(spec.mounts.clone()),
         };
         record::save(&b.dir, &rec)?;
         let copier = self.log_copier(id, &rec)?;

@@ -85,7 +85,7 @@ pub enum MountKind {
     Tmpfs,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mount {
     pub kind: MountKind,
     /// Host path (bind) or volume name (volume); unused for tmpfs.
@@ -166,6 +166,8 @@ pub struct ContainerState {
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     pub exit: Option<ExitStatus>,
     pub labels: BTreeMap<String, String>,
+    /// The spec's mounts (binds, volumes, tmpfs): which volumes the container uses.
+    pub mounts: Vec<Mount>,
 }
 
 /// A process to run inside a running container (health checks, `exec`).
@@ -228,6 +230,7 @@ mod serde_bytes_b64 {
 }
 
 pub mod bundle;
+pub mod cgroups;
 pub mod containerd;
 pub mod health;
 pub mod host;

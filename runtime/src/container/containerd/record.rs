@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::container::{ExitStatus, LogOptions};
+use crate::container::{ExitStatus, LogOptions, Mount};
 use crate::{Error, Result};
 
 pub const FILE: &str = "containerd.json";
@@ -23,6 +23,9 @@ pub struct Record {
     pub exit: Option<ExitStatus>,
     pub log: LogOptions,
     pub stop_signal: Option<String>,
+    /// The spec's mounts; None in a record written before they were kept.
+    #[serde(default)]
+    pub mounts: Option<Vec<Mount>>,
 }
 
 pub fn path(dir: &Path) -> PathBuf {

@@ -52,6 +52,55 @@ impl LibcontainerRuntime {
         &self.cfg
     }
 
+    /// What a crash of the node left that no container record explains, removed before
+    /// the node lists its containers (only at start: a create in flight has no record
+    /// yet): bundle dirs without `meta.json` (a create interrupted before it wrote one,
+    /// a removal interrupted after; no shim ever ran for them), libcontainer state of a
+    /// container without a bundle, cgroup dirs of containers that are not there.
+    /// Returns the container IDs cleaned.
+    pub fn remove_strays(&self) -> Vec<String> {
+        let mut cleaned = Vec::new();
+        let mut known = std::collections::HashSet::new();
+        let containers = self.cfg.data_dir.join("containers");
+        for e in std::fs::read_dir(&containers)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if e.path().join(records::META).exists() {
+                known.insert(id);
+                continue;
+            }
+            match bundle::cleanup(&self.cfg, &id) {
+                Ok(()) => cleaned.push(id),
+                Err(err) => {
+                    tracing::warn!(id, "remove a half-made or half-removed bundle: {err}");
+                    known.insert(id);
+                }
+            }
+        }
+        for e in std::fs::read_dir(lc_root(&self.cfg))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if !known.contains(&id) {
+                if let Err(err) = std::fs::remove_dir_all(e.path()) {
+                    tracing::warn!(id, "remove libcontainer state: {err}");
+                }
+                cleaned.push(id);
+            }
+        }
+        for d in super::cgroups::remove_strays(&self.cfg, &known) {
+            tracing::info!("removed stray cgroup {}", d.display());
+        }
+        cleaned.sort();
+        cleaned.dedup();
+        cleaned
+    }
+
     fn dir(&self, id: &str) -> PathBuf {
         bundle::container_dir(&self.cfg, id)
     }
@@ -155,6 +204,9 @@ impl LibcontainerRuntime {
             started_at: started.map(|s| s.started_at),
             exit,
             labels: meta.labels,
+            mounts: meta
+                .mounts
+                .unwrap_or_else(|| bundle::volume_mounts_in_config(&self.cfg, id)),
         })
     }
 
@@ -188,6 +240,7 @@ impl LibcontainerRuntime {
             }),
             log: spec.log.clone(),
             created_at: chrono::Utc::now(),
+            mounts: Some(spec.mounts.clone()),
         };
         let shim_log = dir.join(records::SHIM_LOG);
         let log = std::fs::File::create(&shim_log).map_err(Error::path(&shim_log))?;

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::container::{ExitStatus, LogOptions};
+use crate::container::{ExitStatus, LogOptions, Mount};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,6 +28,9 @@ pub struct Meta {
     pub stop_signal: Option<String>,
     pub log: LogOptions,
     pub created_at: DateTime<Utc>,
+    /// The spec's mounts; None in a record written before they were kept.
+    #[serde(default)]
+    pub mounts: Option<Vec<Mount>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
