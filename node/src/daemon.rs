@@ -25,7 +25,10 @@ use crate::error::{Error, Result};
 use crate::manager::{self, Manager};
 
 mod containers;
+mod exec;
 mod images;
+mod stats;
+mod top;
 
 const LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.";
 const ALREADY_IN_SWARM: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
@@ -52,6 +55,8 @@ pub struct Node {
     /// This node, for tasks that outlive a request (role changes).
     me: std::sync::OnceLock<std::sync::Weak<Node>>,
     init_lock: tokio::sync::Mutex<()>,
+    /// `docker exec` instances on this node's containers.
+    execs: exec::Execs,
 }
 
 pub async fn run(cfg: Config) -> Result<()> {
@@ -94,6 +99,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         server: Mutex::new(None),
         me: std::sync::OnceLock::new(),
         init_lock: tokio::sync::Mutex::new(()),
+        execs: exec::Execs::default(),
         cfg: cfg.clone(),
     });
     let _ = node.me.set(Arc::downgrade(&node));
@@ -915,6 +921,20 @@ impl api::Backend for Node {
             Request::ContainerList { filters, all } => self.container_list(&filters, all).await,
             Request::ContainerInspect { id } => self.container_inspect(&id).await,
             Request::ContainerLogs { id, opts } => self.container_logs(&id, opts).await,
+            Request::ContainerTop { id, ps_args } => self.container_top(&id, &ps_args).await,
+            Request::ContainerStats {
+                id,
+                stream,
+                one_shot,
+            } => self.container_stats(&id, stream, one_shot).await,
+            Request::ExecCreate { id, config } => self.exec_create(&id, config).await,
+            Request::ExecStart {
+                id,
+                detach,
+                console_size,
+            } => self.exec_start(&id, detach, console_size).await,
+            Request::ExecResize { id, rows, cols } => self.exec_resize(&id, rows, cols),
+            Request::ExecInspect { id } => self.exec_inspect(&id),
             Request::Events {
                 since,
                 until,

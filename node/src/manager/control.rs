@@ -424,7 +424,13 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
         | Request::SwarmBackup
         | Request::ContainerList { .. }
         | Request::ContainerInspect { .. }
-        | Request::ContainerLogs { .. } => {
+        | Request::ContainerLogs { .. }
+        | Request::ContainerTop { .. }
+        | Request::ContainerStats { .. }
+        | Request::ExecCreate { .. }
+        | Request::ExecStart { .. }
+        | Request::ExecResize { .. }
+        | Request::ExecInspect { .. } => {
             Err(ApiError::internal("handled by the node"))
         }
     }
