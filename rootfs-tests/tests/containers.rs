@@ -33,18 +33,25 @@ fn docker_stdin(node: &Node, args: &[&str], input: &str) -> Result<Run> {
     Ok(child.wait_with_output()?.into())
 }
 
-/// `command` run on a terminal (`script` gives it a pty), with the node's socket for
-/// both CLIs; stdout is what the terminal showed.
-fn on_a_tty(node: &Node, command: &str) -> Result<Run> {
-    let out = Command::new("script")
+/// `command` run on a terminal (`script` gives it a pty) that `input` is typed into,
+/// with the node's socket for both CLIs; stdout is what the terminal showed.
+fn on_a_tty(node: &Node, command: &str, input: &str) -> Result<Run> {
+    let mut child = Command::new("script")
         .args(["-qec", command, "/dev/null"])
         .env("DOCKER_HOST", format!("unix://{}", node.socket.display()))
         .env("DOCKER_CONFIG", &node.docker_config)
         .env_remove("DOCKER_CONTEXT")
-        .stdin(Stdio::null())
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .context("run script")?;
-    Ok(out.into())
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(input.as_bytes())?;
+    Ok(child.wait_with_output()?.into())
 }
 
 #[test]
@@ -267,11 +274,22 @@ fn exec_top_and_stats_on_a_tasks_container() -> Result<()> {
         "GET /exec/nosuch/json: {code} {v}"
     );
 
-    // A tty: the process runs on a terminal of the container's devpts.
-    let r = on_a_tty(&node, &format!("docker exec -t {name} sh -c 'tty; exit 4'"))?;
+    // A tty: the process runs on a terminal of the container's devpts; with -i what is
+    // typed reaches it (the shell's prompt and echo come back raw).
+    let r = on_a_tty(
+        &node,
+        &format!("docker exec -t {name} sh -c 'tty; exit 4'"),
+        "",
+    )?;
     ensure!(
         r.code == Some(4) && r.stdout.contains("/dev/pts/"),
         "docker exec -t tty: {r:?}"
+    );
+    let typed = "echo hello-$((6*7)); tty; exit 6\n";
+    let r = on_a_tty(&node, &format!("docker exec -it {name} sh"), typed)?;
+    ensure!(
+        r.code == Some(6) && r.stdout.contains("hello-42\r\n/dev/pts/"),
+        "docker exec -it sh: {r:?}"
     );
 
     // top: the container's processes only, the command whole.
@@ -319,18 +337,24 @@ fn exec_top_and_stats_on_a_tasks_container() -> Result<()> {
         !r.ok && r.stderr.contains("No such container: nosuchcontainer"),
         "swarm container exec on no container: {r:?}"
     );
-    let bin = rootfs_tests::workspace_bin("swarm");
+    let swarm = format!(
+        "{} -H unix://{}",
+        rootfs_tests::workspace_bin("swarm").display(),
+        node.socket.display()
+    );
     let r = on_a_tty(
         &node,
-        &format!(
-            "{} -H unix://{} exec -t {name} sh -c 'tty; exit 4'",
-            bin.display(),
-            node.socket.display()
-        ),
+        &format!("{swarm} exec -t {name} sh -c 'tty; exit 4'"),
+        "",
     )?;
     ensure!(
         r.code == Some(4) && r.stdout.contains("/dev/pts/"),
         "swarm exec -t tty: {r:?}"
+    );
+    let r = on_a_tty(&node, &format!("{swarm} exec -it {name} sh"), typed)?;
+    ensure!(
+        r.code == Some(6) && r.stdout.contains("hello-42\r\n/dev/pts/"),
+        "swarm exec -it sh: {r:?}"
     );
     let ours = node.swarm_ok(&["top", &name])?;
     ensure!(

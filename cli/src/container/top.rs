@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::Value;
 
 use crate::client::{query_escape, Client};
-use crate::format::tabwriter::tabwrite;
+use crate::format::tabwriter::tabwrite_min;
 
 #[derive(Debug, Clone, Args)]
 pub struct TopArgs {
@@ -22,7 +22,8 @@ pub struct TopArgs {
     pub ps_args: Vec<String>,
 }
 
-/// The answer as `docker top` lays it out: titles, then one row a process.
+/// The answer as `docker top` lays it out (its tabwriter's minimum width is 20):
+/// titles, then one row a process.
 pub fn table(top: &Value) -> String {
     let cells = |v: &Value| -> String {
         v.as_array()
@@ -38,7 +39,7 @@ pub fn table(top: &Value) -> String {
         text.push_str(&cells(p));
         text.push('\n');
     }
-    tabwrite(&text)
+    tabwrite_min(&text, 20)
 }
 
 pub async fn run(client: &Client, a: TopArgs) -> Result<()> {
@@ -65,6 +66,6 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with("UID") && lines[0].trim_end().ends_with("CMD"));
-        assert!(lines[1].contains("4242") && lines[1].ends_with("sleep 1d"));
+        assert_eq!(lines[1], format!("{:<20}{:<20}sleep 1d", "root", "4242"));
     }
 }
