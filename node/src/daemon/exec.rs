@@ -326,7 +326,7 @@ async fn discard(io: ExecIo) {
 
 /// The hijacked connection: the client's bytes to the process's stdin, its output back
 /// (multiplexed frames, or raw for a tty); closed once the output ended and the exit
-/// code is recorded.
+/// code is recorded. A client that went away leaves the process running, as Docker's.
 async fn run_session(e: Arc<Exec>, io: ExecIo, conn: Box<dyn Hijacked>) {
     let (mut from_client, mut to_client) = tokio::io::split(conn);
     let input: tokio::task::JoinHandle<()>;
@@ -344,23 +344,36 @@ async fn run_session(e: Arc<Exec>, io: ExecIo, conn: Box<dyn Hijacked>) {
                 }
             });
             let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
-            let out = tokio::spawn(frames(stdout, 1, tx.clone()));
-            let err = tokio::spawn(frames(stderr, 2, tx));
+            tokio::spawn(frames(stdout, 1, tx.clone()));
+            tokio::spawn(frames(stderr, 2, tx));
+            let mut client_gone = false;
             while let Some(frame) = rx.recv().await {
                 if to_client.write_all(&frame).await.is_err() {
+                    client_gone = true;
                     break;
                 }
             }
-            out.abort();
-            err.abort();
+            if client_gone {
+                // Nobody reads any more: `frames` reads on to the end, into nothing.
+                drop(rx);
+                input.abort();
+                return;
+            }
         }
         ExecIo::Tty(pty) => {
             let mut to_pty = pty.clone();
             input = tokio::spawn(async move {
                 let _ = tokio::io::copy(&mut from_client, &mut to_pty).await;
             });
-            let mut from_pty = pty;
-            let _ = tokio::io::copy(&mut from_pty, &mut to_client).await;
+            let mut from_pty = pty.clone();
+            if tokio::io::copy(&mut from_pty, &mut to_client)
+                .await
+                .is_err()
+            {
+                input.abort();
+                tokio::spawn(discard(ExecIo::Tty(pty)));
+                return;
+            }
         }
     }
     e.exited().await;
@@ -380,9 +393,8 @@ async fn frames(
         match r.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
-                if tx.send(mux_frame(stream, &buf[..n])).await.is_err() {
-                    return;
-                }
+                // Once nobody listens, read on to the end so the process never blocks.
+                let _ = tx.send(mux_frame(stream, &buf[..n])).await;
             }
         }
     }

@@ -454,11 +454,9 @@ fn prepare(t: &Target, req: &ExecRequest) -> Result<Prepared> {
         .cloned()
         .unwrap_or_else(|| bundle::DEFAULT_PATH.into());
     if let Err(e) = bundle::check_executable(&rootfs, &req.args[0], &path_env, &cwd) {
-        // runc's and Docker's codes: 127 when it is not there, 126 when it cannot run.
-        let missing = matches!(&e, Error::Start(m) if m.ends_with("not found in $PATH") || m.ends_with("no such file or directory"));
         return Err(Error::ExecStart {
-            message: e.to_string(),
-            exit_code: crate::container::attach::start_failure_code(missing),
+            message: e.message,
+            exit_code: crate::container::attach::start_failure_code(e.missing),
         });
     }
     let (uid, gid, groups) = match req.user.as_deref().filter(|u| !u.is_empty()) {
