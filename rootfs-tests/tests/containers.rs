@@ -268,6 +268,23 @@ fn exec_top_and_stats_on_a_tasks_container() -> Result<()> {
             && after["ProcessConfig"]["entrypoint"] == "sh",
         "exec after: {after}"
     );
+    // An attached start on a connection that cannot be taken over runs nothing.
+    let created = node.ok(
+        "POST",
+        &format!("/containers/{name}/exec"),
+        Some(&json!({"Cmd": ["true"], "AttachStdout": true})),
+    )?;
+    let plain = created["Id"].as_str().context("exec Id")?;
+    let (code, _) = node.call(
+        "POST",
+        &format!("/exec/{plain}/start"),
+        Some(&json!({"Detach": false})),
+    )?;
+    let v = node.ok("GET", &format!("/exec/{plain}/json"), None)?;
+    ensure!(
+        code == 400 && v["Pid"] == 0 && v["ExitCode"].is_null(),
+        "attached start without an upgrade: {code} {v}"
+    );
     let (code, v) = node.call("GET", "/exec/nosuch/json", None)?;
     ensure!(
         code == 404 && v["message"] == "No such exec instance: nosuch",

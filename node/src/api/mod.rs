@@ -52,6 +52,8 @@ pub enum Reply {
     },
 }
 
+const NEEDS_UPGRADE: &str = "this call needs an upgraded connection (Upgrade: tcp)";
+
 /// The connection after the upgrade: the client's bytes in, ours out.
 pub trait Hijacked: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Hijacked for T {}
@@ -118,6 +120,10 @@ async fn handle(
     let started = std::time::Instant::now();
     let reply = match parsed {
         Ok(Request::Ping) => return ping(&method, backend.swarm_state()),
+        // Refused before anything starts: the stream needs the connection.
+        Ok(Request::ExecStart { detach: false, .. }) if !wants_upgrade || on_upgrade.is_none() => {
+            Err(ApiError::invalid(NEEDS_UPGRADE))
+        }
         Ok(req) => backend.handle(req).await,
         Err(e) => Err(e),
     };
@@ -148,11 +154,7 @@ async fn handle(
                 "application/vnd.docker.multiplexed-stream"
             };
             let Some(on_upgrade) = on_upgrade.filter(|_| wants_upgrade) else {
-                return json(
-                    400,
-                    &ApiError::invalid("this call needs an upgraded connection (Upgrade: tcp)")
-                        .body(),
-                );
+                return json(400, &ApiError::invalid(NEEDS_UPGRADE).body());
             };
             tokio::spawn(async move {
                 match on_upgrade.await {
