@@ -273,6 +273,58 @@ impl Client {
             .with_context(|| format!("decoding the answer to POST {path}"))
     }
 
+    /// POST `body` asking to take the connection over (`Connection: Upgrade`,
+    /// `Upgrade: tcp`), as `docker exec` does; after `101 UPGRADED` the connection is
+    /// the stream both ways. Also whether the stream is raw (a tty) or multiplexed.
+    pub async fn hijack(&self, path: &str, body: &Value) -> Result<(bool, Hijacked)> {
+        let uri = format!("/v{}{}", self.version().await?, path);
+        let connect_err = || ConnectError {
+            host: self.host.clone(),
+        };
+        let io: Box<dyn Stream> = match &self.endpoint {
+            Endpoint::Unix(p) => Box::new(
+                tokio::net::UnixStream::connect(p)
+                    .await
+                    .map_err(|_| connect_err())?,
+            ),
+            Endpoint::Tcp(a) => Box::new(
+                tokio::net::TcpStream::connect(a)
+                    .await
+                    .map_err(|_| connect_err())?,
+            ),
+        };
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header("Host", "api.swarm")
+            .header(
+                "User-Agent",
+                concat!("swarm-cli/", env!("CARGO_PKG_VERSION")),
+            )
+            .header("Content-Type", "application/json")
+            .header("Connection", "Upgrade")
+            .header("Upgrade", "tcp")
+            .body(Full::new(Bytes::from(serde_json::to_vec(body)?)))?;
+        let resp = sender.send_request(req).await.map_err(|_| connect_err())?;
+        let status = resp.status();
+        if !status.is_success() && status != StatusCode::SWITCHING_PROTOCOLS {
+            let bytes = resp.into_body().collect().await?.to_bytes();
+            return Err(daemon_error(status, &bytes).into());
+        }
+        let raw = resp
+            .headers()
+            .get("Content-Type")
+            .is_some_and(|v| v.as_bytes() == b"application/vnd.docker.raw-stream");
+        let upgraded = hyper::upgrade::on(resp)
+            .await
+            .context("the daemon did not hand over the connection")?;
+        Ok((raw, TokioIo::new(upgraded)))
+    }
+
     /// DELETE, ignoring the body.
     pub async fn delete(&self, path: &str) -> Result<()> {
         let resp = self.call(Method::DELETE, path, None, None).await?;
@@ -291,6 +343,13 @@ where
     });
     Ok(sender)
 }
+
+/// A connection to the daemon, unix or TCP.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
+/// A connection after `101 UPGRADED`: our bytes in, the stream out.
+pub type Hijacked = TokioIo<hyper::upgrade::Upgraded>;
 
 /// The version to use given the server's `Api-Version` header.
 pub fn negotiate(server: Option<&str>) -> String {

@@ -85,6 +85,12 @@ enum Command {
     Ps(container::ls::LsArgs),
     /// Fetch the logs of a container
     Logs(container::logs::LogsArgs),
+    /// Execute a command in a running container
+    Exec(container::exec::ExecArgs),
+    /// Display the running processes of a container
+    Top(container::top::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(container::stats::StatsArgs),
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -116,6 +122,18 @@ enum Command {
     /// Get real time events from the server
     Events(events::EventsArgs),
 }
+
+/// A command that ends with this exit code and says nothing more (`exec`'s process's).
+#[derive(Debug)]
+pub struct ExitStatus(pub i32);
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for ExitStatus {}
 
 /// An error already worded for the user (Docker's client-side messages).
 #[derive(Debug)]
@@ -157,6 +175,9 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(ExitStatus(code)) = e.downcast_ref::<ExitStatus>() {
+                return ExitCode::from(u8::try_from(*code).unwrap_or(1));
+            }
             eprintln!("{}", user_message(&e));
             ExitCode::FAILURE
         }
@@ -191,6 +212,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Container(c) => container::run(&client, c).await,
         Command::Ps(a) => container::run(&client, container::ContainerCommand::Ls(a)).await,
         Command::Logs(a) => container::run(&client, container::ContainerCommand::Logs(a)).await,
+        Command::Exec(a) => container::run(&client, container::ContainerCommand::Exec(a)).await,
+        Command::Top(a) => container::run(&client, container::ContainerCommand::Top(a)).await,
+        Command::Stats(a) => container::run(&client, container::ContainerCommand::Stats(a)).await,
         Command::Image(c) => image::run(&client, c).await,
         Command::Images(a) => image::run(&client, image::ImageCommand::Ls(a)).await,
         Command::Pull(a) => image::run(&client, image::ImageCommand::Pull(a)).await,

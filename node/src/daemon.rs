@@ -26,7 +26,10 @@ use crate::error::{Error, Result};
 use crate::manager::{self, Manager};
 
 mod containers;
+mod exec;
 mod images;
+mod stats;
+mod top;
 mod volumes;
 
 const LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.";
@@ -56,6 +59,8 @@ pub struct Node {
     /// This node, for tasks that outlive a request (role changes).
     me: std::sync::OnceLock<std::sync::Weak<Node>>,
     init_lock: tokio::sync::Mutex<()>,
+    /// `docker exec` instances on this node's containers.
+    execs: exec::Execs,
 }
 
 pub async fn run(cfg: Config) -> Result<()> {
@@ -110,6 +115,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         server: Mutex::new(None),
         me: std::sync::OnceLock::new(),
         init_lock: tokio::sync::Mutex::new(()),
+        execs: exec::Execs::default(),
         cfg: cfg.clone(),
     });
     let _ = node.me.set(Arc::downgrade(&node));
@@ -152,7 +158,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         m.stop().await;
     }
     // A node with no container left leaves no cgroup parent behind either.
-    swarm_runtime::container::cgroups::remove_parent_if_empty(&rt_cfg);
+    swarm_runtime::container::cgroup::remove_parent_if_empty(&rt_cfg);
     r
 }
 
@@ -934,6 +940,20 @@ impl api::Backend for Node {
             Request::ContainerInspect { id } => self.container_inspect(&id).await,
             Request::ContainerLogs { id, opts } => self.container_logs(&id, opts).await,
             Request::Volume(v) => self.volume(v).await,
+            Request::ContainerTop { id, ps_args } => self.container_top(&id, &ps_args).await,
+            Request::ContainerStats {
+                id,
+                stream,
+                one_shot,
+            } => self.container_stats(&id, stream, one_shot).await,
+            Request::ExecCreate { id, config } => self.exec_create(&id, config).await,
+            Request::ExecStart {
+                id,
+                detach,
+                console_size,
+            } => self.exec_start(&id, detach, console_size).await,
+            Request::ExecResize { id, rows, cols } => self.exec_resize(&id, rows, cols),
+            Request::ExecInspect { id } => self.exec_inspect(&id),
             Request::Events {
                 since,
                 until,

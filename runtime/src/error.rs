@@ -73,6 +73,11 @@ pub enum Error {
     #[error("{0}")]
     Start(String),
 
+    /// An exec whose process could not start (`exec: "x": executable file not found in
+    /// $PATH`), with the exit code Docker gives it (127 missing, 126 not runnable).
+    #[error("{message}")]
+    ExecStart { message: String, exit_code: i32 },
+
     #[error("invalid container spec: {0}")]
     InvalidSpec(String),
 

@@ -433,6 +433,18 @@ impl ContainerRuntime for Guarded {
     async fn exec(&self, id: &str, exec: &ExecSpec) -> Result<ExecOutput> {
         self.inner.exec(id, exec).await
     }
+    async fn exec_attached(
+        &self,
+        id: &str,
+        exec: &ExecSpec,
+        tty: bool,
+        stdin: bool,
+    ) -> Result<crate::container::attach::AttachedExec> {
+        self.inner.exec_attached(id, exec, tty, stdin).await
+    }
+    fn cgroup_path(&self, id: &str) -> String {
+        self.inner.cgroup_path(id)
+    }
     async fn state(&self, id: &str) -> Result<ContainerState> {
         self.inner.state(id).await
     }
@@ -496,6 +508,18 @@ mod tests {
         }
         async fn exec(&self, id: &str, _: &ExecSpec) -> Result<ExecOutput> {
             Err(Error::NoSuchContainer(id.into()))
+        }
+        async fn exec_attached(
+            &self,
+            id: &str,
+            _: &ExecSpec,
+            _: bool,
+            _: bool,
+        ) -> Result<crate::container::attach::AttachedExec> {
+            Err(Error::NoSuchContainer(id.into()))
+        }
+        fn cgroup_path(&self, id: &str) -> String {
+            format!("/test/{id}")
         }
         async fn state(&self, id: &str) -> Result<ContainerState> {
             Err(Error::NoSuchContainer(id.into()))

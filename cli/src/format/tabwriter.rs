@@ -12,6 +12,11 @@ pub const PADDING: usize = 3;
 
 /// Lays out `text` (lines of tab-separated cells) like Go's tabwriter.
 pub fn tabwrite(text: &str) -> String {
+    tabwrite_min(text, MIN_WIDTH)
+}
+
+/// [`tabwrite`] with another minimum cell width (`docker top` uses 20).
+pub fn tabwrite_min(text: &str, min_width: usize) -> String {
     let mut lines: Vec<Vec<&str>> = text.split('\n').map(|l| l.split('\t').collect()).collect();
     // A trailing newline leaves one empty line that is not part of the table.
     let trailing_newline = text.ends_with('\n');
@@ -20,7 +25,7 @@ pub fn tabwrite(text: &str) -> String {
     }
     let mut out = String::new();
     let mut widths = Vec::new();
-    format(&lines, &mut widths, 0, lines.len(), 0, &mut out);
+    format(&lines, &mut widths, min_width, 0, lines.len(), 0, &mut out);
     if !trailing_newline && out.ends_with('\n') {
         out.pop();
     }
@@ -34,6 +39,7 @@ fn cell_width(s: &str) -> usize {
 fn format(
     lines: &[Vec<&str>],
     widths: &mut Vec<usize>,
+    min_width: usize,
     mut line0: usize,
     line1: usize,
     column: usize,
@@ -48,13 +54,13 @@ fn format(
         // A block of lines with a cell in `column` starts here.
         write_lines(lines, widths, line0, this, out);
         line0 = this;
-        let mut width = MIN_WIDTH;
+        let mut width = min_width;
         while this < line1 && column + 1 < lines[this].len() {
             width = width.max(cell_width(lines[this][column]) + PADDING);
             this += 1;
         }
         widths.push(width);
-        format(lines, widths, line0, this, column + 1, out);
+        format(lines, widths, min_width, line0, this, column + 1, out);
         widths.pop();
         line0 = this;
     }

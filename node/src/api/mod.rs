@@ -6,6 +6,10 @@
 //!
 //! Everything HTTP-shaped (paths, versions, query strings, status codes, the `/_ping`
 //! headers) stays in this module; the [`Backend`] gets and returns typed values.
+//!
+//! A hijacked stream (`docker exec`) is a [`Reply::Hijack`]: the client asked for
+//! `Connection: Upgrade` / `Upgrade: tcp`, gets `101 UPGRADED` with Docker's stream
+//! content type, and the backend's session then owns the raw connection both ways.
 
 pub mod error;
 pub mod filters;
@@ -40,7 +44,23 @@ pub enum Reply {
     JsonLines(BoxStream<'static, std::io::Result<Bytes>>),
     /// A tar archive (`GET /swarm/backup`).
     Tar(Vec<u8>),
+    /// `101 UPGRADED`, then `session` owns the connection (stdin in, output out).
+    Hijack {
+        /// Docker's raw stream (a tty) or its multiplexed one.
+        raw: bool,
+        session: HijackSession,
+    },
 }
+
+const NEEDS_UPGRADE: &str = "this call needs an upgraded connection (Upgrade: tcp)";
+
+/// The connection after the upgrade: the client's bytes in, ours out.
+pub trait Hijacked: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Hijacked for T {}
+
+/// What runs on a hijacked connection; dropped unrun when the upgrade fails.
+pub type HijackSession =
+    Box<dyn FnOnce(Box<dyn Hijacked>) -> futures::future::BoxFuture<'static, ()> + Send>;
 
 /// The code behind the API: the manager when this node is one, the node alone before.
 #[async_trait::async_trait]
@@ -76,9 +96,18 @@ async fn handle(
     axum::extract::State(backend): axum::extract::State<Arc<dyn Backend>>,
     method: Method,
     uri: Uri,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let body = match axum::body::to_bytes(body, 8 << 30).await {
+        Ok(b) => b,
+        Err(e) => return json(400, &ApiError::invalid(e).body()),
+    };
+    let wants_upgrade = headers
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"tcp"));
+    let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let registry_auth = headers.get("X-Registry-Auth").and_then(|v| v.to_str().ok());
     let parsed = request::parse(
         method.as_str(),
@@ -91,6 +120,10 @@ async fn handle(
     let started = std::time::Instant::now();
     let reply = match parsed {
         Ok(Request::Ping) => return ping(&method, backend.swarm_state()),
+        // Refused before anything starts: the stream needs the connection.
+        Ok(Request::ExecStart { detach: false, .. }) if !wants_upgrade || on_upgrade.is_none() => {
+            Err(ApiError::invalid(NEEDS_UPGRADE))
+        }
         Ok(req) => backend.handle(req).await,
         Err(e) => Err(e),
     };
@@ -112,6 +145,30 @@ async fn handle(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
+            r
+        }
+        Ok(Reply::Hijack { raw, session }) => {
+            let content_type = if raw {
+                "application/vnd.docker.raw-stream"
+            } else {
+                "application/vnd.docker.multiplexed-stream"
+            };
+            let Some(on_upgrade) = on_upgrade.filter(|_| wants_upgrade) else {
+                return json(400, &ApiError::invalid(NEEDS_UPGRADE).body());
+            };
+            tokio::spawn(async move {
+                match on_upgrade.await {
+                    Ok(upgraded) => {
+                        session(Box::new(hyper_util::rt::TokioIo::new(upgraded))).await;
+                    }
+                    Err(e) => tracing::warn!("hijack: upgrade failed: {e}"),
+                }
+            });
+            let mut r = with_status(101, Body::empty());
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
             r
         }
         Ok(Reply::Tar(bytes)) => {

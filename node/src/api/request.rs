@@ -131,6 +131,39 @@ pub enum Request {
         id: String,
         opts: LogsOptions,
     },
+    /// `GET /containers/{id}/top?ps_args=`: its processes as `ps` shows them.
+    ContainerTop {
+        id: String,
+        ps_args: String,
+    },
+    /// `GET /containers/{id}/stats?stream=&one-shot=`: its cgroup's counters.
+    ContainerStats {
+        id: String,
+        stream: bool,
+        one_shot: bool,
+    },
+    /// `POST /containers/{id}/exec`: an exec instance (ExecConfig), not started yet.
+    ExecCreate {
+        id: String,
+        config: Value,
+    },
+    /// `POST /exec/{id}/start`: runs it, detached or on the hijacked connection.
+    ExecStart {
+        id: String,
+        detach: bool,
+        /// `ConsoleSize` [rows, columns], for a tty.
+        console_size: Option<(u16, u16)>,
+    },
+    /// `POST /exec/{id}/resize?h=&w=`: the tty's size.
+    ExecResize {
+        id: String,
+        rows: u16,
+        cols: u16,
+    },
+    /// `GET /exec/{id}/json`.
+    ExecInspect {
+        id: String,
+    },
     /// `GET /images/json`: this node's images.
     ImageList {
         filters: Filters,
@@ -466,6 +499,44 @@ pub fn parse(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Reque
             id: id.to_string(),
             opts: logs_options(&q)?,
         },
+        ("GET", ["containers", id, "top"]) => Request::ContainerTop {
+            id: id.to_string(),
+            ps_args: q.get("ps_args").cloned().unwrap_or_default(),
+        },
+        ("GET", ["containers", id, "stats"]) => Request::ContainerStats {
+            id: id.to_string(),
+            stream: q.get("stream").is_none_or(|v| is_true(v)),
+            one_shot: flag("one-shot"),
+        },
+        ("POST", ["containers", id, "exec"]) => Request::ExecCreate {
+            id: id.to_string(),
+            config: json()?,
+        },
+        ("POST", ["exec", id, "start"]) => {
+            let b = json()?;
+            let size = b["ConsoleSize"].as_array().and_then(|a| {
+                let n = |i: usize| a.get(i)?.as_u64().and_then(|n| u16::try_from(n).ok());
+                Some((n(0)?, n(1)?))
+            });
+            Request::ExecStart {
+                id: id.to_string(),
+                detach: b["Detach"].as_bool().unwrap_or(false),
+                console_size: size.filter(|&(h, w)| h > 0 && w > 0),
+            }
+        }
+        ("POST", ["exec", id, "resize"]) => {
+            let n = |k: &str| -> Result<u16, ApiError> {
+                let v = q.get(k).map(String::as_str).unwrap_or("");
+                v.parse()
+                    .map_err(|_| ApiError::invalid(format!("invalid resize {k}: {v:?}")))
+            };
+            Request::ExecResize {
+                id: id.to_string(),
+                rows: n("h")?,
+                cols: n("w")?,
+            }
+        }
+        ("GET", ["exec", id, "json"]) => Request::ExecInspect { id: id.to_string() },
         ("GET", ["images", "json"]) => Request::ImageList {
             filters: filters()?,
             all: flag("all"),
@@ -589,6 +660,70 @@ mod tests {
                 "Spec": {"Orchestration": {}},
                 "Hosts": [null, {}]
             }))
+        );
+    }
+
+    #[test]
+    fn exec_top_and_stats_as_the_docker_cli_sends_them() {
+        assert_eq!(
+            parse(
+                "POST",
+                "/v1.47/exec/abc/start",
+                "",
+                br#"{"Detach":false,"Tty":true,"ConsoleSize":[24,80]}"#
+            )
+            .unwrap(),
+            Request::ExecStart {
+                id: "abc".into(),
+                detach: false,
+                console_size: Some((24, 80)),
+            }
+        );
+        assert_eq!(
+            parse(
+                "POST",
+                "/exec/abc/start",
+                "",
+                br#"{"Detach":true,"ConsoleSize":[0,0]}"#
+            )
+            .unwrap(),
+            Request::ExecStart {
+                id: "abc".into(),
+                detach: true,
+                console_size: None,
+            }
+        );
+        assert_eq!(
+            parse("POST", "/exec/abc/resize", "h=40&w=120", b"").unwrap(),
+            Request::ExecResize {
+                id: "abc".into(),
+                rows: 40,
+                cols: 120,
+            }
+        );
+        assert!(parse("POST", "/exec/abc/resize", "h=x&w=1", b"").is_err());
+        assert_eq!(
+            parse("GET", "/containers/web.1.x/stats", "stream=false", b"").unwrap(),
+            Request::ContainerStats {
+                id: "web.1.x".into(),
+                stream: false,
+                one_shot: false,
+            }
+        );
+        assert_eq!(
+            parse("GET", "/containers/c/stats", "", b"").unwrap(),
+            Request::ContainerStats {
+                id: "c".into(),
+                stream: true,
+                one_shot: false,
+            }
+        );
+        assert_eq!(
+            parse("GET", "/containers/c/top", "ps_args=aux", b"").unwrap(),
+            Request::ContainerTop {
+                id: "c".into(),
+                ps_args: "aux".into(),
+            }
         );
     }
 

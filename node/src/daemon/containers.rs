@@ -1,6 +1,6 @@
 //! The node's containers through the Engine API, as `docker ps`, `docker inspect` and
 //! `docker logs` on a node read them: `GET /containers/json`, `/containers/{id}/json`,
-//! `/containers/{id}/logs`. Every container here is a task's (ID = task ID, named
+//! `/containers/{id}/logs` (exec, top and stats are in their own rooms next door). Every container here is a task's (ID = task ID, named
 //! `web.1.<task id>` with the `com.docker.swarm.*` labels, as Docker names a task's
 //! container); what it runs comes from the agent's assignment, its state from the
 //! runtime. Nothing goes through the manager.
@@ -18,9 +18,9 @@ use crate::api::filters::{label_matches, Filters};
 use crate::api::{mux_frame, ApiError, LogsOptions, Reply};
 
 /// What the API shows of one container.
-struct Shown {
-    st: ContainerState,
-    name: String,
+pub(super) struct Shown {
+    pub(super) st: ContainerState,
+    pub(super) name: String,
     image: String,
     path: String,
     args: Vec<String>,
@@ -28,7 +28,7 @@ struct Shown {
 }
 
 impl Node {
-    async fn containers(&self) -> Result<Vec<ContainerState>, ApiError> {
+    pub(super) async fn containers(&self) -> Result<Vec<ContainerState>, ApiError> {
         self.rt
             .list()
             .await
@@ -72,7 +72,7 @@ impl Node {
     }
 
     /// A container by ID, name (`web.1.xyz`, `/web.1.xyz`) or unique ID prefix.
-    async fn find_container(&self, key: &str) -> Result<Shown, ApiError> {
+    pub(super) async fn find_container(&self, key: &str) -> Result<Shown, ApiError> {
         let key = key.strip_prefix('/').unwrap_or(key);
         let all = self.containers().await?;
         let no_such = || ApiError::NotFound(format!("No such container: {key}"));

@@ -425,7 +425,15 @@ pub async fn handle(m: &Arc<Manager>, req: Request) -> R {
         | Request::ContainerList { .. }
         | Request::ContainerInspect { .. }
         | Request::ContainerLogs { .. }
-        | Request::Volume(_) => Err(ApiError::internal("handled by the node")),
+        | Request::Volume(_)
+        | Request::ContainerTop { .. }
+        | Request::ContainerStats { .. }
+        | Request::ExecCreate { .. }
+        | Request::ExecStart { .. }
+        | Request::ExecResize { .. }
+        | Request::ExecInspect { .. } => {
+            Err(ApiError::internal("handled by the node"))
+        }
     }
 }
 

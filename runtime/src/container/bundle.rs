@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-pub use self::rootfs::{check_executable, lookup_user, resolve_in_root, ExecUser};
+pub use self::rootfs::{check_executable, lookup_user, resolve_in_root, ExecUser, NotExecutable};
 pub use self::spec::{capabilities, DEFAULT_CAPS, DEFAULT_PATH};
 use super::{ContainerSpec, MountKind, RuntimeConfig};
 use crate::{Error, Result};

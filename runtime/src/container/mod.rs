@@ -205,6 +205,18 @@ pub trait ContainerRuntime: Send + Sync {
     /// Remove a stopped container and every trace of it: cgroup, mounts, rootfs, state.
     async fn remove(&self, id: &str) -> Result<()>;
     async fn exec(&self, id: &str, exec: &ExecSpec) -> Result<ExecOutput>;
+    /// Run a process in the running container with its stdio handed to the caller
+    /// (`docker exec`): pipes, or a pseudo-terminal when `tty`; with `stdin` the caller
+    /// writes its input (else it reads /dev/null). `exec.timeout` is not used.
+    async fn exec_attached(
+        &self,
+        id: &str,
+        exec: &ExecSpec,
+        tty: bool,
+        stdin: bool,
+    ) -> Result<attach::AttachedExec>;
+    /// The container's cgroup, relative to the hierarchies' roots (`/<parent>/<id>`).
+    fn cgroup_path(&self, id: &str) -> String;
     async fn state(&self, id: &str) -> Result<ContainerState>;
     /// Every container this node's runtime knows, running or exited: what a restarted
     /// node adopts.
@@ -229,8 +241,9 @@ mod serde_bytes_b64 {
     }
 }
 
+pub mod attach;
 pub mod bundle;
-pub mod cgroups;
+pub mod cgroup;
 pub mod containerd;
 pub mod health;
 pub mod host;

@@ -214,9 +214,29 @@ pub fn lookup_user(root: &Path, spec: &str) -> Result<ExecUser> {
     })
 }
 
+/// A command that cannot be run, in runc's words; `missing` when it is not there at all
+/// (Docker's exit code 127 for an exec, else 126).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotExecutable {
+    pub message: String,
+    pub missing: bool,
+}
+
+impl From<NotExecutable> for Error {
+    fn from(e: NotExecutable) -> Error {
+        Error::Start(e.message)
+    }
+}
+
 /// Check that `argv0` can be executed in the container, as Docker does before starting:
 /// a name without `/` is looked up on the container's `PATH`.
-pub fn check_executable(root: &Path, argv0: &str, path_env: &str, workdir: &str) -> Result<()> {
+pub fn check_executable(
+    root: &Path,
+    argv0: &str,
+    path_env: &str,
+    workdir: &str,
+) -> std::result::Result<(), NotExecutable> {
+    let fail = |missing: bool, message: String| Err(NotExecutable { message, missing });
     let is_exec = |host: &Path| {
         std::fs::metadata(host)
             .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -230,13 +250,14 @@ pub fn check_executable(root: &Path, argv0: &str, path_env: &str, workdir: &str)
         };
         let host = resolve_in_root(root, &full);
         return match std::fs::metadata(&host) {
-            Err(_) => Err(Error::Start(format!(
-                "exec: \"{argv0}\": stat {argv0}: no such file or directory"
-            ))),
-            Ok(m) if m.is_dir() => Err(Error::Start(format!("exec: \"{argv0}\": is a directory"))),
-            Ok(_) if !is_exec(&host) => Err(Error::Start(format!(
-                "exec: \"{argv0}\": permission denied"
-            ))),
+            Err(_) => fail(
+                true,
+                format!("exec: \"{argv0}\": stat {argv0}: no such file or directory"),
+            ),
+            Ok(m) if m.is_dir() => fail(false, format!("exec: \"{argv0}\": is a directory")),
+            Ok(_) if !is_exec(&host) => {
+                fail(false, format!("exec: \"{argv0}\": permission denied"))
+            }
             Ok(_) => Ok(()),
         };
     }
@@ -245,9 +266,10 @@ pub fn check_executable(root: &Path, argv0: &str, path_env: &str, workdir: &str)
             return Ok(());
         }
     }
-    Err(Error::Start(format!(
-        "exec: \"{argv0}\": executable file not found in $PATH"
-    )))
+    fail(
+        true,
+        format!("exec: \"{argv0}\": executable file not found in $PATH"),
+    )
 }
 
 /// Copy a directory tree (a volume's first content from the image), keeping modes,
@@ -341,6 +363,38 @@ fn unescape_mountinfo(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_cannot_run_and_whether_it_is_there() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::write(root.join("bin/sh"), b"").unwrap();
+        std::fs::set_permissions(root.join("bin/sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        std::fs::write(root.join("bin/data"), b"").unwrap();
+        std::fs::set_permissions(
+            root.join("bin/data"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        assert_eq!(check_executable(root, "sh", "/bin", "/"), Ok(()));
+        let e = check_executable(root, "nosuch", "/bin", "/").unwrap_err();
+        assert!(e.missing && e.message.ends_with("executable file not found in $PATH"));
+        assert!(
+            check_executable(root, "/bin/nosuch", "/bin", "/")
+                .unwrap_err()
+                .missing
+        );
+        let e = check_executable(root, "/bin/data", "/bin", "/").unwrap_err();
+        assert!(!e.missing && e.message.ends_with("permission denied"));
+        assert!(
+            !check_executable(root, "/bin", "/bin", "/")
+                .unwrap_err()
+                .missing
+        );
+    }
 
     #[test]
     fn resolves_symlinks_inside_root() {

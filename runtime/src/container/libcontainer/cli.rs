@@ -79,6 +79,9 @@ pub fn run(cmd: Internal) -> i32 {
                     return 1;
                 }
             };
+            if req.attach {
+                return shim::exec_attached_main(&target.into(), &req);
+            }
             let reply = shim::exec_main(&target.into(), &req);
             match serde_json::to_string(&reply) {
                 Ok(s) => {

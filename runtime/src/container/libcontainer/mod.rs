@@ -24,6 +24,7 @@ use tokio::io::AsyncReadExt;
 
 use self::records::{Meta, ShimState, Started};
 use self::shim::{CreateReply, ExecReply, ExecRequest};
+use super::attach::{self, AttachedExec, ControlMessageBody, ExecIo};
 use super::{
     bundle, ContainerRuntime, ContainerSpec, ContainerState, ExecOutput, ExecSpec, ExitStatus,
     RuntimeConfig, Status,
@@ -93,7 +94,7 @@ impl LibcontainerRuntime {
                 cleaned.push(id);
             }
         }
-        for d in super::cgroups::remove_strays(&self.cfg, &known) {
+        for d in super::cgroup::remove_strays(&self.cfg, &known) {
             tracing::info!("removed stray cgroup {}", d.display());
         }
         cleaned.sort();
@@ -162,7 +163,7 @@ impl LibcontainerRuntime {
     /// else still in the container's cgroup.
     fn kill_all(&self, id: &str) -> Result<()> {
         self.signal(id, Signal::SIGKILL)?;
-        for pid in cgroup_procs(&self.cfg, id) {
+        for pid in super::cgroup::procs(&bundle::cgroups_path(&self.cfg, id)) {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         Ok(())
@@ -336,42 +337,8 @@ fn shim_alive(s: &ShimState) -> bool {
     })
 }
 
-/// The container's cgroup dir in every mounted hierarchy (v1 controllers, the hybrid
-/// `unified` v2, or the v2 root).
-fn cgroup_dirs(cfg: &RuntimeConfig, id: &str) -> Vec<PathBuf> {
-    let rel = bundle::cgroups_path(cfg, id);
-    let rel = rel.trim_start_matches('/');
-    let root = Path::new("/sys/fs/cgroup");
-    if root.join("cgroup.controllers").exists() {
-        return vec![root.join(rel)];
-    }
-    std::fs::read_dir(root)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path().join(rel))
-                .filter(|p| p.is_dir())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn cgroup_procs(cfg: &RuntimeConfig, id: &str) -> Vec<i32> {
-    let mut pids: Vec<i32> = cgroup_dirs(cfg, id)
-        .iter()
-        .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
-        .flat_map(|s| {
-            s.lines()
-                .filter_map(|l| l.trim().parse().ok())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    pids.sort_unstable();
-    pids.dedup();
-    pids
-}
-
 fn remove_cgroup_dirs(cfg: &RuntimeConfig, id: &str) {
-    for d in cgroup_dirs(cfg, id) {
+    for d in super::cgroup::dirs(&bundle::cgroups_path(cfg, id)) {
         if let Err(e) = std::fs::remove_dir(&d) {
             tracing::warn!(id, "remove cgroup {}: {e}", d.display());
         }
@@ -503,6 +470,8 @@ impl ContainerRuntime for LibcontainerRuntime {
             user: exec.user.clone(),
             workdir: exec.workdir.clone(),
             timeout_ms: exec.timeout.map(|t| t.as_millis() as u64),
+            attach: false,
+            tty: false,
         };
         let out = self
             .helper("exec", id)
@@ -528,6 +497,114 @@ impl ContainerRuntime for LibcontainerRuntime {
             output: reply.output,
             timed_out: reply.timed_out,
         })
+    }
+
+    async fn exec_attached(
+        &self,
+        id: &str,
+        exec: &ExecSpec,
+        tty: bool,
+        stdin: bool,
+    ) -> Result<AttachedExec> {
+        if self.read_state(id)?.status != Status::Running {
+            return Err(Error::Other(format!("container {id} is not running")));
+        }
+        let req = ExecRequest {
+            args: exec.args.clone(),
+            env: exec.env.clone(),
+            user: exec.user.clone(),
+            workdir: exec.workdir.clone(),
+            timeout_ms: None,
+            attach: true,
+            tty,
+        };
+        let (ours, theirs) = nix::sys::socket::socketpair(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::SeqPacket,
+            None,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC | nix::sys::socket::SockFlag::SOCK_NONBLOCK,
+        )?;
+        // The helper blocks on its end.
+        nix::fcntl::fcntl(
+            theirs.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+        )?;
+        let mut cmd = self.helper("exec", id);
+        cmd.arg("--request").arg(serde_json::to_string(&req)?);
+        if tty {
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        } else if stdin {
+            cmd.stdin(Stdio::piped());
+        }
+        let fd = theirs.as_raw_fd();
+        // SAFETY: between fork and exec only async-signal-safe calls: dup2 and fcntl.
+        unsafe {
+            cmd.pre_exec(move || {
+                if fd == 3 {
+                    nix::fcntl::fcntl(
+                        3,
+                        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                    )?;
+                } else {
+                    nix::unistd::dup2(fd, 3)?;
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(Error::io(format!(
+            "spawn exec helper {}",
+            self.cfg.shim_exe.display()
+        )))?;
+        drop(theirs);
+        let control = attach::Control::new(ours)?;
+        let (started, mut fds) = control.recv().await?;
+        if let Some(message) = started.error {
+            let _ = child.wait().await;
+            return Err(Error::ExecStart {
+                message,
+                exit_code: started.exit_code.unwrap_or(126),
+            });
+        }
+        let pid = started
+            .pid
+            .ok_or_else(|| Error::Other(format!("exec in {id}: the helper sent no pid")))?;
+        let io = if tty {
+            let master = fds
+                .pop()
+                .ok_or_else(|| Error::Other(format!("exec in {id}: no pty master")))?;
+            ExecIo::Tty(attach::Pty::new(master)?)
+        } else {
+            let stdin = child
+                .stdin
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>);
+            ExecIo::Pipes {
+                stdin,
+                stdout: Box::new(child.stdout.take().expect("piped")),
+                stderr: Box::new(child.stderr.take().expect("piped")),
+            }
+        };
+        let id = id.to_string();
+        let exit = Box::pin(async move {
+            let done = control.recv().await;
+            let _ = child.wait().await;
+            match done?.0 {
+                ControlMessageBody {
+                    exit_code: Some(code),
+                    error: None,
+                    ..
+                } => Ok(code),
+                other => Err(Error::Other(format!(
+                    "exec in {id}: {}",
+                    other.error.unwrap_or_else(|| "no exit code".into())
+                ))),
+            }
+        });
+        Ok(AttachedExec { pid, io, exit })
+    }
+
+    fn cgroup_path(&self, id: &str) -> String {
+        bundle::cgroups_path(&self.cfg, id)
     }
 
     async fn state(&self, id: &str) -> Result<ContainerState> {

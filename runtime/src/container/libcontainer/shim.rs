@@ -10,6 +10,7 @@
 //!                                            pidfd(init) ─▶ waitpid, exit.json, delete
 //! caller ──spawn──▶ `start`  libcontainer start (notify socket), started.json
 //! caller ──spawn──▶ `exec`   libcontainer tenant: one process, output capped, timeout
+//! caller ──spawn──▶ `exec` (attach) tenant on the helper's stdio or a pty; fd 3 reports
 //! ```
 
 use std::collections::HashMap;
@@ -63,6 +64,12 @@ pub struct ExecRequest {
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub timeout_ms: Option<u64>,
+    /// `docker exec`: the process gets the helper's stdio (or a pty when `tty`) and the
+    /// helper reports on its control socket, fd 3 (see [`crate::container::attach`]).
+    #[serde(default)]
+    pub attach: bool,
+    #[serde(default)]
+    pub tty: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -406,7 +413,18 @@ pub fn exec_main(t: &Target, req: &ExecRequest) -> ExecReply {
     }
 }
 
-fn exec_inner(t: &Target, req: &ExecRequest) -> Result<ExecReply> {
+/// What an exec runs, resolved against the container's config and rootfs.
+struct Prepared {
+    env: HashMap<String, String>,
+    cwd: String,
+    uid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+    /// The container's own process (capabilities, no_new_privileges).
+    process: oci_spec::runtime::Process,
+}
+
+fn prepare(t: &Target, req: &ExecRequest) -> Result<Prepared> {
     if req.args.is_empty() {
         return Err(Error::InvalidSpec("exec: no command".into()));
     }
@@ -435,7 +453,12 @@ fn exec_inner(t: &Target, req: &ExecRequest) -> Result<ExecReply> {
         .get("PATH")
         .cloned()
         .unwrap_or_else(|| bundle::DEFAULT_PATH.into());
-    bundle::check_executable(&rootfs, &req.args[0], &path_env, &cwd)?;
+    if let Err(e) = bundle::check_executable(&rootfs, &req.args[0], &path_env, &cwd) {
+        return Err(Error::ExecStart {
+            message: e.message,
+            exit_code: crate::container::attach::start_failure_code(e.missing),
+        });
+    }
     let (uid, gid, groups) = match req.user.as_deref().filter(|u| !u.is_empty()) {
         Some(u) => {
             let u = bundle::lookup_user(&rootfs, u)?;
@@ -447,7 +470,25 @@ fn exec_inner(t: &Target, req: &ExecRequest) -> Result<ExecReply> {
             process.user().additional_gids().clone().unwrap_or_default(),
         ),
     };
+    Ok(Prepared {
+        env,
+        cwd,
+        uid,
+        gid,
+        groups,
+        process,
+    })
+}
 
+fn exec_inner(t: &Target, req: &ExecRequest) -> Result<ExecReply> {
+    let Prepared {
+        env,
+        cwd,
+        uid,
+        gid,
+        groups,
+        ..
+    } = prepare(t, req)?;
     let (out_r, out_w) = pipe()?;
     let out_w2 = out_w.try_clone().map_err(Error::io("dup exec pipe"))?;
     let devnull = File::open("/dev/null").map_err(Error::path("/dev/null"))?;
@@ -549,4 +590,188 @@ fn exec_inner(t: &Target, req: &ExecRequest) -> Result<ExecReply> {
         timed_out,
         error: None,
     })
+}
+
+/// `exec` with `attach`: run one process in the running container on this helper's
+/// stdio (pipes the caller made), or on a pty made inside the container whose master
+/// goes to the caller; report its PID, then its exit code, on the control socket (fd 3).
+/// Returns the helper's exit code.
+pub fn exec_attached_main(t: &Target, req: &ExecRequest) -> i32 {
+    use crate::container::attach::{self, ControlMessageBody};
+    use std::os::fd::FromRawFd;
+    // SAFETY: the caller put the control socket at fd 3 for this process alone.
+    let control = unsafe { OwnedFd::from_raw_fd(3) };
+    let ctl = control.as_raw_fd();
+    let (body, code) = match exec_attached(t, req, ctl) {
+        Ok(code) => (
+            ControlMessageBody {
+                exit_code: Some(code),
+                ..Default::default()
+            },
+            0,
+        ),
+        Err(e) => (
+            ControlMessageBody {
+                exit_code: Some(match &e {
+                    Error::ExecStart { exit_code, .. } => *exit_code,
+                    _ => 126,
+                }),
+                error: Some(e.to_string()),
+                ..Default::default()
+            },
+            1,
+        ),
+    };
+    if let Err(e) = attach::send(ctl, &body, None) {
+        eprintln!("exec {}: report: {e}", t.id);
+        return 1;
+    }
+    code
+}
+
+/// Starts the process, reports its PID (and the pty master), waits for its exit code.
+fn exec_attached(t: &Target, req: &ExecRequest, ctl: i32) -> Result<i32> {
+    use crate::container::attach::{self, ControlMessageBody};
+    use std::os::unix::net::UnixListener;
+    let p = prepare(t, req)?;
+    let state_dir = t.root.join(&t.id);
+    let me = std::process::id();
+    let dup = |fd: i32| -> Result<OwnedFd> {
+        Ok(nix::unistd::dup(fd).map(|fd| {
+            // SAFETY: dup just returned this fd; nobody else owns it.
+            unsafe { OwnedFd::from_raw_fd(fd) }
+        })?)
+    };
+    let mut builder = builder(t)?;
+    // A tty: libcontainer's init makes the pty in the container's devpts and sends the
+    // master over this socket (named relative to the state dir: socket paths are short).
+    let mut console = None;
+    let mut process_file = None;
+    if req.tty {
+        let name = format!("exec-tty-{me}.sock");
+        let prev = std::env::current_dir().map_err(Error::io("cwd"))?;
+        std::env::set_current_dir(&state_dir).map_err(Error::path(&state_dir))?;
+        let listener = UnixListener::bind(&name);
+        let _ = std::env::set_current_dir(prev);
+        let listener = listener.map_err(Error::io("bind console socket"))?;
+        console = Some((state_dir.join(&name), listener));
+        // The tenant's terminal flag comes only from a process.json.
+        let user = oci_spec::runtime::UserBuilder::default()
+            .uid(p.uid)
+            .gid(p.gid)
+            .additional_gids(p.groups.clone())
+            .build()
+            .map_err(|e| Error::Other(format!("exec user: {e}")))?;
+        let mut process = oci_spec::runtime::ProcessBuilder::default()
+            .terminal(true)
+            .args(req.args.clone())
+            .env(
+                p.env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>(),
+            )
+            .cwd(p.cwd.clone())
+            .user(user);
+        if let Some(caps) = p.process.capabilities() {
+            process = process.capabilities(caps.clone());
+        }
+        if let Some(nnp) = p.process.no_new_privileges() {
+            process = process.no_new_privileges(nnp);
+        }
+        let process = process
+            .build()
+            .map_err(|e| Error::Other(format!("exec process: {e}")))?;
+        let path = state_dir.join(format!("exec-{me}.json"));
+        std::fs::write(&path, serde_json::to_vec(&process)?).map_err(Error::path(&path))?;
+        process_file = Some(path);
+    } else {
+        builder = builder
+            .with_stdin(dup(0)?)
+            .with_stdout(dup(1)?)
+            .with_stderr(dup(2)?);
+    }
+    let console_path = console.as_ref().map(|(p, _)| p.clone());
+    let tenant = builder
+        .with_console_socket(console_path.as_ref())
+        .validate_id()
+        .map_err(lc_err)?
+        .as_tenant()
+        .with_detach(true);
+    let tenant = match &process_file {
+        Some(f) => tenant.with_process(Some(f)),
+        None => tenant
+            .with_env(p.env)
+            .with_cwd(Some(p.cwd))
+            .with_container_args(req.args.clone())
+            .with_user(Some(p.uid))
+            .with_group(Some(p.gid))
+            .with_additional_gids(p.groups),
+    };
+    let built = tenant.build();
+    if let Some(f) = &process_file {
+        let _ = std::fs::remove_file(f);
+    }
+    if let Some((path, _)) = &console {
+        let _ = std::fs::remove_file(path);
+    }
+    let pid = built.map_err(lc_err)?.as_raw();
+    let master = match console {
+        Some((_, listener)) => Some(receive_master(&listener)?),
+        None => None,
+    };
+    attach::send(
+        ctl,
+        &ControlMessageBody {
+            pid: Some(pid),
+            ..Default::default()
+        },
+        master.as_ref().map(|m| m.as_raw_fd()),
+    )?;
+    drop(master);
+    // The pipes are the process's now: the caller sees their end when it closes them.
+    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+        for fd in 0..=2 {
+            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+        }
+    }
+    let status = loop {
+        match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::__WALL)) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => break r?,
+        }
+    };
+    Ok(match status {
+        WaitStatus::Exited(_, c) => c,
+        WaitStatus::Signaled(_, s, _) => 128 + s as i32,
+        _ => 255,
+    })
+}
+
+/// The pty master that the exec's init sent on the console socket.
+fn receive_master(listener: &std::os::unix::net::UnixListener) -> Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::io::IoSliceMut;
+    use std::os::fd::FromRawFd;
+    let (conn, _) = listener
+        .accept()
+        .map_err(Error::io("accept console socket"))?;
+    let mut buf = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: SCM_RIGHTS just gave this process the fd; nobody else owns it.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    Err(Error::Start("no pty master on the console socket".into()))
 }
