@@ -65,17 +65,7 @@ impl Ctx {
         exit_code: Option<i32>,
         pid: Option<i32>,
     ) {
-        tracing::debug!(task, ?state, message, ?err, "task status");
-        let _ = self.reports.send(StatusReport {
-            task_id: task.to_string(),
-            state,
-            message: message.to_string(),
-            err,
-            exit_code,
-            pid,
-            timestamp: Utc::now(),
-            log_tail: Vec::new(),
-        });
+        self.send(status(task, state, message, err, exit_code, pid));
     }
 
     /// A task that ended: its status with the container's last lines, which the
@@ -88,18 +78,14 @@ impl Ctx {
         err: Option<String>,
         exit_code: Option<i32>,
     ) {
-        tracing::debug!(task, ?state, message, ?err, "task status");
-        let log_tail = self.log_tail(task).await;
-        let _ = self.reports.send(StatusReport {
-            task_id: task.to_string(),
-            state,
-            message: message.to_string(),
-            err,
-            exit_code,
-            pid: None,
-            timestamp: Utc::now(),
-            log_tail,
-        });
+        let mut r = status(task, state, message, err, exit_code, None);
+        r.log_tail = self.log_tail(task).await;
+        self.send(r);
+    }
+
+    fn send(&self, r: StatusReport) {
+        tracing::debug!(task = %r.task_id, state = ?r.state, message = %r.message, err = ?r.err, "task status");
+        let _ = self.reports.send(r);
     }
 
     /// The container's last lines, each cut to the kept length.
@@ -446,6 +432,27 @@ async fn stop(ctx: &Ctx, a: &Assignment) -> Phase {
         Err(e) => ctx.report(id, ReportedState::Shutdown, "shutdown", Some(e.to_string())),
     }
     Phase::Done
+}
+
+/// A status report stamped now.
+fn status(
+    task: &str,
+    state: ReportedState,
+    message: &str,
+    err: Option<String>,
+    exit_code: Option<i32>,
+    pid: Option<i32>,
+) -> StatusReport {
+    StatusReport {
+        task_id: task.to_string(),
+        state,
+        message: message.to_string(),
+        err,
+        exit_code,
+        pid,
+        timestamp: Utc::now(),
+        log_tail: Vec::new(),
+    }
 }
 
 fn grace(a: &Assignment) -> std::time::Duration {
