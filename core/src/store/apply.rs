@@ -12,6 +12,8 @@
 //! references name stored ones, and one still referenced is not removed; a service's
 //! published ports do not collide with another's (`ports.rs`).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::action::StoreAction;
@@ -19,16 +21,17 @@ use super::event::Event;
 use super::object::{Object, ObjectKind, Stored};
 use super::ports::check_port_conflicts;
 use super::table::Table;
-use super::{index_add, index_remove, Store};
+use super::{index_add, index_remove, Row, Store};
 use crate::error::{Error, Result};
 use crate::model::{Node, PublishMode, Task, TaskStatus, Version};
 use crate::state::TaskState;
 
 /// How to undo one applied action; also what the batch's events are made from.
+/// The old rows are the stored `Arc`s, not copies.
 enum Undo {
     Created(ObjectKind, String),
-    Updated(Object),
-    Removed(Object),
+    Updated(Row),
+    Removed(Row),
 }
 
 impl Store {
@@ -58,7 +61,7 @@ impl Store {
                         self.remove_object(kind, &id);
                     }
                     Undo::Updated(old) | Undo::Removed(old) => {
-                        self.insert_object(old);
+                        self.insert_row(old);
                     }
                 }
             }
@@ -72,7 +75,9 @@ impl Store {
                     kind: old.kind(),
                     id: old.id().to_owned(),
                 },
-                Undo::Removed(object) => Event::Removed { object },
+                Undo::Removed(row) => Event::Removed {
+                    object: row.into_object(),
+                },
             })
             .collect())
     }
@@ -181,7 +186,7 @@ impl Store {
                 service.meta.version = Version::new(index);
                 service.meta.updated_at = now;
                 let old = self
-                    .insert_object(Object::Service(Box::new(service)))
+                    .insert_row(Row::Service(Arc::new(service)))
                     .expect("exists");
                 undo.push(Undo::Updated(old));
             }
@@ -206,7 +211,7 @@ impl Store {
                 service.meta.version = Version::new(index);
                 service.meta.updated_at = now;
                 let old = self
-                    .insert_object(Object::Service(Box::new(service)))
+                    .insert_row(Row::Service(Arc::new(service)))
                     .expect("exists");
                 undo.push(Undo::Updated(old));
             }
@@ -251,8 +256,9 @@ impl Store {
         undo: &mut Vec<Undo>,
         change: impl FnOnce(&mut Task) -> Result<bool>,
     ) -> Result<()> {
-        // In place: the task keeps its row; only a node change moves it in an index.
-        let Some(stored) = self.tasks.get_mut(id) else {
+        // In place: the new row takes the old one's slot (published copies keep the old
+        // row); only a node change moves it in an index.
+        let Some(stored) = self.tasks.get(id) else {
             return Ok(());
         };
         let mut task = stored.clone();
@@ -261,13 +267,14 @@ impl Store {
         }
         task.meta.version = Version::new(index);
         task.meta.updated_at = now;
-        let old = std::mem::replace(stored, task);
-        if old.node_id != stored.node_id {
-            let new_node = stored.node_id.clone();
+        let slot = self.tasks.slot_mut(id).expect("just read");
+        let old = std::mem::replace(slot, Arc::new(task));
+        if old.node_id != slot.node_id {
+            let new_node = slot.node_id.clone();
             index_remove(&mut self.tasks_by_node, &old.node_id, id);
             index_add(&mut self.tasks_by_node, &new_node, id);
         }
-        undo.push(Undo::Updated(Object::Task(Box::new(old))));
+        undo.push(Undo::Updated(Row::Task(old)));
         Ok(())
     }
 
@@ -290,9 +297,7 @@ impl Store {
         }
         node.meta.version = Version::new(index);
         node.meta.updated_at = now;
-        let old = self
-            .insert_object(Object::Node(Box::new(node)))
-            .expect("exists");
+        let old = self.insert_row(Row::Node(Arc::new(node))).expect("exists");
         undo.push(Undo::Updated(old));
     }
 
