@@ -3,7 +3,7 @@
 //! from.
 //!
 //! ```text
-//!  running node ──one published version──► (last applied log id, its membership, state bytes)
+//!  running node ──one read lock──► (last applied log id, its membership, state bytes)
 //!        │                         + the vote on disk (its term is ≥ the applied entry's)
 //!        ▼
 //!  <out>/   fresh storage, sealed with the node's data key:
@@ -48,13 +48,10 @@ impl<S: StateMachine> RaftNode<S> {
                 out.display()
             )));
         }
-        // The state, its position and its membership of one published version: one applied
-        // index, serialized off the async workers while applies go on.
-        let st = self.shared.read();
-        let (applied, membership) = (st.last_applied, st.membership.clone());
-        let data = match tokio::task::spawn_blocking(move || st.sm.snapshot()).await {
-            Ok(data) => data,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        // The state, its position and its membership, under one lock: one applied index.
+        let (applied, membership, data) = {
+            let st = self.shared.read();
+            (st.last_applied, st.membership.clone(), st.sm.snapshot())
         };
         let Some(applied) = applied else {
             return Err(RaftError::Initialize(

@@ -9,12 +9,7 @@ use serde::Serialize;
 ///
 /// Every manager applies the same commands in the same order, so `apply` must depend only on
 /// the state and the command (no clock, no randomness, no I/O).
-///
-/// The node clones the state after every applied batch and hands readers and the snapshot
-/// builder that immutable copy (`storage/state_machine.rs`), so `clone` must be cheap: build
-/// the state from persistent structures (structure-sharing maps, `Arc`s), not from
-/// `std` collections that copy every element.
-pub trait StateMachine: Clone + Send + Sync + 'static {
+pub trait StateMachine: Send + Sync + 'static {
     /// A log entry's payload (the core's: a batch of store actions).
     type Command: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static;
     /// The result of applying one command, handed back to the proposer.
@@ -23,8 +18,7 @@ pub trait StateMachine: Clone + Send + Sync + 'static {
     /// Applies the committed command at log `index`.
     fn apply(&mut self, index: u64, cmd: &Self::Command) -> Self::Response;
 
-    /// Serializes the whole applied state. Runs on a blocking thread, on a published copy,
-    /// while applies go on.
+    /// Serializes the whole applied state.
     fn snapshot(&self) -> Vec<u8>;
 
     /// Replaces the whole state with one produced by [`StateMachine::snapshot`].

@@ -201,8 +201,7 @@ impl<S: StateMachine> RaftNode<S> {
     }
 
     /// Reads the applied state on this node (possibly behind the leader's; but never behind
-    /// a write that `propose` acknowledged here). `f` runs on the last published version,
-    /// holding no lock: applies and snapshots go on meanwhile, and a long `f` delays no one.
+    /// a write that `propose` acknowledged here).
     pub async fn read<R>(&self, f: impl FnOnce(&S) -> R) -> R {
         f(&self.shared.read().sm)
     }

@@ -12,8 +12,6 @@
 //! references name stored ones, and one still referenced is not removed; a service's
 //! published ports do not collide with another's (`ports.rs`).
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 
 use super::action::StoreAction;
@@ -21,17 +19,16 @@ use super::event::Event;
 use super::object::{Object, ObjectKind, Stored};
 use super::ports::check_port_conflicts;
 use super::table::Table;
-use super::{index_add, index_remove, Row, Store};
+use super::{index_add, index_remove, Store};
 use crate::error::{Error, Result};
 use crate::model::{Node, PublishMode, Task, TaskStatus, Version};
 use crate::state::TaskState;
 
 /// How to undo one applied action; also what the batch's events are made from.
-/// The old rows are the stored `Arc`s, not copies.
 enum Undo {
     Created(ObjectKind, String),
-    Updated(Row),
-    Removed(Row),
+    Updated(Object),
+    Removed(Object),
 }
 
 impl Store {
@@ -61,7 +58,7 @@ impl Store {
                         self.remove_object(kind, &id);
                     }
                     Undo::Updated(old) | Undo::Removed(old) => {
-                        self.insert_row(old);
+                        self.insert_object(old);
                     }
                 }
             }
@@ -75,9 +72,7 @@ impl Store {
                     kind: old.kind(),
                     id: old.id().to_owned(),
                 },
-                Undo::Removed(row) => Event::Removed {
-                    object: row.into_object(),
-                },
+                Undo::Removed(object) => Event::Removed { object },
             })
             .collect())
     }
@@ -186,7 +181,7 @@ impl Store {
                 service.meta.version = Version::new(index);
                 service.meta.updated_at = now;
                 let old = self
-                    .insert_row(Row::Service(Arc::new(service)))
+                    .insert_object(Object::Service(Box::new(service)))
                     .expect("exists");
                 undo.push(Undo::Updated(old));
             }
@@ -211,7 +206,7 @@ impl Store {
                 service.meta.version = Version::new(index);
                 service.meta.updated_at = now;
                 let old = self
-                    .insert_row(Row::Service(Arc::new(service)))
+                    .insert_object(Object::Service(Box::new(service)))
                     .expect("exists");
                 undo.push(Undo::Updated(old));
             }
@@ -256,9 +251,8 @@ impl Store {
         undo: &mut Vec<Undo>,
         change: impl FnOnce(&mut Task) -> Result<bool>,
     ) -> Result<()> {
-        // In place: the new row takes the old one's slot (published copies keep the old
-        // row); only a node change moves it in an index.
-        let Some(stored) = self.tasks.get(id) else {
+        // In place: the task keeps its row; only a node change moves it in an index.
+        let Some(stored) = self.tasks.get_mut(id) else {
             return Ok(());
         };
         let mut task = stored.clone();
@@ -267,14 +261,13 @@ impl Store {
         }
         task.meta.version = Version::new(index);
         task.meta.updated_at = now;
-        let slot = self.tasks.slot_mut(id).expect("just read");
-        let old = std::mem::replace(slot, Arc::new(task));
-        if old.node_id != slot.node_id {
-            let new_node = slot.node_id.clone();
+        let old = std::mem::replace(stored, task);
+        if old.node_id != stored.node_id {
+            let new_node = stored.node_id.clone();
             index_remove(&mut self.tasks_by_node, &old.node_id, id);
             index_add(&mut self.tasks_by_node, &new_node, id);
         }
-        undo.push(Undo::Updated(Row::Task(old)));
+        undo.push(Undo::Updated(Object::Task(Box::new(old))));
         Ok(())
     }
 
@@ -297,7 +290,9 @@ impl Store {
         }
         node.meta.version = Version::new(index);
         node.meta.updated_at = now;
-        let old = self.insert_row(Row::Node(Arc::new(node))).expect("exists");
+        let old = self
+            .insert_object(Object::Node(Box::new(node)))
+            .expect("exists");
         undo.push(Undo::Updated(old));
     }
 

@@ -1,22 +1,16 @@
 //! `Table<T>`: one kind of object by ID (ordered, so ID-prefix lookups are a range scan),
 //! with a case-insensitive index of unique names for the kinds that have them.
-//!
-//! Both maps are persistent (`imbl`): cloning a table is O(1) and the clone shares every
-//! node with the original; a write afterwards copies only the B-tree path it touches.
-//! That is what lets the Raft state machine publish an immutable copy of the whole store
-//! after every applied batch (docs/raft.md, "Reads never wait for writes").
 
-use std::sync::Arc;
-
-use imbl::{HashMap, OrdMap};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 use super::object::Stored;
 
-/// Rows are `Arc`s: a task is several hundred bytes, and a write to a node that a
-/// published copy shares copies the node's values (a pointer each, not a task).
+/// Rows are boxed: a task is several hundred bytes, and a B-tree node moves its values
+/// on every insert; the store's objects arrive boxed anyway ([`super::Object`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Table<T> {
-    rows: OrdMap<String, Arc<T>>,
+    rows: BTreeMap<String, Box<T>>,
     /// Lowercased unique name -> ID (swarmkit indexes names lowercased too).
     names: HashMap<String, String>,
 }
@@ -24,7 +18,7 @@ pub(crate) struct Table<T> {
 impl<T> Default for Table<T> {
     fn default() -> Self {
         Table {
-            rows: OrdMap::new(),
+            rows: BTreeMap::new(),
             names: HashMap::new(),
         }
     }
@@ -39,10 +33,9 @@ impl<T: Stored> Table<T> {
         self.rows.get(id).map(|r| &**r)
     }
 
-    /// The row `id`'s slot, to replace the row in place (no key copy, no rebalancing);
-    /// the caller must not change its unique name.
-    pub fn slot_mut(&mut self, id: &str) -> Option<&mut Arc<T>> {
-        self.rows.get_mut(id)
+    /// The row `id`, to change in place; the caller must not change its unique name.
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut T> {
+        self.rows.get_mut(id).map(|r| &mut **r)
     }
 
     pub fn len(&self) -> usize {
@@ -56,7 +49,7 @@ impl<T: Stored> Table<T> {
     /// Rows whose ID starts with `prefix`, in ID order.
     pub fn by_prefix(&self, prefix: &str) -> Vec<&T> {
         self.rows
-            .range::<_, str>((
+            .range::<str, _>((
                 std::ops::Bound::Included(prefix),
                 std::ops::Bound::Unbounded,
             ))
@@ -75,13 +68,19 @@ impl<T: Stored> Table<T> {
     }
 
     /// Inserts or replaces; returns the replaced row. Callers check name conflicts first.
-    pub fn insert(&mut self, row: Arc<T>) -> Option<Arc<T>> {
+    pub fn insert(&mut self, row: Box<T>) -> Option<Box<T>> {
         let id = row.meta().id.clone();
         let name = row
             .unique_name()
             .filter(|n| !n.is_empty())
             .map(|n| (name_key(n), id.clone()));
-        let old = self.rows.insert(id, row);
+        let old = match self.rows.entry(id) {
+            Entry::Occupied(mut e) => Some(std::mem::replace(e.get_mut(), row)),
+            Entry::Vacant(e) => {
+                e.insert(row);
+                None
+            }
+        };
         if let Some(old_name) = old.as_deref().and_then(Stored::unique_name) {
             self.names.remove(&name_key(old_name));
         }
@@ -91,7 +90,7 @@ impl<T: Stored> Table<T> {
         old
     }
 
-    pub fn remove(&mut self, id: &str) -> Option<Arc<T>> {
+    pub fn remove(&mut self, id: &str) -> Option<Box<T>> {
         let old = self.rows.remove(id)?;
         if let Some(name) = old.unique_name() {
             if self.names.get(&name_key(name)).map(String::as_str) == Some(id) {

@@ -407,7 +407,6 @@ mod tests {
 
     use super::*;
 
-    #[derive(Clone)]
     struct Nop;
     impl StateMachine for Nop {
         type Command = ();

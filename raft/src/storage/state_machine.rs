@@ -4,26 +4,11 @@
 //! Nothing of the applied state is written per entry: on open the state is the last
 //! snapshot, and openraft replays the committed log after it. A snapshot is persisted
 //! before the state or the log moves past it, so the log never has a hole behind it.
-//!
-//! Readers never wait for the writer, nor the writer for readers:
-//!
-//! ```text
-//!  openraft's worker ──apply(entries)──► writer's Applied<S> (owned, changed in place)
-//!                                             │ clone (O(1) for a persistent S)
-//!                                             ▼
-//!                     published: Mutex<Arc<Applied<S>>>  (held for a pointer swap)
-//!                                             │ Arc clone
-//!            read(f) / build_snapshot / backup ◄┘ run on their own immutable version
-//! ```
-//!
-//! A version is published before `apply` returns, so before openraft answers the
-//! proposer and before the applied index moves: a read never sees less than a write
-//! acknowledged on this node.
 
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use openraft::storage::RaftStateMachine;
 use openraft::{AnyError, Entry, EntryPayload, RaftSnapshotBuilder, StorageIOError};
@@ -40,7 +25,6 @@ const META_KEY: &str = "meta";
 const DATA_KEY: &str = "data";
 
 /// The applied state: the user's machine and how far Raft has driven it.
-#[derive(Clone)]
 pub(crate) struct Applied<S> {
     pub(crate) sm: S,
     pub(crate) last_applied: Option<LogId>,
@@ -49,8 +33,7 @@ pub(crate) struct Applied<S> {
 
 /// What the node, the snapshot builder and openraft's state machine worker share.
 pub(crate) struct Shared<S> {
-    /// The last applied state, never changed once published; replaced after each batch.
-    published: Mutex<Arc<Applied<S>>>,
+    state: RwLock<Applied<S>>,
     applied: watch::Sender<u64>,
     snapshot_db: Arc<Database>,
     codec: Codec,
@@ -58,28 +41,13 @@ pub(crate) struct Shared<S> {
     _alive: Alive,
 }
 
-impl<S: Clone> Shared<S> {
-    /// The last published state: one applied index, immutable, held as long as the caller
-    /// likes without holding up anyone.
-    // The lock guards a pointer swap only; a poisoned one still holds a whole version.
-    pub(crate) fn read(&self) -> Arc<Applied<S>> {
-        self.published
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+impl<S> Shared<S> {
+    // A panic inside the user's apply already stops openraft; the lock poison adds nothing.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Applied<S>> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
     }
-
-    /// Makes a copy of the writer's `state` what readers see, then moves the applied index.
-    fn publish(&self, state: &Applied<S>) {
-        let new = Arc::new(state.clone());
-        let old = {
-            let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
-            std::mem::replace(&mut *published, new)
-        };
-        // Dropped outside the lock: freeing what only the old version held takes a while.
-        drop(old);
-        let index = state.last_applied.map(|l| l.index).unwrap_or(0);
-        self.applied.send_replace(index);
+    fn write(&self) -> RwLockWriteGuard<'_, Applied<S>> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
     }
     pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
         self.applied.subscribe()
@@ -89,8 +57,6 @@ impl<S: Clone> Shared<S> {
 /// openraft's state machine: applies entries to `S` and keeps its snapshots on disk.
 pub struct StateMachineStore<S> {
     shared: Arc<Shared<S>>,
-    /// The writer's own copy: only openraft's state machine worker changes it.
-    state: Applied<S>,
 }
 
 /// Builds a snapshot of the shared state (openraft runs it on its own task).
@@ -115,21 +81,19 @@ impl<S: StateMachine> StateMachineStore<S> {
             membership = meta.last_membership;
         }
         let (applied, _) = watch::channel(last_applied.map(|l| l.index).unwrap_or(0));
-        let state = Applied {
-            sm,
-            last_applied,
-            membership,
-        };
         Ok(Self {
             shared: Arc::new(Shared {
-                published: Mutex::new(Arc::new(state.clone())),
+                state: RwLock::new(Applied {
+                    sm,
+                    last_applied,
+                    membership,
+                }),
                 applied,
                 snapshot_db,
                 codec,
                 snapshot_seq: AtomicU64::new(0),
                 _alive: alive,
             }),
-            state,
         })
     }
 
@@ -176,22 +140,19 @@ async fn save_snapshot(
 
 impl<S: StateMachine> RaftSnapshotBuilder<TypeConfig<S>> for SnapshotBuilder<S> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<S>, StorageError> {
-        // One published version (O(1) to take), serialized off the async workers while
-        // applies and reads go on with newer ones.
-        let st = self.shared.read();
-        let seq = self.shared.snapshot_seq.fetch_add(1, Ordering::Relaxed);
-        let snapshot_id = match st.last_applied {
-            Some(l) => format!("{}-{}-{}", l.leader_id, l.index, seq),
-            None => format!("none-{seq}"),
-        };
-        let meta = SnapshotMeta {
-            last_log_id: st.last_applied,
-            last_membership: st.membership.clone(),
-            snapshot_id,
-        };
-        let data = match tokio::task::spawn_blocking(move || st.sm.snapshot()).await {
-            Ok(data) => data,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        let (meta, data) = {
+            let st = self.shared.read();
+            let seq = self.shared.snapshot_seq.fetch_add(1, Ordering::Relaxed);
+            let snapshot_id = match st.last_applied {
+                Some(l) => format!("{}-{}-{}", l.leader_id, l.index, seq),
+                None => format!("none-{seq}"),
+            };
+            let meta = SnapshotMeta {
+                last_log_id: st.last_applied,
+                last_membership: st.membership.clone(),
+                snapshot_id,
+            };
+            (meta, st.sm.snapshot())
         };
         save_snapshot(
             self.shared.snapshot_db.clone(),
@@ -213,7 +174,8 @@ impl<S: StateMachine> RaftStateMachine<TypeConfig<S>> for StateMachineStore<S> {
     type SnapshotBuilder = SnapshotBuilder<S>;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
-        Ok((self.state.last_applied, self.state.membership.clone()))
+        let st = self.shared.read();
+        Ok((st.last_applied, st.membership.clone()))
     }
 
     async fn apply<I>(&mut self, entries: I) -> Result<Vec<Option<S::Response>>, StorageError>
@@ -222,21 +184,23 @@ impl<S: StateMachine> RaftStateMachine<TypeConfig<S>> for StateMachineStore<S> {
         I::IntoIter: openraft::OptionalSend,
     {
         let mut out = Vec::new();
-        let st = &mut self.state;
-        for entry in entries {
-            st.last_applied = Some(entry.log_id);
-            out.push(match entry.payload {
-                EntryPayload::Blank => None,
-                EntryPayload::Normal(cmd) => Some(st.sm.apply(entry.log_id.index, &cmd)),
-                EntryPayload::Membership(m) => {
-                    st.membership = StoredMembership::new(Some(entry.log_id), m);
-                    None
-                }
-            });
-        }
-        // Before openraft answers any proposer of these entries.
-        if !out.is_empty() {
-            self.shared.publish(&self.state);
+        let last = {
+            let mut st = self.shared.write();
+            for entry in entries {
+                st.last_applied = Some(entry.log_id);
+                out.push(match entry.payload {
+                    EntryPayload::Blank => None,
+                    EntryPayload::Normal(cmd) => Some(st.sm.apply(entry.log_id.index, &cmd)),
+                    EntryPayload::Membership(m) => {
+                        st.membership = StoredMembership::new(Some(entry.log_id), m);
+                        None
+                    }
+                });
+            }
+            st.last_applied
+        };
+        if let Some(l) = last {
+            self.shared.applied.send_replace(l.index);
         }
         Ok(out)
     }
@@ -267,13 +231,17 @@ impl<S: StateMachine> RaftStateMachine<TypeConfig<S>> for StateMachineStore<S> {
         )
         .await
         .map_err(|e| StorageIOError::write_snapshot(sig(), AnyError::new(&e)))?;
-        let st = &mut self.state;
-        st.sm
-            .restore(&data)
-            .map_err(|e| StorageIOError::read_snapshot(sig(), AnyError::error(e)))?;
-        st.last_applied = meta.last_log_id;
-        st.membership = meta.last_membership.clone();
-        self.shared.publish(&self.state);
+        {
+            let mut st = self.shared.write();
+            st.sm
+                .restore(&data)
+                .map_err(|e| StorageIOError::read_snapshot(sig(), AnyError::error(e)))?;
+            st.last_applied = meta.last_log_id;
+            st.membership = meta.last_membership.clone();
+        }
+        self.shared
+            .applied
+            .send_replace(meta.last_log_id.map(|l| l.index).unwrap_or(0));
         Ok(())
     }
 
