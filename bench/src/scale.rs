@@ -292,6 +292,8 @@ async fn run_async(nodes: usize, tasks: usize) -> Result<()> {
         crate::util::peak_rss_kib(pid) as f64 / 1024.0
     );
 
+    under_load(leader, services).await?;
+
     // What a restarting manager (or one sent this snapshot) does with it.
     let data = leader.read(|sm| sm.snapshot()).await;
     let t = Instant::now();
@@ -305,4 +307,108 @@ async fn run_async(nodes: usize, tasks: usize) -> Result<()> {
         restored.0.tasks().count()
     );
     Ok(())
+}
+
+/// A second snapshot on the leader, this time with clients: one task reads the service
+/// list (what `service ls` reads) back to back, another proposes one small entry after
+/// another, both until the snapshot is on disk. Printed: how long each read and each
+/// commit took meanwhile (issue 15 item 7: reads and writes never wait for a snapshot).
+async fn under_load(leader: &Raft, services: usize) -> Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    // One entry past the first snapshot, so this one has something new to cover.
+    propose_one(leader, vec![probe_service(usize::MAX)]).await?;
+    let applied = leader.applied_index();
+    let done = Arc::new(AtomicBool::new(false));
+    let t = Instant::now();
+    leader
+        .raft()
+        .trigger()
+        .snapshot()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let reads = async {
+        let mut took = Vec::new();
+        while !done.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            let names = leader
+                .read(|sm| {
+                    sm.0.services()
+                        .map(|s| s.spec.name.clone())
+                        .collect::<Vec<_>>()
+                })
+                .await;
+            took.push(t.elapsed());
+            assert!(names.len() >= services);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        took
+    };
+    let writes = async {
+        let mut took = Vec::new();
+        let mut i = 0usize;
+        while !done.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            propose_one(leader, vec![probe_service(i)]).await?;
+            took.push(t.elapsed());
+            i += 1;
+        }
+        Ok::<_, anyhow::Error>(took)
+    };
+    let snapshot = async {
+        let res = leader
+            .wait_metrics(Duration::from_secs(600), "a snapshot", |m| {
+                m.snapshot.is_some_and(|s| s.index >= applied)
+            })
+            .await;
+        done.store(true, Ordering::Relaxed);
+        res
+    };
+    // Each on its own thread, so a read that blocks holds up neither the writer nor the
+    // wait for the snapshot.
+    let rt = tokio::runtime::Handle::current();
+    let (mut reads, writes, snapshot) = tokio::task::block_in_place(|| {
+        std::thread::scope(|s| {
+            let reads = s.spawn(|| rt.block_on(reads));
+            let writes = s.spawn(|| rt.block_on(writes));
+            let snapshot = rt.block_on(snapshot);
+            let reads = reads.join().expect("the reader does not panic");
+            let writes = writes.join().expect("the writer does not panic");
+            (reads, writes, snapshot)
+        })
+    });
+    snapshot?;
+    let took = t.elapsed();
+    let mut writes = writes?;
+    reads.sort();
+    writes.sort();
+    let pct = |v: &[Duration], p: usize| {
+        v.get(v.len().saturating_sub(1) * p / 100)
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    println!(
+        "a snapshot with clients: {:.2} s; meanwhile {} service-list reads (p50 {:.2} ms, max {:.2} ms) and {} commits (p50 {:.2} ms, max {:.2} ms)",
+        took.as_secs_f64(),
+        reads.len(),
+        pct(&reads, 50),
+        pct(&reads, 100),
+        writes.len(),
+        pct(&writes, 50),
+        pct(&writes, 100),
+    );
+    Ok(())
+}
+
+/// A service of no replicas: a small entry for [`under_load`]'s writer.
+fn probe_service(i: usize) -> StoreAction {
+    let s: Service = serde_json::from_value(json!({
+        "ID": format!("probe{i:06}"),
+        "Spec": {"Name": format!("probe{i}"),
+            "TaskTemplate": {"ContainerSpec": {"Image": "busybox:1"}},
+            "Mode": {"Replicated": {"Replicas": 0}}}
+    }))
+    .expect("service json");
+    StoreAction::Create(Object::Service(Box::new(s)))
 }

@@ -49,10 +49,14 @@ impl<S: StateMachine> RaftNode<S> {
             )));
         }
         // The state, its position and its membership, under one lock: one applied index.
-        let (applied, membership, data) = {
+        let (applied, membership, copy) = {
             let st = self.shared.read();
-            (st.last_applied, st.membership.clone(), st.sm.snapshot())
+            (st.last_applied, st.membership.clone(), st.sm.clone())
         };
+        // Serialized outside the lock: applies and reads go on meanwhile.
+        let data = tokio::task::spawn_blocking(move || copy.snapshot())
+            .await
+            .map_err(|e| RaftError::Fatal(format!("backup: {e}")))?;
         let Some(applied) = applied else {
             return Err(RaftError::Initialize(
                 "backup: this node has applied nothing yet".into(),

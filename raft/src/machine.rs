@@ -9,7 +9,11 @@ use serde::Serialize;
 ///
 /// Every manager applies the same commands in the same order, so `apply` must depend only on
 /// the state and the command (no clock, no randomness, no I/O).
-pub trait StateMachine: Send + Sync + 'static {
+///
+/// A snapshot or a backup clones the state under the lock and serializes the clone
+/// outside it, so applies and reads go on meanwhile: `clone` must be cheap (share rows,
+/// as `swarm-core`'s store does with `Arc`s), not a deep copy.
+pub trait StateMachine: Clone + Send + Sync + 'static {
     /// A log entry's payload (the core's: a batch of store actions).
     type Command: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static;
     /// The result of applying one command, handed back to the proposer.

@@ -3,14 +3,17 @@
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use super::object::Stored;
 
-/// Rows are boxed: a task is several hundred bytes, and a B-tree node moves its values
-/// on every insert; the store's objects arrive boxed anyway ([`super::Object`]).
+/// Rows are `Arc`s: a task is several hundred bytes, and a B-tree node moves its values
+/// on every insert; and a clone of the table (what a Raft snapshot serializes, outside
+/// the store's lock) shares every row. A row changed while a clone holds it is copied
+/// first ([`Arc::make_mut`]); otherwise it is changed in place.
 #[derive(Debug, Clone)]
 pub(crate) struct Table<T> {
-    rows: BTreeMap<String, Box<T>>,
+    rows: BTreeMap<String, Arc<T>>,
     /// Lowercased unique name -> ID (swarmkit indexes names lowercased too).
     names: HashMap<String, String>,
 }
@@ -28,14 +31,20 @@ fn name_key(name: &str) -> String {
     name.to_lowercase()
 }
 
-impl<T: Stored> Table<T> {
+/// A row taken out of a table, boxed as the store's objects are ([`super::Object`]):
+/// moved out when no clone shares it, copied when one does.
+fn unshared<T: Clone>(row: Arc<T>) -> Box<T> {
+    Box::new(Arc::try_unwrap(row).unwrap_or_else(|shared| (*shared).clone()))
+}
+
+impl<T: Stored + Clone> Table<T> {
     pub fn get(&self, id: &str) -> Option<&T> {
         self.rows.get(id).map(|r| &**r)
     }
 
     /// The row `id`, to change in place; the caller must not change its unique name.
     pub fn get_mut(&mut self, id: &str) -> Option<&mut T> {
-        self.rows.get_mut(id).map(|r| &mut **r)
+        self.rows.get_mut(id).map(Arc::make_mut)
     }
 
     pub fn len(&self) -> usize {
@@ -69,6 +78,7 @@ impl<T: Stored> Table<T> {
 
     /// Inserts or replaces; returns the replaced row. Callers check name conflicts first.
     pub fn insert(&mut self, row: Box<T>) -> Option<Box<T>> {
+        let row: Arc<T> = Arc::from(row);
         let id = row.meta().id.clone();
         let name = row
             .unique_name()
@@ -87,7 +97,7 @@ impl<T: Stored> Table<T> {
         if let Some((name, id)) = name {
             self.names.insert(name, id);
         }
-        old
+        old.map(unshared)
     }
 
     pub fn remove(&mut self, id: &str) -> Option<Box<T>> {
@@ -97,6 +107,6 @@ impl<T: Stored> Table<T> {
                 self.names.remove(&name_key(name));
             }
         }
-        Some(old)
+        Some(unshared(old))
     }
 }

@@ -407,6 +407,7 @@ mod tests {
 
     use super::*;
 
+    #[derive(Clone)]
     struct Nop;
     impl StateMachine for Nop {
         type Command = ();

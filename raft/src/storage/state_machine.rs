@@ -140,7 +140,9 @@ async fn save_snapshot(
 
 impl<S: StateMachine> RaftSnapshotBuilder<TypeConfig<S>> for SnapshotBuilder<S> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<S>, StorageError> {
-        let (meta, data) = {
+        // The state is cloned under the lock and serialized outside it (the clone shares
+        // its rows), so applies and reads go on during a long serialization.
+        let (meta, copy) = {
             let st = self.shared.read();
             let seq = self.shared.snapshot_seq.fetch_add(1, Ordering::Relaxed);
             let snapshot_id = match st.last_applied {
@@ -152,8 +154,13 @@ impl<S: StateMachine> RaftSnapshotBuilder<TypeConfig<S>> for SnapshotBuilder<S> 
                 last_membership: st.membership.clone(),
                 snapshot_id,
             };
-            (meta, st.sm.snapshot())
+            (meta, st.sm.clone())
         };
+        let data = tokio::task::spawn_blocking(move || copy.snapshot())
+            .await
+            .map_err(|e| {
+                StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e))
+            })?;
         save_snapshot(
             self.shared.snapshot_db.clone(),
             &self.shared.codec,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use swarm_raft::StateMachine;
 
 /// A key-value map; every put returns the previous value.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Kv {
     pub map: BTreeMap<String, u64>,
     /// How many commands were applied, counting those restored from a snapshot.
