@@ -373,12 +373,20 @@ impl Swarmd {
     }
 
     /// The stock docker CLI pointed at our socket (no daemon involved).
-    pub fn docker(&self, args: &[&str]) -> Result<Run> {
-        let out = Command::new("docker")
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+    /// `program` with the docker CLI pointed at this swarmd (`DOCKER_HOST`, its own
+    /// `DOCKER_CONFIG`, no context).
+    pub fn docker_command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
             .env("DOCKER_CONFIG", &self.docker_config)
-            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_CONTEXT");
+        cmd
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Result<Run> {
+        let out = self
+            .docker_command("docker")
+            .args(args)
             .stdin(Stdio::null())
             .output()
             .context("run docker")?;

@@ -13,18 +13,14 @@ use anyhow::{ensure, Context, Result};
 use rootfs_tests::swarmd::{wait_for, Node, Run};
 use serde_json::{json, Value};
 
-/// The docker CLI on the node's socket with `input` on its stdin (a pipe).
-fn docker_stdin(node: &Node, args: &[&str], input: &str) -> Result<Run> {
-    let mut child = Command::new("docker")
-        .args(args)
-        .env("DOCKER_HOST", format!("unix://{}", node.socket.display()))
-        .env("DOCKER_CONFIG", &node.docker_config)
-        .env_remove("DOCKER_CONTEXT")
+/// `cmd` with `input` on its stdin (a pipe).
+fn with_input(mut cmd: Command, input: &str) -> Result<Run> {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .context("run docker")?;
+        .with_context(|| format!("run {:?}", cmd.get_program()))?;
     child
         .stdin
         .take()
@@ -33,25 +29,19 @@ fn docker_stdin(node: &Node, args: &[&str], input: &str) -> Result<Run> {
     Ok(child.wait_with_output()?.into())
 }
 
+/// The docker CLI on the node's socket with `input` on its stdin (a pipe).
+fn docker_stdin(node: &Node, args: &[&str], input: &str) -> Result<Run> {
+    let mut cmd = node.docker_command("docker");
+    cmd.args(args);
+    with_input(cmd, input)
+}
+
 /// `command` run on a terminal (`script` gives it a pty) that `input` is typed into,
 /// with the node's socket for both CLIs; stdout is what the terminal showed.
 fn on_a_tty(node: &Node, command: &str, input: &str) -> Result<Run> {
-    let mut child = Command::new("script")
-        .args(["-qec", command, "/dev/null"])
-        .env("DOCKER_HOST", format!("unix://{}", node.socket.display()))
-        .env("DOCKER_CONFIG", &node.docker_config)
-        .env_remove("DOCKER_CONTEXT")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("run script")?;
-    child
-        .stdin
-        .take()
-        .context("stdin")?
-        .write_all(input.as_bytes())?;
-    Ok(child.wait_with_output()?.into())
+    let mut cmd = node.docker_command("script");
+    cmd.args(["-qec", command, "/dev/null"]);
+    with_input(cmd, input)
 }
 
 #[test]

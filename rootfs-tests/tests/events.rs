@@ -50,11 +50,8 @@ impl Drop for Watcher {
 }
 
 fn docker_cmd(node: &Node, args: &[&str]) -> Command {
-    let mut c = Command::new("docker");
-    c.args(args)
-        .env("DOCKER_HOST", format!("unix://{}", node.socket.display()))
-        .env("DOCKER_CONFIG", node.config.dir.join("docker-config"))
-        .env_remove("DOCKER_CONTEXT");
+    let mut c = node.docker_command("docker");
+    c.args(args);
     c
 }
 

@@ -80,13 +80,7 @@ fn deploy(node: &Node, prog: &str, case: &Case) -> Result<Run> {
             c.arg("-H").arg(format!("unix://{}", node.socket.display()));
             c
         }
-        _ => {
-            let mut c = Command::new("docker");
-            c.env("DOCKER_HOST", format!("unix://{}", node.socket.display()))
-                .env("DOCKER_CONFIG", &node.docker_config)
-                .env_remove("DOCKER_CONTEXT");
-            c
-        }
+        _ => node.docker_command("docker"),
     };
     cmd.args([
         "stack",

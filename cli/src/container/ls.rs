@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::client::{filters, Client};
-use crate::format::table::{choose_format, default_header, render_list};
+use crate::format::table::{choose_format, default_header, labels_text, render_list};
 use crate::units::human::human_duration;
 
 pub const FORMAT: &str =
@@ -80,9 +80,7 @@ pub fn rows(containers: &[Value], no_trunc: bool, now: chrono::DateTime<Utc>) ->
                 "State": c["State"],
                 "Ports": "",
                 "Names": names.join(","),
-                "Labels": c["Labels"].as_object().map(|l| {
-                    l.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")
-                }).unwrap_or_default(),
+                "Labels": labels_text(&c["Labels"]),
             })
         })
         .collect()

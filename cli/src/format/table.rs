@@ -47,6 +47,18 @@ pub fn render_list(
 }
 
 /// The header names the docker CLI uses for the fields of its list contexts.
+/// A labels object as the docker CLI's list columns show it: `k=v,k2=v2`.
+pub fn labels_text(v: &Value) -> String {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
 pub fn default_header(field: &str) -> String {
     match field {
         "DesiredState" => "DESIRED STATE".into(),

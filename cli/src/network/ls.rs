@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::client::{filters, Client};
-use crate::format::table::{choose_format, default_header, render_list};
+use crate::format::table::{choose_format, default_header, labels_text, render_list};
 use crate::natural::natural_cmp;
 
 pub const NETWORK_FORMAT: &str = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
@@ -25,17 +25,6 @@ pub struct LsArgs {
     /// Provide filter values (e.g. "driver=bridge")
     #[arg(short, long, value_name = "filter")]
     pub filter: Vec<String>,
-}
-
-fn labels_text(v: &Value) -> String {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default()
 }
 
 fn row(n: &Value, no_trunc: bool) -> Value {

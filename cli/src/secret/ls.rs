@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::Kind;
 use crate::client::{filters, Client};
-use crate::format::table::{choose_format, default_header, render_list};
+use crate::format::table::{choose_format, default_header, labels_text, render_list};
 use crate::natural::natural_cmp;
 use crate::units::human::human_duration;
 
@@ -36,17 +36,6 @@ fn ago(v: &Value, now: DateTime<Utc>) -> String {
         .unwrap_or(now);
     let d = (now - t).to_std().unwrap_or_default();
     format!("{} ago", human_duration(d))
-}
-
-fn labels_text(v: &Value) -> String {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default()
 }
 
 /// One secret or config as the docker CLI's list context shows it.

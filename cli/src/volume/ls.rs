@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::client::{filters, Client};
-use crate::format::table::{choose_format, default_header, render_list};
+use crate::format::table::{choose_format, default_header, labels_text, render_list};
 use crate::natural::natural_cmp;
 
 pub const VOLUME_FORMAT: &str = "table {{.Driver}}\t{{.Name}}";
@@ -24,17 +24,6 @@ pub struct LsArgs {
     pub filter: Vec<String>,
 }
 
-fn map_text(v: &Value) -> String {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default()
-}
-
 /// The docker CLI's `volumeContext` fields (cluster volumes' are `N/A`).
 fn row(v: &Value) -> Value {
     json!({
@@ -42,7 +31,7 @@ fn row(v: &Value) -> Value {
         "Driver": v["Driver"],
         "Scope": v["Scope"],
         "Mountpoint": v["Mountpoint"],
-        "Labels": map_text(&v["Labels"]),
+        "Labels": labels_text(&v["Labels"]),
         "Links": "N/A",
         "Size": "N/A",
         "Group": "N/A",

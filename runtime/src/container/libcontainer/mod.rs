@@ -161,6 +161,32 @@ impl LibcontainerRuntime {
 
     /// SIGKILL the first process (which takes its pid namespace with it) and anything
     /// else still in the container's cgroup.
+    /// What the shim's exec helper is asked to run in the running container `id`; an
+    /// attached process has no timeout (its client ends it).
+    fn exec_request(
+        &self,
+        id: &str,
+        exec: &ExecSpec,
+        attach: bool,
+        tty: bool,
+    ) -> Result<ExecRequest> {
+        if self.read_state(id)?.status != Status::Running {
+            return Err(Error::Other(format!("container {id} is not running")));
+        }
+        Ok(ExecRequest {
+            args: exec.args.clone(),
+            env: exec.env.clone(),
+            user: exec.user.clone(),
+            workdir: exec.workdir.clone(),
+            timeout_ms: exec
+                .timeout
+                .filter(|_| !attach)
+                .map(|t| t.as_millis() as u64),
+            attach,
+            tty,
+        })
+    }
+
     fn kill_all(&self, id: &str) -> Result<()> {
         self.signal(id, Signal::SIGKILL)?;
         for pid in super::cgroup::procs(&bundle::cgroups_path(&self.cfg, id)) {
@@ -461,18 +487,7 @@ impl ContainerRuntime for LibcontainerRuntime {
     }
 
     async fn exec(&self, id: &str, exec: &ExecSpec) -> Result<ExecOutput> {
-        if self.read_state(id)?.status != Status::Running {
-            return Err(Error::Other(format!("container {id} is not running")));
-        }
-        let req = ExecRequest {
-            args: exec.args.clone(),
-            env: exec.env.clone(),
-            user: exec.user.clone(),
-            workdir: exec.workdir.clone(),
-            timeout_ms: exec.timeout.map(|t| t.as_millis() as u64),
-            attach: false,
-            tty: false,
-        };
+        let req = self.exec_request(id, exec, false, false)?;
         let out = self
             .helper("exec", id)
             .arg("--request")
@@ -506,18 +521,7 @@ impl ContainerRuntime for LibcontainerRuntime {
         tty: bool,
         stdin: bool,
     ) -> Result<AttachedExec> {
-        if self.read_state(id)?.status != Status::Running {
-            return Err(Error::Other(format!("container {id} is not running")));
-        }
-        let req = ExecRequest {
-            args: exec.args.clone(),
-            env: exec.env.clone(),
-            user: exec.user.clone(),
-            workdir: exec.workdir.clone(),
-            timeout_ms: None,
-            attach: true,
-            tty,
-        };
+        let req = self.exec_request(id, exec, true, tty)?;
         let (ours, theirs) = nix::sys::socket::socketpair(
             nix::sys::socket::AddressFamily::Unix,
             nix::sys::socket::SockType::SeqPacket,
