@@ -199,11 +199,12 @@ impl Session {
             tokio::select! {
                 msg = stream.message() => match msg {
                     Ok(Some(mut m)) => {
-                        if let Err(e) = crate::wire::check_protocol(m.protocol) {
-                            return unusable(addr, e);
-                        }
                         if !m.log_subscriptions.is_empty() {
-                            // A message with log subscriptions carries nothing else.
+                            // A message with log subscriptions carries nothing else
+                            // (`apply` checks the others' version).
+                            if let Err(e) = crate::wire::check_protocol(m.protocol) {
+                                return unusable(addr, e);
+                            }
                             for sub in std::mem::take(&mut m.log_subscriptions) {
                                 super::logs::publish(
                                     self.agent.runtime().clone(),
